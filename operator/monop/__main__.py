@@ -1,0 +1,5 @@
+"""`python -m monop`."""
+
+from monop.cli import main
+
+main()

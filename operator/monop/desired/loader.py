@@ -1,0 +1,242 @@
+"""Load a desired-state tree: every `*.yaml`/`*.yml` file, every document, every problem at once.
+
+Nothing is returned unless the whole tree is valid, so an invalid state is never half-applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from monop.desired.state import DesiredState, LoadedResource, MountedFile
+from monop.desired.validate import check_all
+from monop.desired.yamldoc import Document, YamlError, read_documents
+from monop.errors import InvalidDesiredState, Problem, Severity
+from monop.model.resources import API_VERSION, KINDS
+
+MAX_FILE_BYTES = 1 << 20  # desired state is hand-written; a megabyte is already a mistake
+MAX_MOUNTED_BYTES = 64 << 20
+SUFFIXES = (".yaml", ".yml")
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    default_address: str = "host.containers.internal",
+    device_exists: Callable[[str], bool] = os.path.exists,
+    revision: str | None = None,
+) -> DesiredState:
+    """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem."""
+    root = Path(path)
+    display = str(path)
+    if not root.exists():
+        raise InvalidDesiredState([Problem(display, None, None, None, "no such file or directory")])
+    problems: list[Problem] = []
+    loaded: list[LoadedResource] = []
+    files = sorted(_yaml_files(root)) if root.is_dir() else [root]
+    if not files:
+        problems.append(Problem(display, None, None, None, "no *.yaml or *.yml files here"))
+    per_file = {}
+    for file in files:
+        shown = str(Path(display) / file.relative_to(root)) if root.is_dir() else display
+        per_file[file] = _load_file(file, shown, root if root.is_dir() else root.parent)
+    # A YAML file a container mounts (an exporter's config, a prometheus.yml) is content, not resources.
+    mounted = [m.path for resources, _ in per_file.values() for r in resources for m in r.mounted]
+    for file, (resources, file_problems) in per_file.items():
+        if not any(file.resolve().is_relative_to(m) for m in mounted):
+            loaded.extend(resources)
+            problems.extend(file_problems)
+    problems.extend(check_all(loaded, default_address=default_address, device_exists=device_exists))
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise InvalidDesiredState(problems)
+    loaded.sort(key=lambda r: r.key)
+    return DesiredState(tuple(loaded), display, tuple(sorted(problems)), revision)
+
+
+def _yaml_files(root: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        # Hidden folders hold tooling (.git, editors' swap), never resources.
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.endswith(SUFFIXES) and not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _load_file(file: Path, shown: str, root: Path) -> tuple[list[LoadedResource], list[Problem]]:
+    def problem(message: str, line: int | None = None) -> Problem:
+        return Problem(shown, line, None, None, message)
+
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return [], [
+                problem(f"file is {size} bytes; a desired-state file may have at most {MAX_FILE_BYTES}")
+            ]
+        raw = file.read_bytes()
+    except OSError as err:
+        return [], [problem(f"cannot read: {err.strerror}")]
+    if b"\0" in raw:
+        return [], [problem("not a text file (it contains NUL bytes)")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        return [], [problem(f"not UTF-8 text (byte 0x{raw[err.start]:02x})", line)]
+    try:
+        documents = list(read_documents(text))
+    except YamlError as err:
+        return [], [problem(f"invalid YAML: {err.message}", err.line)]
+    if not documents:
+        return [], [problem("no resources in this file (it is empty or only comments)")]
+    resources: list[LoadedResource] = []
+    problems: list[Problem] = []
+    for doc in documents:
+        resource, doc_problems = _load_document(doc, shown, file.parent, root)
+        problems.extend(doc_problems)
+        if resource is not None:
+            resources.append(resource)
+    return resources, problems
+
+
+def _load_document(
+    doc: Document, shown: str, base: Path, root: Path
+) -> tuple[LoadedResource | None, list[Problem]]:
+    value = doc.value
+    if not isinstance(value, dict):
+        message = f"a resource is a mapping with apiVersion, kind, metadata and spec, not {_what(value)}"
+        return None, [Problem(shown, doc.line, None, None, message)]
+    kind = value.get("kind")
+    name = value.get("metadata", {}).get("name") if isinstance(value.get("metadata"), dict) else None
+    key = f"{kind}/{name}" if isinstance(kind, str) and isinstance(name, str) else None
+
+    def problem(field: tuple[str | int, ...], message: str) -> Problem:
+        return Problem(shown, doc.line_of(field), key, _dotted(field) or None, message)
+
+    if value.get("apiVersion") != API_VERSION:
+        got = value.get("apiVersion")
+        message = "missing; use " + API_VERSION if got is None else f"{got!r} is not {API_VERSION}"
+        return None, [problem(("apiVersion",), message)]
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        known = ", ".join(sorted(KINDS))
+        if kind is None:
+            return None, [problem(("kind",), f"missing; one of {known}")]
+        return None, [
+            problem(("kind",), f"unknown kind {kind!r}{_suggest(str(kind), KINDS)}; one of {known}")
+        ]
+    try:
+        resource = model.model_validate(value)
+    except ValidationError as err:
+        return None, [_from_pydantic(e, doc, shown, key) for e in err.errors(include_url=False)]
+    loaded = LoadedResource(resource, shown, doc.line, doc.lines, base)  # type: ignore[arg-type]
+    mounted, problems = _mounted_files(loaded, root)
+    return dataclasses.replace(loaded, mounted=mounted), problems
+
+
+def _from_pydantic(error: ErrorDetails, doc: Document, shown: str, key: str | None) -> Problem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "missing":
+        return Problem(shown, doc.line_of(loc), key, _dotted(loc), "required field is missing")
+    if kind == "extra_forbidden":
+        field = str(loc[-1])
+        known = _known_fields(doc.value, loc[:-1])
+        message = f"unknown field {field!r}{_suggest(field, known)}"
+        return Problem(shown, doc.line_of(loc), key, _dotted(loc[:-1]) or None, message)
+    shown_loc = doc.deepest(loc)
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if shown_loc != loc and kind not in ("value_error",):
+        message = f"{_dotted(loc[len(shown_loc) :])}: {message}"
+    return Problem(shown, doc.line_of(loc), key, _dotted(shown_loc) or None, message)
+
+
+def _known_fields(value: dict[str, Any], loc: tuple[str | int, ...]) -> list[str]:
+    """The field names a model at `loc` accepts, for a did-you-mean hint."""
+    kind = value.get("kind")
+    model: Any = KINDS.get(kind) if isinstance(kind, str) else None
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        match = next((f for n, f in fields.items() if part in (n, f.alias)), None)
+        model = _model_of(match.annotation) if match is not None else None
+    fields = getattr(model, "model_fields", {})
+    return [f.alias or n for n, f in fields.items()]
+
+
+def _model_of(annotation: Any) -> Any:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if hasattr(candidate, "model_fields"):
+            return candidate
+        for inner in getattr(candidate, "__args__", ()):
+            if hasattr(inner, "model_fields"):
+                return inner
+    return None
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _what(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _mounted_files(res: LoadedResource, root: Path) -> tuple[tuple[MountedFile, ...], list[Problem]]:
+    """Digest what the resource mounts from the desired tree, so editing a config file is drift."""
+    mounted: list[MountedFile] = []
+    problems: list[Problem] = []
+    root = root.resolve()
+    for i, volume in enumerate(res.resource.spec.volumes):
+        source = Path(volume.host_path)
+        relative = not source.is_absolute()
+        target = (res.base_dir / source).resolve() if relative else source
+        if not (relative or target.is_relative_to(root)):
+            continue
+        field = ("spec", "volumes", i)
+
+        def problem(message: str, field: tuple[str | int, ...] = field) -> Problem:
+            return Problem(res.file, res.line_of(*field), res.key, _dotted(field), message)
+
+        if not target.is_relative_to(root):
+            problems.append(problem(f"hostPath {volume.host_path!r} leaves the desired tree"))
+        elif not target.exists():
+            problems.append(problem(f"hostPath {volume.host_path!r} does not exist (looked for {target})"))
+        else:
+            try:
+                mounted.append(MountedFile(target, _digest(target)))
+            except (OSError, ValueError) as err:
+                problems.append(problem(f"hostPath {volume.host_path!r} cannot be read: {err}"))
+    return tuple(mounted), problems
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    total = 0
+    for file in files:
+        data = file.read_bytes()
+        total += len(data)
+        if total > MAX_MOUNTED_BYTES:
+            raise ValueError(f"more than {MAX_MOUNTED_BYTES} bytes to watch")
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode() + b"\0")
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()

@@ -1,0 +1,60 @@
+"""The desired state once loaded: resources with where they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monop.desired.yamldoc import Path as FieldPath
+from monop.errors import Problem
+from monop.model.resources import Resource
+
+
+@dataclass(frozen=True)
+class MountedFile:
+    """A file or directory from the desired tree that a container mounts; its digest is part of the spec."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LoadedResource:
+    """One resource and its origin: the file it is in, its line, and the line of each field."""
+
+    resource: Resource
+    file: str
+    line: int
+    lines: Mapping[FieldPath, int] = field(repr=False, compare=False)
+    base_dir: Path = field(repr=False)
+    mounted: tuple[MountedFile, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.resource.key
+
+    @property
+    def name(self) -> str:
+        return self.resource.metadata.name
+
+    def line_of(self, *path: str | int) -> int:
+        """The line of the deepest part of `path` present in the source."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return self.line
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """A whole, valid desired state. Warnings do not stop it from being applied."""
+
+    resources: tuple[LoadedResource, ...]
+    source: str
+    warnings: tuple[Problem, ...] = ()
+    revision: str | None = None
+
+    def by_name(self) -> dict[str, LoadedResource]:
+        return {r.name: r for r in self.resources}

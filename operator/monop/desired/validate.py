@@ -1,0 +1,124 @@
+"""Checks across resources (names, host ports, scrape targets) and the warnings of each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from monop.desired.state import LoadedResource
+from monop.errors import Problem, Severity
+from monop.model.targets import HostPort, Target, TargetError, host_ports, targets
+
+
+def check_all(
+    resources: Sequence[LoadedResource],
+    *,
+    default_address: str,
+    device_exists: Callable[[str], bool],
+) -> list[Problem]:
+    """Every cross-resource error and every warning, in file order."""
+    problems: list[Problem] = []
+    problems += _duplicate_names(resources)
+    problems += _port_clashes(resources)
+    problems += _target_clashes(resources, default_address)
+    for res in resources:
+        problems += _host_network_ports(res)
+        problems += _warnings(res, device_exists)
+    return problems
+
+
+def _at(
+    res: LoadedResource, field: tuple[str | int, ...], message: str, severity: Severity = Severity.ERROR
+) -> Problem:
+    return Problem(res.file, res.line_of(*field), res.key, _dotted(field), message, severity)
+
+
+def _dotted(field: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in field:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _where(res: LoadedResource, field: tuple[str | int, ...]) -> str:
+    return f"{res.key} at {res.file}:{res.line_of(*field)}"
+
+
+def _duplicate_names(resources: Sequence[LoadedResource]) -> list[Problem]:
+    # The container name is the resource name, whatever the kind: two kinds cannot share one.
+    seen: dict[str, LoadedResource] = {}
+    problems = []
+    for res in resources:
+        first = seen.setdefault(res.name, res)
+        if first is not res:
+            field = ("metadata", "name")
+            problems.append(_at(res, field, f"name {res.name!r} is also used by {_where(first, field)}"))
+    return problems
+
+
+def _port_clashes(resources: Sequence[LoadedResource]) -> list[Problem]:
+    claimed: list[tuple[HostPort, LoadedResource]] = []
+    problems = []
+    for res in resources:
+        for port in host_ports(res.resource):
+            other = next(((p, r) for p, r in claimed if p.overlaps(port)), None)
+            if other is not None:
+                message = f"host port {port.port}/{port.protocol} is also published by {_where(other[1], other[0].field)}"
+                problems.append(_at(res, port.field, message))
+            claimed.append((port, res))
+    return problems
+
+
+def _target_clashes(resources: Sequence[LoadedResource], default_address: str) -> list[Problem]:
+    claimed: dict[tuple[str, int, str], tuple[Target, LoadedResource]] = {}
+    problems = []
+    for res in resources:
+        try:
+            found = targets(res.resource, default_address)
+        except TargetError as err:
+            problems.append(_at(res, err.field, str(err)))
+            continue
+        for target in found:
+            key = (target.address, target.port, target.path)
+            first = claimed.setdefault(key, (target, res))
+            if first[1] is not res:
+                message = f"scrape target {target.url} is also claimed by {_where(first[1], first[0].field)}"
+                problems.append(_at(res, target.field, message))
+    return problems
+
+
+def _host_network_ports(res: LoadedResource) -> list[Problem]:
+    """On the host network Podman publishes nothing: a mapping to another port is a silent lie."""
+    spec = res.resource.spec
+    if spec.network != "host":
+        return []
+    problems = []
+    for i, port in enumerate(spec.ports):
+        if port.host_port is not None and port.host_port != port.container_port:
+            message = (
+                f"network is host, where ports are not published: the container listens on "
+                f"{port.container_port}, not {port.host_port}; drop the mapping or use network bridge"
+            )
+            problems.append(_at(res, ("spec", "ports", i), message))
+    return problems
+
+
+def _warnings(res: LoadedResource, device_exists: Callable[[str], bool]) -> list[Problem]:
+    spec = res.resource.spec
+    problems = []
+    if not is_pinned(spec.image):
+        message = f"image {spec.image!r} is not pinned to a version or digest; it changes under you"
+        problems.append(_at(res, ("spec", "image"), message, Severity.WARNING))
+    for i, device in enumerate(spec.devices):
+        if not device_exists(device.host_path):
+            message = f"device {device.host_path} does not exist on this host"
+            problems.append(_at(res, ("spec", "devices", i), message, Severity.WARNING))
+    return problems
+
+
+def is_pinned(image: str) -> bool:
+    """True when the reference names a digest, or a tag other than `latest`."""
+    if "@" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    return bool(tag) and tag != "latest"

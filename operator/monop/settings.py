@@ -1,0 +1,91 @@
+"""Settings: command-line flags over `MONOP_*` environment variables over the config file over defaults."""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from monop.errors import SettingsError
+
+DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
+_config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything monop can be told; each field is also `MONOP_<NAME>` and a key of the config file."""
+
+    model_config = SettingsConfigDict(env_prefix="MONOP_", extra="forbid", frozen=True)
+
+    desired: Path = Field(Path("desired"), description="Directory (or file) of desired-state YAML.")
+    scrape_address: str = Field(
+        "host.containers.internal",
+        description="Host Prometheus uses to reach published ports, unless a scrape says.",
+    )
+    podman_url: str | None = Field(
+        None,
+        description="Podman API, e.g. unix:///run/podman/podman.sock; CONTAINER_HOST or the default socket if unset.",
+    )
+    state_dir: Path = Field(Path("/var/lib/monop"), description="Where the daemon keeps its state.")
+    parallelism: int = Field(8, ge=1, le=64, description="Containers created or started at once.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _ConfigFile(settings_cls, _config_file.get())
+
+
+class _ConfigFile(PydanticBaseSettingsSource):
+    """The YAML config file; a missing default file is no error, a missing named one is."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise SettingsError(f"{self.path}: cannot read config file: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise SettingsError(f"{self.path}: invalid YAML: {err}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise SettingsError(f"{self.path}: the config file must be a mapping of setting: value")
+        # The file uses the names of the flags (podman-url) or of the fields (podman_url).
+        return {str(key).replace("-", "_"): value for key, value in data.items()}
+
+
+def load_settings(flags: dict[str, Any] | None = None, config: Path | None = None) -> Settings:
+    """Settings from every source; `config` names the file (else MONOP_CONFIG, else the default if present)."""
+    if config is None:
+        named = os.environ.get("MONOP_CONFIG")
+        config = Path(named) if named else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    token = _config_file.set(config)
+    try:
+        return Settings(**{k: v for k, v in (flags or {}).items() if v is not None})
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        name = ".".join(str(p) for p in first["loc"])
+        origin = f" (in {config})" if config else ""
+        message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise SettingsError(f"setting {name}{origin}: {message}") from None
+    finally:
+        _config_file.reset(token)

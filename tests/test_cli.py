@@ -1,0 +1,62 @@
+"""The command line: help, version, JSON output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def monop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monop", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_version() -> None:
+    result = monop("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("monop ")
+
+
+@pytest.mark.parametrize("command", ["validate", "crds"])
+def test_every_command_has_help(command: str) -> None:
+    result = monop(command, "--help")
+    assert result.returncode == 0
+    assert "Usage: monop " + command in result.stdout
+
+
+def test_validate_json_for_scripts(repo: Path) -> None:
+    result = monop("validate", "--json", "--desired", str(repo / "desired"))
+    report = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert report["valid"] is True
+    assert "CAdvisor/cadvisor" in report["resources"]
+    assert {p["severity"] for p in report["problems"]} <= {"warning"}
+
+
+def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\n"
+        "spec: {image: 'prom/node-exporter', ports: ['9100:9100']}\n"
+    )
+    assert monop("validate", str(tmp_path)).returncode == 0
+    strict = monop("validate", "--strict", "--json", str(tmp_path))
+    assert strict.returncode == 1
+    assert json.loads(strict.stdout)["problems"][0]["field"] == "spec.image"
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert monop("validate", "--no-such-flag").returncode == 2
+    (tmp_path / "c.yaml").write_text("bogus: 1\n")
+    result = monop("--config", str(tmp_path / "c.yaml"), "validate")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"monop: setting bogus (in {tmp_path}/c.yaml): unknown setting"
+
+
+def test_crds_check_reports_stale_files(tmp_path: Path) -> None:
+    assert monop("crds", "--check", "--output", str(tmp_path)).returncode == 1
+    assert monop("crds", "--output", str(tmp_path)).returncode == 0
+    result = monop("crds", "--check", "--output", str(tmp_path))
+    assert (result.returncode, result.stdout) == (0, "")

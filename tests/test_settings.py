@@ -1,0 +1,49 @@
+"""Settings: flags over MONOP_* environment over the config file over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monop.errors import SettingsError
+from monop.settings import load_settings
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("parallelism: 5\nscrape-address: from-file\nstate_dir: /srv/monop\n")
+    monkeypatch.setenv("MONOP_PARALLELISM", "3")
+    monkeypatch.setenv("MONOP_SCRAPE_ADDRESS", "from-env")
+    settings = load_settings({"scrape_address": "from-flag"}, config)
+    assert settings.scrape_address == "from-flag"
+    assert settings.parallelism == 3
+    assert settings.state_dir == Path("/srv/monop")
+    assert settings.desired == Path("desired")
+
+
+def test_config_file_named_by_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("desired: /srv/desired\n")
+    monkeypatch.setenv("MONOP_CONFIG", str(config))
+    assert load_settings().desired == Path("/srv/desired")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus: 1\n", r"setting bogus \(in .*c.yaml\): unknown setting"),
+        ("parallelism: lots\n", r"setting parallelism .*valid integer"),
+        ("- a\n", r"c.yaml: the config file must be a mapping"),
+        ("a: [\n", r"c.yaml: invalid YAML"),
+    ],
+)
+def test_bad_config_files_name_the_file_and_setting(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_settings({}, tmp_path / "c.yaml")
+
+
+def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read config file"):
+        load_settings({}, tmp_path / "missing.yaml")
