@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails
 
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.validate import check_all
-from monop.desired.yamldoc import Document, YamlError, read_documents
+from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
 from monop.model.resources import API_VERSION, KINDS
 
@@ -118,7 +118,7 @@ def _load_document(
     key = f"{kind}/{name}" if isinstance(kind, str) and isinstance(name, str) else None
 
     def problem(field: tuple[str | int, ...], message: str) -> Problem:
-        return Problem(shown, doc.line_of(field), key, _dotted(field) or None, message)
+        return Problem(shown, doc.line_of(field), key, dotted(field) or None, message)
 
     if value.get("apiVersion") != API_VERSION:
         got = value.get("apiVersion")
@@ -145,17 +145,17 @@ def _from_pydantic(error: ErrorDetails, doc: Document, shown: str, key: str | No
     loc = tuple(error["loc"])
     kind = error["type"]
     if kind == "missing":
-        return Problem(shown, doc.line_of(loc), key, _dotted(loc), "required field is missing")
+        return Problem(shown, doc.line_of(loc), key, dotted(loc), "required field is missing")
     if kind == "extra_forbidden":
         field = str(loc[-1])
         known = _known_fields(doc.value, loc[:-1])
         message = f"unknown field {field!r}{_suggest(field, known)}"
-        return Problem(shown, doc.line_of(loc), key, _dotted(loc[:-1]) or None, message)
+        return Problem(shown, doc.line_of(loc), key, dotted(loc[:-1]) or None, message)
     shown_loc = doc.deepest(loc)
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if shown_loc != loc and kind not in ("value_error",):
-        message = f"{_dotted(loc[len(shown_loc) :])}: {message}"
-    return Problem(shown, doc.line_of(loc), key, _dotted(shown_loc) or None, message)
+        message = f"{dotted(loc[len(shown_loc) :])}: {message}"
+    return Problem(shown, doc.line_of(loc), key, dotted(shown_loc) or None, message)
 
 
 def _known_fields(value: dict[str, Any], loc: tuple[str | int, ...]) -> list[str]:
@@ -187,13 +187,6 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _what(value: Any) -> str:
     return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
         type(value), type(value).__name__
@@ -214,7 +207,7 @@ def _mounted_files(res: LoadedResource, root: Path) -> tuple[tuple[MountedFile, 
         field = ("spec", "volumes", i)
 
         def problem(message: str, field: tuple[str | int, ...] = field) -> Problem:
-            return Problem(res.file, res.line_of(*field), res.key, _dotted(field), message)
+            return Problem(res.file, res.line_of(*field), res.key, dotted(field), message)
 
         if not target.is_relative_to(root):
             problems.append(problem(f"hostPath {volume.host_path!r} leaves the desired tree"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from monop.desired.state import LoadedResource
+from monop.desired.yamldoc import dotted
 from monop.errors import Problem, Severity
 from monop.model.targets import HostPort, Target, TargetError, host_ports, targets
 
@@ -29,14 +30,7 @@ def check_all(
 def _at(
     res: LoadedResource, field: tuple[str | int, ...], message: str, severity: Severity = Severity.ERROR
 ) -> Problem:
-    return Problem(res.file, res.line_of(*field), res.key, _dotted(field), message, severity)
-
-
-def _dotted(field: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in field:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return Problem(res.file, res.line_of(*field), res.key, dotted(field), message, severity)
 
 
 def _where(res: LoadedResource, field: tuple[str | int, ...]) -> str:

@@ -22,6 +22,14 @@ MAX_NODES = 200_000  # an alias bomb expands past any honest resource long befor
 MAX_DEPTH = 64
 
 
+def dotted(path: Path) -> str:
+    """`spec.ports[0]`: a field path as people write it."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 class YamlError(ValueError):
     """The text is not YAML monop can read; `line` is 1-based when known."""
 

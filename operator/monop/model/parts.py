@@ -29,6 +29,12 @@ def _port(value: Any, what: str) -> int:
     return port
 
 
+def _absolute(value: str, what: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{what} {value!r} must be absolute")
+    return value
+
+
 class Port(_Part):
     """A published port; `"[hostIP:]hostPort:containerPort[/protocol]"` or `"containerPort"`."""
 
@@ -112,9 +118,7 @@ class Volume(_Part):
     @field_validator("container_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"container path {value!r} must be absolute")
-        return value
+        return _absolute(value, "container path")
 
 
 class Device(_Part):
@@ -142,9 +146,7 @@ class Device(_Part):
     @field_validator("host_path", "container_path")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise ValueError(f"device path {value!r} must be absolute")
-        return value
+        return None if value is None else _absolute(value, "device path")
 
     @field_validator("permissions")
     @classmethod

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from monop.model.duration import Duration
 from monop.model.parts import Device, Port, Volume
@@ -24,6 +32,15 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _JOB = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CAP = re.compile(r"^(CAP_)?[A-Z_]+$")
+
+
+def _url_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"path {value!r} must start with '/'")
+    return value
+
+
+UrlPath = Annotated[str, AfterValidator(_url_path)]
 
 
 def _short_or_long(example: str, fields: str) -> WithJsonSchema:
@@ -136,7 +153,7 @@ class Scrape(Strict):
         le=65535,
         description="Port Prometheus connects to; defaults to the published metrics port.",
     )
-    path: str = Field("/metrics", alias="path")
+    path: UrlPath = "/metrics"
     scheme: Literal["http", "https"] = "http"
     interval: Duration | None = Field(
         None, description="Scrape interval; Prometheus's global default when unset."
@@ -153,13 +170,6 @@ class Scrape(Strict):
     def _job(cls, value: str | None) -> str | None:
         if value is not None and not _JOB.match(value):
             raise ValueError(f"job name {value!r} has characters Prometheus does not allow")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"path {value!r} must start with '/'")
         return value
 
     @field_validator("labels")
@@ -305,18 +315,11 @@ class CAdvisor(ContainerSpec):
 class Probe(Strict):
     """An HTTP health probe that monop runs from the host against a published port."""
 
-    path: str = "/"
+    path: UrlPath = "/"
     port: int = Field(ge=1, le=65535)
     interval: Duration = 30.0
     timeout: Duration = 5.0
     retries: int = Field(3, ge=1)
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"path {value!r} must start with '/'")
-        return value
 
 
 class BusinessService(ContainerSpec):
