@@ -153,25 +153,14 @@ def test_a_tag_that_moved_to_another_image_is_drift() -> None:
 
 def test_changed_mounted_file_content_is_drift() -> None:
     config = ContainerConfig(name="prom", image=IMAGE)
-    old = Unit(
-        "Exporter/prom",
-        "Exporter",
-        config,
-        spec_hash(config, ["d1"]),
-        ownership.labels("Exporter", config, spec_hash(config, ["d1"]), {"/d/prometheus.yml": "d1" * 8}),
-    )
-    new = Unit(
-        "Exporter/prom",
-        "Exporter",
-        config,
-        spec_hash(config, ["d2"]),
-        ownership.labels("Exporter", config, spec_hash(config, ["d2"]), {"/d/prometheus.yml": "d2" * 8}),
-    )
-    result = plan([new], observed(running(old)))
-    assert (
-        str(result)
-        == "[1] recreate Exporter/prom: file /d/prometheus.yml: content d1d1d1d1 -> content d2d2d2d2"
-    )
+
+    def with_file(digest: str) -> Unit:
+        spec = spec_hash(config, [digest])
+        labels = ownership.labels("Exporter", config, spec, {"/d/prometheus.yml": digest * 8})
+        return Unit("Exporter/prom", "Exporter", config, spec, labels)
+
+    result = plan([with_file("d2")], observed(running(with_file("d1"))))
+    assert str(result) == "[1] recreate Exporter/prom: file /d/prometheus.yml: content d1d1d1d1 -> content d2d2d2d2"
 
 
 def test_a_container_monop_does_not_own_is_a_conflict_and_left_alone() -> None:

@@ -8,7 +8,6 @@ from datetime import datetime
 from types import MappingProxyType
 
 
-
 def _empty() -> Mapping[str, str]:
     return MappingProxyType({})
 
