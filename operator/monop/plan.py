@@ -187,15 +187,3 @@ def _describe(container: LiveContainer) -> str:
     if container.state == "exited" and container.exit_code is not None:
         return f"exited (code {container.exit_code})"
     return container.state
-
-
-def render_json(plan: Plan) -> list[dict[str, object]]:
-    return [
-        {
-            "action": a.kind.value,
-            "resource": a.key,
-            "pull": a.pull,
-            "reasons": [r.to_json() for r in a.reasons],
-        }
-        for a in plan.actions
-    ]

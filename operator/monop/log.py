@@ -1,0 +1,45 @@
+"""structlog configuration, in one place: JSON lines for journald, a console format on a terminal."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_EVENT_PAST = {
+    "create": "container_created",
+    "recreate": "container_recreated",
+    "start": "container_started",
+    "unpause": "container_unpaused",
+    "restart": "container_restarted",
+    "remove": "container_removed",
+}
+
+
+def configure(*, json: bool | None = None, level: str = "info") -> None:
+    """Log to stderr: JSON when not on a terminal (or when asked), readable otherwise."""
+    as_json = not sys.stderr.isatty() if json is None else json
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def action_event(kind: str, ok: bool) -> str:
+    """`container_recreated` on success, `container_recreate_failed` otherwise: events as past facts."""
+    return _EVENT_PAST[kind] if ok else f"container_{kind}_failed"
+
+
+def get(**context: Any) -> Any:
+    return structlog.get_logger("monop").bind(**context)

@@ -1,0 +1,56 @@
+"""One pass of the control loop, shared by `monop apply` and the daemon: observe, plan, execute, observe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monop.apply import Outcome, Runtime, execute
+from monop.observed import ObservedState
+from monop.plan import Plan, Unit, plan
+
+
+class Observer(Protocol):
+    async def observe(self) -> ObservedState: ...
+
+
+class Podman(Runtime, Observer, Protocol):
+    """The Podman adapter as the control loop sees it."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one reconcile pass saw, did, and left."""
+
+    before: Plan
+    outcomes: tuple[Outcome, ...]
+    after: Plan
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes) and self.after.in_sync
+
+
+async def survey(units: Sequence[Unit], podman: Observer, *, prune: bool = True) -> Plan:
+    return plan(units, await podman.observe(), prune=prune)
+
+
+async def converge(
+    units: Sequence[Unit],
+    podman: Podman,
+    *,
+    prune: bool = True,
+    parallelism: int = 8,
+    failure_types: tuple[type[Exception], ...] = (),
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Pass:
+    """Plan, carry the plan out, and look again: the second look is what `apply` reports."""
+    before = await survey(units, podman, prune=prune)
+    if not before.actions:
+        return Pass(before, (), before)
+    outcomes = await execute(
+        before, podman, parallelism=parallelism, failure_types=failure_types, on_outcome=on_outcome
+    )
+    after = await survey(units, podman, prune=prune)
+    return Pass(before, tuple(outcomes), after)
