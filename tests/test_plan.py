@@ -160,7 +160,10 @@ def test_changed_mounted_file_content_is_drift() -> None:
         return Unit("Exporter/prom", "Exporter", config, spec, labels)
 
     result = plan([with_file("d2")], observed(running(with_file("d1"))))
-    assert str(result) == "[1] recreate Exporter/prom: file /d/prometheus.yml: content d1d1d1d1 -> content d2d2d2d2"
+    assert (
+        str(result)
+        == "[1] recreate Exporter/prom: file /d/prometheus.yml: content d1d1d1d1 -> content d2d2d2d2"
+    )
 
 
 def test_a_container_monop_does_not_own_is_a_conflict_and_left_alone() -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import yaml
 
 from monop import __version__
-from monop.errors import InvalidDesiredState, MonopError, Problem, SettingsError, Severity
+from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
 from monop.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from monop.live.podman import Podman
+    from monop.plan import Unit
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -135,6 +140,133 @@ def crds(
     raise typer.Exit(EXIT_PROBLEM if check and stale else EXIT_OK)
 
 
+PruneOpt = Annotated[
+    bool, typer.Option("--prune/--no-prune", help="Remove monop's containers that are no longer desired.")
+]
+
+
+def _desired_units(settings: Settings) -> list[Unit]:
+    """The desired state as units, or exit 2 with every problem: an invalid state is never applied."""
+    from monop.desired.loader import load
+    from monop.plan import units
+
+    try:
+        state = load(settings.desired, default_address=settings.scrape_address)
+    except InvalidDesiredState as err:
+        for problem in err.problems:
+            typer.echo(str(problem), err=True)
+        _fail(f"{settings.desired}: the desired state is invalid; nothing was changed", EXIT_USAGE)
+    return units(state)
+
+
+def _connect(settings: Settings) -> Podman:
+    from monop.live.podman import Podman, resolve_url
+
+    return Podman(resolve_url(settings.podman_url))
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    desired: DesiredOpt = None,
+    as_json: JsonOpt = False,
+    colour: Annotated[
+        bool | None,
+        typer.Option(
+            "--colour/--no-colour", "--color/--no-color", help="Colour the states (default: on a terminal)."
+        ),
+    ] = None,
+) -> None:
+    """Show each resource's state beside what runs: InSync, Missing, Stopped, Drifted, ...
+
+    Exit 0 when everything is in sync, 1 when anything is not, 2 when monop could not tell.
+    """
+    settings = _settings(ctx, desired=desired)
+    wanted = _desired_units(settings)
+    from monop import render
+    from monop.reconcile import survey
+
+    podman = _connect(settings)
+    try:
+        result = asyncio.run(survey(wanted, podman))
+    finally:
+        podman.close()
+    if as_json:
+        _print_json({"inSync": result.in_sync, "resources": [render.status_json(s) for s in result.statuses]})
+    else:
+        use_colour = sys.stdout.isatty() if colour is None else colour
+        typer.echo(render.status_table(result.statuses, colour=use_colour))
+    raise typer.Exit(EXIT_OK if result.in_sync else EXIT_PROBLEM)
+
+
+@app.command("plan")
+def plan_command(
+    ctx: typer.Context, desired: DesiredOpt = None, prune: PruneOpt = True, as_json: JsonOpt = False
+) -> None:
+    """Print the actions `apply` would take, with their reasons. Changes nothing.
+
+    Exit 0 when there is nothing to do, 1 when there is.
+    """
+    settings = _settings(ctx, desired=desired)
+    wanted = _desired_units(settings)
+    from monop import render
+    from monop.reconcile import survey
+
+    podman = _connect(settings)
+    try:
+        result = asyncio.run(survey(wanted, podman, prune=prune))
+    finally:
+        podman.close()
+    typer.echo(json.dumps(render.plan_json(result), indent=2) if as_json else str(result))
+    raise typer.Exit(EXIT_OK if not result.actions else EXIT_PROBLEM)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context, desired: DesiredOpt = None, prune: PruneOpt = True, as_json: JsonOpt = False
+) -> None:
+    """Converge once: create, start, restart, recreate and prune until what runs is what is desired.
+
+    Exit 0 when everything ended in sync, 1 otherwise.
+    """
+    settings = _settings(ctx, desired=desired)
+    wanted = _desired_units(settings)
+    from monop import log, render
+    from monop.live.podman import PodmanError
+    from monop.reconcile import converge
+
+    log.configure(level="warning")
+    podman = _connect(settings)
+    try:
+        result = asyncio.run(
+            converge(
+                wanted,
+                podman,
+                prune=prune,
+                parallelism=settings.parallelism,
+                failure_types=(PodmanError,),
+                on_outcome=None if as_json else lambda o: typer.echo(render.outcome_line(o)),
+            )
+        )
+    finally:
+        podman.close()
+    if as_json:
+        _print_json(
+            {
+                "ok": result.ok,
+                "actions": [render.outcome_json(o) for o in result.outcomes],
+                "resources": [render.status_json(s) for s in result.after.statuses],
+            }
+        )
+    elif not result.outcomes:
+        typer.echo("nothing to do: everything is in sync" if result.after.in_sync else "nothing monop can do")
+    if not as_json:
+        for s in result.after.statuses:
+            if not s.state.ok:
+                typer.echo(f"{s.key}: {s.state.value}: " + "; ".join(str(r) for r in s.reasons), err=True)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEM)
+
+
 def _print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=False))
 
@@ -149,6 +281,8 @@ def main() -> None:
     try:
         app(prog_name="monop")
     except SettingsError as err:
+        _fail(str(err), EXIT_USAGE)
+    except PodmanUnavailable as err:
         _fail(str(err), EXIT_USAGE)
     except MonopError as err:
         _fail(str(err), EXIT_PROBLEM)

@@ -69,3 +69,7 @@ class InvalidDesiredState(MonopError):
 
 class SettingsError(MonopError):
     """A setting, or the config file that holds it, is wrong."""
+
+
+class PodmanUnavailable(MonopError):
+    """Podman's API cannot be reached: no socket, refused, or the service went away."""

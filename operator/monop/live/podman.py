@@ -1,0 +1,348 @@
+"""Podman, through its REST API: the only module that imports podman-py.
+
+podman-py is synchronous; every call runs in a worker thread so the event loop never
+blocks. The event stream is read with httpx over the same socket, so it can be
+cancelled like any coroutine. Podman's JSON becomes typed values here, once.
+
+Port mappings with `network=host`: Podman 4.3 discards them ("Port mappings have been
+discarded as one of the Host, Container, Pod, and None network modes are in use") and
+inspect shows none, which is why the model drops them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import podman
+import podman.domain.images
+import podman.errors
+import requests
+
+from monop.errors import PodmanUnavailable
+from monop.model.runtime import ContainerConfig
+from monop.observed import LiveContainer, ObservedState
+
+T = TypeVar("T")
+API_VERSION = "v4.0.0"
+_NS = 1_000_000_000
+
+
+class PodmanError(Exception):
+    """One operation on one container or image failed; the others are unaffected."""
+
+    def __init__(self, operation: str, target: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{operation} {target}: {message}")
+        self.operation = operation
+        self.target = target
+        self.status = status
+
+
+def resolve_url(setting: str | None, environ: Mapping[str, str] = os.environ, uid: int | None = None) -> str:
+    """The API's URL: the setting, else CONTAINER_HOST, else the rootful or rootless socket."""
+    if setting:
+        return setting
+    if environ.get("CONTAINER_HOST"):
+        return environ["CONTAINER_HOST"]
+    if (os.getuid() if uid is None else uid) == 0:
+        return "unix:///run/podman/podman.sock"
+    runtime_dir = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid() if uid is None else uid}"
+    return f"unix://{runtime_dir}/podman/podman.sock"
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """One container event from Podman's event stream."""
+
+    action: str
+    name: str
+    id: str
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    time: float = 0.0
+
+
+class Podman:
+    """An async client of one Podman service."""
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url
+        self.requests = 0  # REST requests made, for the benchmark and the metrics
+        self._client = podman.PodmanClient(base_url=url, timeout=timeout)
+        self._client.api.hooks["response"].append(self._count)
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.requests += 1
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    async def _call(self, operation: str, target: str, fn: Callable[[], T]) -> T:
+        with _translate(operation, target, self.url):
+            return await asyncio.to_thread(fn)
+
+    async def ping(self) -> None:
+        await self._call("ping", self.url, self._client.ping)
+
+    async def observe(self) -> ObservedState:
+        """Every container and every local image name, in two requests whatever their number."""
+
+        def fetch() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            containers = self._client.api.get("/containers/json", params={"all": "true"})
+            containers.raise_for_status()
+            images = self._client.api.get("/images/json")
+            images.raise_for_status()
+            return containers.json() or [], images.json() or []
+
+        containers, images = await self._call("list", "containers", fetch)
+        names = {
+            tag: "sha256:" + i["Id"].removeprefix("sha256:")
+            for i in images
+            for tag in i.get("RepoTags") or ()
+        }
+        return ObservedState(
+            tuple(sorted((_live(c) for c in containers), key=lambda c: c.name)), MappingProxyType(names)
+        )
+
+    async def create(self, config: ContainerConfig, labels: Mapping[str, str]) -> str:
+        kwargs = create_kwargs(config, labels)
+        container = await self._call("create", config.name, lambda: self._client.containers.create(**kwargs))
+        return str(container.id)
+
+    async def start(self, name: str) -> None:
+        await self._call("start", name, lambda: self._client.containers.get(name).start())
+
+    async def restart(self, name: str) -> None:
+        await self._call("restart", name, lambda: self._client.containers.get(name).restart(timeout=10))
+
+    async def unpause(self, name: str) -> None:
+        await self._call("unpause", name, lambda: self._client.containers.get(name).unpause())
+
+    async def stop(self, name: str, timeout: int = 10) -> None:
+        await self._call("stop", name, lambda: self._client.containers.get(name).stop(timeout=timeout))
+
+    async def remove(self, name_or_id: str, force: bool = True) -> None:
+        def remove() -> None:
+            response = self._client.api.delete(
+                f"/containers/{quote(name_or_id)}", params={"force": str(force).lower(), "v": "true"}
+            )
+            if response.status_code != 404:  # already gone is what we wanted
+                response.raise_for_status()
+
+        await self._call("remove", name_or_id, remove)
+
+    async def pull(self, reference: str) -> str:
+        image = await self._call("pull", reference, lambda: self._client.images.pull(reference))
+        assert isinstance(image, podman.domain.images.Image)
+        return str(image.id)
+
+    async def image_id(self, reference: str) -> str | None:
+        def get() -> str | None:
+            try:
+                return str(self._client.images.get(reference).id)
+            except podman.errors.ImageNotFound:
+                return None
+
+        return await self._call("inspect image", reference, get)
+
+    async def inspect(self, name: str) -> dict[str, Any]:
+        """The raw inspect document, for details and tests; the planner never needs it."""
+
+        def get() -> dict[str, Any]:
+            response = self._client.api.get(f"/containers/{quote(name)}/json")
+            response.raise_for_status()
+            return dict(response.json())
+
+        return await self._call("inspect", name, get)
+
+    async def run_healthcheck(self, name: str) -> str:
+        """Run the container's healthcheck now; Podman's own timers need systemd, which may be absent."""
+
+        def run() -> str:
+            response = self._client.api.get(f"/containers/{quote(name)}/healthcheck")
+            response.raise_for_status()
+            return str(response.json().get("Status", ""))
+
+        return await self._call("healthcheck", name, run)
+
+    async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
+        """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""
+        transport, base = _httpx_transport(self.url)
+        params = {"stream": "true", "filters": json.dumps({"type": ["container"]})}
+        if since is not None:
+            params["since"] = str(int(since))
+        try:
+            async with (
+                httpx.AsyncClient(
+                    transport=transport, base_url=base, timeout=httpx.Timeout(10, read=None)
+                ) as client,
+                client.stream("GET", f"/{API_VERSION}/libpod/events", params=params) as response,
+            ):
+                response.raise_for_status()
+                async for line in response.aiter_lines():
+                    event = _event(line)
+                    if event is not None:
+                        yield event
+        except (httpx.HTTPError, OSError) as err:
+            raise PodmanUnavailable(f"Podman's event stream at {self.url} broke: {err}") from None
+        raise PodmanUnavailable(f"Podman's event stream at {self.url} ended")
+
+
+def create_kwargs(config: ContainerConfig, labels: Mapping[str, str]) -> dict[str, Any]:
+    """podman-py's create() arguments for every field of the config."""
+    kwargs: dict[str, Any] = {
+        "image": config.image,
+        "name": config.name,
+        "environment": dict(config.env),
+        "labels": {**dict(config.labels), **labels},
+        "mounts": [
+            {"type": "bind", "source": m.source, "target": m.target, "read_only": m.read_only}
+            for m in config.mounts
+        ],
+        "devices": [str(d) for d in config.devices],
+        "privileged": config.privileged,
+        "cap_add": list(config.cap_add),
+        "cap_drop": list(config.cap_drop),
+        "restart_policy": {"Name": config.restart_policy},
+        "ports": {},
+    }
+    if config.command is not None:
+        kwargs["entrypoint"] = list(config.command)
+    if config.args is not None:
+        kwargs["command"] = list(config.args)
+    for port in config.ports:
+        host: Any = (port.host_ip, port.host_port) if port.host_ip else port.host_port
+        kwargs["ports"].setdefault(f"{port.container_port}/{port.protocol}", []).append(host)
+    if config.network in ("host", "bridge", "none", "private"):
+        kwargs["network_mode"] = config.network
+    else:
+        kwargs["networks"] = {config.network: {}}
+    if config.user is not None:
+        kwargs["user"] = config.user
+    if config.healthcheck is not None:
+        hc = config.healthcheck
+        kwargs["healthcheck"] = {
+            "Test": list(hc.test),
+            "Interval": int(hc.interval_s * _NS),
+            "Timeout": int(hc.timeout_s * _NS),
+            "Retries": hc.retries,
+            "StartPeriod": int(hc.start_period_s * _NS),
+        }
+    if config.memory_bytes is not None:
+        kwargs["mem_limit"] = config.memory_bytes
+    if config.cpus is not None:
+        # What `podman run --cpus` does: a quota over the default 100 ms period.
+        kwargs["cpu_period"] = 100_000
+        kwargs["cpu_quota"] = int(config.cpus * 100_000)
+    if config.extra_hosts:
+        kwargs["extra_hosts"] = dict(entry.split(":", 1) for entry in config.extra_hosts)
+    return kwargs
+
+
+@contextlib.contextmanager
+def _translate(operation: str, target: str, url: str) -> Iterator[None]:
+    """The one place Podman's and podman-py's failures become monop's errors."""
+    try:
+        yield
+    except (requests.ConnectionError, ConnectionError, FileNotFoundError) as err:
+        raise PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}") from None
+    except podman.errors.APIError as err:
+        if err.response is None:
+            # podman-py wraps a failed connection (socket gone, refused) in an APIError without a response.
+            raise PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}") from None
+        raise PodmanError(operation, target, _api_message(err), err.status_code) from None
+    except requests.HTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status is not None and status >= 500 and err.response is not None and not err.response.content:
+            raise PodmanUnavailable(f"Podman at {url} answered {status}") from None
+        raise PodmanError(operation, target, _http_message(err), status) from None
+    except requests.Timeout as err:
+        raise PodmanError(operation, target, f"timed out: {err}") from None
+
+
+def _api_message(err: podman.errors.APIError) -> str:
+    return str(err.explanation or err).strip()
+
+
+def _http_message(err: requests.HTTPError) -> str:
+    response = err.response
+    if response is None:
+        return str(err)
+    try:
+        return str(response.json().get("message") or response.text).strip()
+    except ValueError:
+        return response.text.strip() or str(err)
+
+
+def _root_cause(err: BaseException) -> str:
+    while err.__context__ is not None and err.__context__ is not err:
+        err = err.__context__
+    return str(err) or type(err).__name__
+
+
+def _httpx_transport(url: str) -> tuple[httpx.AsyncBaseTransport, str]:
+    if url.startswith("unix://"):
+        return httpx.AsyncHTTPTransport(uds=url.removeprefix("unix://")), "http://podman"
+    if url.startswith(("http://", "tcp://")):
+        return httpx.AsyncHTTPTransport(), url.replace("tcp://", "http://", 1)
+    raise PodmanUnavailable(f"the event stream needs a unix:// or tcp:// URL, not {url}")
+
+
+def _time(value: Any) -> datetime | None:
+    """Podman's list gives epoch seconds; zero and the Go zero time mean 'never'."""
+    if isinstance(value, int | float) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str) and value and not value.startswith("0001-"):
+        # Go prints nanoseconds; Python reads at most microseconds.
+        trimmed = re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00")
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(trimmed)
+    return None
+
+
+def _live(data: Mapping[str, Any]) -> LiveContainer:
+    state = str(data.get("State", "")).lower()
+    # The list's Status field carries the health state of containers with a healthcheck.
+    health = str(data.get("Status") or "").lower() or None
+    return LiveContainer(
+        id=str(data["Id"]),
+        name=str((data.get("Names") or [""])[0]),
+        state=state,
+        image=str(data.get("Image", "")),
+        image_id="sha256:" + str(data.get("ImageID", "")).removeprefix("sha256:")
+        if data.get("ImageID")
+        else "",
+        exit_code=int(data["ExitCode"]) if data.get("Exited") or state == "exited" else None,
+        health=health if health in ("healthy", "unhealthy", "starting") else None,
+        labels=MappingProxyType(dict(data.get("Labels") or {})),
+        created_at=_time(data.get("Created")),
+        started_at=_time(data.get("StartedAt")),
+        finished_at=_time(data.get("ExitedAt")),
+    )
+
+
+def _event(line: str) -> ContainerEvent | None:
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    actor = data.get("Actor") or {}
+    attributes = actor.get("Attributes") or {}
+    return ContainerEvent(
+        action=str(data.get("Action") or data.get("status") or ""),
+        name=str(attributes.get("name", "")),
+        id=str(actor.get("ID") or data.get("id") or ""),
+        labels=MappingProxyType({k: str(v) for k, v in attributes.items()}),
+        time=float(data.get("timeNano", 0)) / _NS or float(data.get("time", 0)),
+    )

@@ -1,0 +1,153 @@
+"""Small local images built with `podman import`: busybox, a metrics server stand-in, the node exporter.
+
+The metrics image stands in for cAdvisor, nvidia_gpu_exporter and business services, which
+cannot be pulled here: busybox httpd serving `$METRICS` as /metrics on `$PORT`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from monop_testbed.podman_service import PodmanService
+
+BUSYBOX = "localhost/monop-test/busybox:1"
+METRICS = "localhost/monop-test/metrics:1"
+NODE_EXPORTER = "localhost/monop-test/node-exporter:1"
+
+_APPLETS = (
+    "sh",
+    "httpd",
+    "sleep",
+    "cat",
+    "echo",
+    "wget",
+    "true",
+    "false",
+    "ls",
+    "printf",
+    "mkdir",
+    "kill",
+    "env",
+)
+_SERVE = """#!/bin/sh
+# Serve $METRICS (a line per sample, '\\n' escapes allowed) as /metrics on $PORT.
+mkdir -p /www
+printf "${METRICS:-monop_standin_up 1}\\n" > /www/metrics
+echo ok > /www/healthz
+exec httpd -f -p "${PORT:-9100}" -h /www
+"""
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_link(tar: tarfile.TarFile, name: str, target: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    tar.addfile(info)
+
+
+def _rootfs(files: dict[str, bytes], links: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory in ("bin", "etc", "tmp", "www", "lib", "lib64", "proc", "sys", "dev"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
+            tar.addfile(info)
+        for name, data in sorted(files.items()):
+            _add_file(tar, name, data)
+        for name, target in sorted(links.items()):
+            _add_link(tar, name, target)
+    return buffer.getvalue()
+
+
+def _busybox_files() -> tuple[dict[str, bytes], dict[str, str]]:
+    busybox = Path(shutil.which("busybox") or "/bin/busybox").read_bytes()
+    files = {
+        "bin/busybox": busybox,
+        "etc/passwd": b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        "etc/group": b"root:x:0:\nnogroup:x:65534:\n",
+    }
+    return files, {f"bin/{applet}": "busybox" for applet in _APPLETS}
+
+
+def _shared_libraries(binary: Path) -> Iterable[Path]:
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
+        if path.startswith("/"):
+            yield Path(path)
+
+
+def _import(service: PodmanService, name: str, rootfs: bytes, changes: Iterable[str]) -> None:
+    # The content digest is a label, so an unchanged image is not imported again.
+    digest = hashlib.sha256(rootfs + "\n".join(changes).encode()).hexdigest()[:16]
+    found = service.podman(
+        "image", "inspect", "--format", '{{index .Labels "monop.test/digest"}}', name, check=False
+    )
+    if found.returncode == 0 and found.stdout.strip() == digest:
+        return
+    tarball = service.base / f"{digest}.tar"
+    tarball.write_bytes(rootfs)
+    args = [arg for change in [*changes, f"LABEL monop.test/digest={digest}"] for arg in ("--change", change)]
+    service.podman("import", *args, str(tarball), name)
+    tarball.unlink()
+
+
+def build_busybox(service: PodmanService, name: str = BUSYBOX) -> str:
+    files, links = _busybox_files()
+    # busybox as PID 1 ignores SIGTERM; SIGKILL makes `podman stop` immediate for stand-ins.
+    _import(service, name, _rootfs(files, links), ['CMD ["/bin/sh"]', "STOPSIGNAL SIGKILL"])
+    return name
+
+
+def build_metrics(service: PodmanService, name: str = METRICS, version: str = "1") -> str:
+    """The metrics stand-in; a different `version` builds a different image (for a tag that moved)."""
+    files, links = _busybox_files()
+    files["bin/serve-metrics"] = _SERVE.encode()
+    files["etc/standin-version"] = version.encode()
+    _import(
+        service,
+        name,
+        _rootfs(files, links),
+        ['ENTRYPOINT ["/bin/serve-metrics"]', "STOPSIGNAL SIGKILL", "ENV PORT=9100"],
+    )
+    return name
+
+
+def build_node_exporter(service: PodmanService, name: str = NODE_EXPORTER) -> str:
+    binary = Path("/usr/bin/prometheus-node-exporter")
+    files, links = _busybox_files()
+    files["bin/node_exporter"] = binary.read_bytes()
+    for library in _shared_libraries(binary):
+        files[str(library).lstrip("/")] = library.read_bytes()
+    _import(
+        service,
+        name,
+        _rootfs(files, links),
+        ['ENTRYPOINT ["/bin/node_exporter"]', 'CMD ["--web.listen-address=:9100"]'],
+    )
+    return name
+
+
+def tag(service: PodmanService, source: str, *names: str) -> None:
+    for name in names:
+        service.podman("tag", source, name)
+
+
+def build_all(service: PodmanService) -> dict[str, str]:
+    return {
+        "busybox": build_busybox(service),
+        "metrics": build_metrics(service),
+        "node-exporter": build_node_exporter(service),
+    }

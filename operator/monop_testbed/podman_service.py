@@ -1,0 +1,115 @@
+"""A private `podman system service`: its own storage, run dir and socket, never the system's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Self
+
+REPO = Path(__file__).resolve().parents[2]
+CONTAINERS_CONF = REPO / "podman" / "containers.conf"
+
+
+def wait_for(condition: object, timeout: float, what: str, interval: float = 0.02) -> None:
+    """Poll `condition()` until it is true or `timeout` seconds pass; then fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():  # type: ignore[operator]
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class PodmanService:
+    """`podman system service` on a socket in `base`, with storage in `base` too."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.socket = base / "podman.sock"
+        self.url = f"unix://{self.socket}"
+        self.env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        self.flags = [
+            "--root", str(base / "root"),
+            "--runroot", str(base / "run"),
+            "--tmpdir", str(base / "tmp"),
+        ]  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def podman(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the podman CLI against this service's storage."""
+        return subprocess.run(
+            ["podman", *self.flags, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+    def start(self) -> Self:
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        log = (self.base / "service.log").open("ab")
+        self._process = subprocess.Popen(
+            ["podman", *self.flags, "system", "service", "--time=0", self.url],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for(self.answers, 30, f"Podman's API on {self.socket}")
+        return self
+
+    def answers(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            raise RuntimeError(f"podman system service exited: see {self.base / 'service.log'}")
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(2)
+                sock.connect(str(self.socket))
+                sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+                return sock.recv(64).startswith(b"HTTP/1.")
+        except OSError:
+            return False
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the service (containers keep running, as when Podman's service restarts)."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(10)
+        self._process = None
+
+    def remove_all_containers(self) -> None:
+        self.podman("rm", "--all", "--force", "--time", "0", check=False)
+
+    def destroy(self) -> None:
+        """Stop the service, remove every container and all storage."""
+        self.stop()
+        self.remove_all_containers()
+        self.podman("system", "reset", "--force", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
