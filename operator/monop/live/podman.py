@@ -25,7 +25,6 @@ from urllib.parse import quote
 
 import httpx
 import podman
-import podman.domain.images
 import podman.errors
 import requests
 
@@ -141,9 +140,21 @@ class Podman:
         await self._call("remove", name_or_id, remove)
 
     async def pull(self, reference: str) -> str:
-        image = await self._call("pull", reference, lambda: self._client.images.pull(reference))
-        assert isinstance(image, podman.domain.images.Image)
-        return str(image.id)
+        """Pull an image; Podman answers 200 and reports a failed pull inside the body, so read it."""
+
+        def pull() -> str:
+            response = self._client.api.post(
+                "/images/pull", params={"reference": reference, "quiet": "true", "policy": "always"}
+            )
+            response.raise_for_status()
+            reports = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+            errors = [r["error"] for r in reports if r.get("error")]
+            found = [r["id"] for r in reports if r.get("id")]
+            if errors or not found:
+                raise PodmanError("pull", reference, errors[-1] if errors else "no image in Podman's answer")
+            return "sha256:" + str(found[-1]).removeprefix("sha256:")
+
+        return await self._call("pull", reference, pull)
 
     async def image_id(self, reference: str) -> str | None:
         def get() -> str | None:

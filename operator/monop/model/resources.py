@@ -271,13 +271,20 @@ class Exporter(ContainerSpec):
 
 
 # The seed's cAdvisor options: what `podman run` of cAdvisor needs to see every container.
-CADVISOR_VOLUMES = (
-    "/:/rootfs:ro",
-    "/var/run:/var/run:ro",
-    "/sys:/sys:ro",
-    "/run/podman/podman.sock:/var/run/docker.sock:ro",
-    "/dev/disk/:/dev/disk:ro",
-)
+PODMAN_SOCKET = "/run/podman/podman.sock"
+
+
+def cadvisor_volumes(podman_socket: str = PODMAN_SOCKET) -> tuple[str, ...]:
+    """The seed's mounts; cAdvisor finds Podman's containers through the socket as docker.sock."""
+    return (
+        "/:/rootfs:ro",
+        "/var/run:/var/run:ro",
+        "/sys:/sys:ro",
+        f"{podman_socket}:/var/run/docker.sock:ro",
+        "/dev/disk/:/dev/disk:ro",
+    )
+
+
 CADVISOR_ARGS = (
     "--housekeeping_interval=30s",
     "--max_housekeeping_interval=35s",
@@ -298,9 +305,22 @@ class CAdvisor(ContainerSpec):
     port: int = Field(8080, ge=1, le=65535, description="Port cAdvisor listens on (host network).")
     network: str = "host"
     privileged: bool = True
-    volumes: tuple[VolumeItem, ...] = tuple(Volume.model_validate(v) for v in CADVISOR_VOLUMES)
+    podman_socket: str = Field(
+        PODMAN_SOCKET, alias="podmanSocket", description="Podman's socket, mounted as /var/run/docker.sock."
+    )
+    volumes: tuple[VolumeItem, ...] = Field(
+        default=(), description="Default: /, /var/run, /sys, /dev/disk and the Podman socket, read-only."
+    )
     args: tuple[str, ...] | None = None
     scrape: Scrape = Field(default_factory=Scrape)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_volumes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "volumes" not in data:
+            socket = data.get("podmanSocket", data.get("podman_socket", PODMAN_SOCKET))
+            return {**data, "volumes": list(cadvisor_volumes(str(socket)))}
+        return data
 
     def effective_args(self) -> tuple[str, ...]:
         """The seed's flags with `--port` first, unless the user gave args of their own."""

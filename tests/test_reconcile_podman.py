@@ -1,0 +1,198 @@
+"""`monop apply`, `plan` and `status` against a real Podman: converge, repair, prune, leave strangers alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monop_testbed import images
+from monop_testbed.podman_service import PodmanService, wait_for
+
+pytestmark = pytest.mark.podman
+
+SERVICE = """\
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: {name}
+spec:
+  image: {image}
+  env:
+    PORT: "{port}"
+    METRICS: "app_up 1"
+  ports: ["127.0.0.1:{port}:{port}"]
+  scrape: {{port: {port}}}
+"""
+
+
+def write(tree: Path, name: str, port: int, image: str = images.METRICS) -> Path:
+    tree.mkdir(exist_ok=True)
+    path = tree / f"{name}.yaml"
+    path.write_text(SERVICE.format(name=name, port=port, image=image))
+    return path
+
+
+def monop(podman_service: PodmanService, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONOP_PODMAN_URL": podman_service.url}
+    return subprocess.run(
+        [sys.executable, "-m", "monop", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def ids(podman_service: PodmanService) -> dict[str, str]:
+    out = podman_service.podman("ps", "-a", "--format", "{{.Names}} {{.ID}}").stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+@pytest.fixture
+def tree(tmp_path: Path, podman: object) -> Path:
+    desired = tmp_path / "desired"
+    for i, name in enumerate(["alpha", "beta", "gamma"]):
+        write(desired, name, 19200 + i)
+    return desired
+
+
+def test_converge_from_empty_then_nothing_to_do(tree: Path, podman_service: PodmanService) -> None:
+    first = monop(podman_service, "apply", "-d", str(tree))
+    assert first.returncode == 0, first.stderr
+    assert sorted(line.split(":")[0] for line in first.stdout.splitlines()) == [
+        "create BusinessService/alpha",
+        "create BusinessService/beta",
+        "create BusinessService/gamma",
+    ]
+    assert set(ids(podman_service)) == {"alpha", "beta", "gamma"}
+    second = monop(podman_service, "apply", "-d", str(tree))
+    assert (second.returncode, second.stdout) == (0, "nothing to do: everything is in sync\n")
+    status = monop(podman_service, "status", "-d", str(tree), "--json")
+    assert status.returncode == 0
+    assert {r["name"]: r["state"] for r in json.loads(status.stdout)["resources"]} == dict.fromkeys(
+        ["alpha", "beta", "gamma"], "InSync"
+    )
+
+
+def test_one_changed_env_var_recreates_exactly_that_container(
+    tree: Path, podman_service: PodmanService
+) -> None:
+    assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
+    before = ids(podman_service)
+    beta = tree / "beta.yaml"
+    beta.write_text(beta.read_text().replace("app_up 1", "app_up 2"))
+    plan = monop(podman_service, "plan", "-d", str(tree))
+    assert (plan.returncode, plan.stdout) == (
+        1,
+        '[1] recreate BusinessService/beta: env METRICS: "app_up 1" -> "app_up 2"\n',
+    )
+    status = monop(podman_service, "status", "-d", str(tree))
+    assert status.returncode == 1
+    assert [line.split()[:3] for line in status.stdout.splitlines()[1:]] == [
+        ["BusinessService", "alpha", "InSync"],
+        ["BusinessService", "beta", "Drifted"],
+        ["BusinessService", "gamma", "InSync"],
+    ]
+    assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
+    after = ids(podman_service)
+    assert after["alpha"] == before["alpha"] and after["gamma"] == before["gamma"]
+    assert after["beta"] != before["beta"]
+    env = podman_service.podman("inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", "beta").stdout
+    assert "METRICS=app_up 2" in env.splitlines()
+
+
+def test_a_killed_container_is_started_again(tree: Path, podman_service: PodmanService) -> None:
+    assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
+    podman_service.podman("kill", "gamma")
+    wait_for(
+        lambda: "exited" in podman_service.podman("inspect", "-f", "{{.State.Status}}", "gamma").stdout,
+        10,
+        "gamma to exit",
+    )
+    plan = monop(podman_service, "plan", "-d", str(tree))
+    assert plan.stdout.startswith("[1] start BusinessService/gamma: state: exited (code 137) -> running")
+    assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
+    assert podman_service.podman("inspect", "-f", "{{.State.Status}}", "gamma").stdout.strip() == "running"
+
+
+def test_a_removed_resource_is_pruned_unless_told_not_to(tree: Path, podman_service: PodmanService) -> None:
+    assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
+    (tree / "gamma.yaml").unlink()
+    kept = monop(podman_service, "apply", "--no-prune", "-d", str(tree))
+    assert kept.returncode == 1  # the orphan is still there, so not in sync
+    assert "gamma" in ids(podman_service)
+    pruned = monop(podman_service, "apply", "-d", str(tree))
+    assert pruned.returncode == 0
+    assert pruned.stdout.startswith("remove BusinessService/gamma: ok")
+    assert set(ids(podman_service)) == {"alpha", "beta"}
+
+
+def test_a_container_monop_does_not_own_is_reported_and_left_alone(
+    tree: Path, podman_service: PodmanService
+) -> None:
+    podman_service.podman("run", "-d", "--name", "beta", images.BUSYBOX, "sleep", "600")
+    stranger = ids(podman_service)["beta"]
+    result = monop(podman_service, "apply", "-d", str(tree))
+    assert result.returncode == 1
+    assert (
+        "BusinessService/beta: Conflict: a container named beta exists that monop does not manage"
+        in result.stderr
+    )
+    assert ids(podman_service)["beta"] == stranger
+    assert (
+        podman_service.podman("inspect", "-f", "{{.Config.Image}}", "beta").stdout.strip() == images.BUSYBOX
+    )
+    status = monop(podman_service, "status", "-d", str(tree))
+    assert [line.split()[2] for line in status.stdout.splitlines()[1:]] == ["InSync", "Conflict", "InSync"]
+
+
+def test_a_missing_image_fails_that_unit_only(tree: Path, podman_service: PodmanService) -> None:
+    write(tree, "broken", 19299, image="localhost/monop-test/absent:1").write_text(
+        (tree / "broken.yaml").read_text().replace("  env:", "  pullPolicy: Never\n  env:")
+    )
+    result = monop(podman_service, "apply", "-d", str(tree), "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    outcomes = {a["resource"]: a for a in report["actions"]}
+    assert outcomes["BusinessService/broken"]["ok"] is False
+    assert (
+        "image localhost/monop-test/absent:1 is not present and pullPolicy is Never"
+        in outcomes["BusinessService/broken"]["error"]
+    )
+    assert all(a["ok"] for key, a in outcomes.items() if key != "BusinessService/broken")
+    assert set(ids(podman_service)) == {"alpha", "beta", "gamma"}
+
+
+def test_a_failed_pull_on_recreate_leaves_the_old_container_running(
+    tree: Path, podman_service: PodmanService
+) -> None:
+    assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
+    before = ids(podman_service)["alpha"]
+    # No registry is reachable, so this pull fails, as a typo'd tag would.
+    write(tree, "alpha", 19200, image="localhost/monop-test/metrics:does-not-exist")
+    result = monop(podman_service, "apply", "-d", str(tree))
+    assert result.returncode == 1
+    assert "recreate BusinessService/alpha: FAILED" in result.stdout
+    assert ids(podman_service)["alpha"] == before
+    assert podman_service.podman("inspect", "-f", "{{.State.Status}}", "alpha").stdout.strip() == "running"
+
+
+def test_podman_unreachable_is_one_line_and_exit_2(tree: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "MONOP_PODMAN_URL": f"unix://{tmp_path}/nothing.sock"}
+    for command in ("status", "plan", "apply"):
+        result = subprocess.run(
+            [sys.executable, "-m", "monop", command, "-d", str(tree)], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            f"monop: cannot reach Podman at unix://{tmp_path}/nothing.sock: [Errno 2] No such file or directory"
+        ]
+
+
+def test_an_invalid_desired_state_is_never_applied(tree: Path, podman_service: PodmanService) -> None:
+    (tree / "bad.yaml").write_text(SERVICE.format(name="bad", port=99999, image=images.METRICS))
+    result = monop(podman_service, "apply", "-d", str(tree))
+    assert result.returncode == 2
+    assert "host port 99999 is not in 1..65535" in result.stderr
+    assert ids(podman_service) == {}
