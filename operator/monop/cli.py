@@ -235,7 +235,7 @@ def apply(
     from monop.live.podman import PodmanError
     from monop.reconcile import converge
 
-    log.configure(level="warning")
+    log.configure(level="warning")  # the outcome lines say what happened; the log only what went wrong
     podman = _connect(settings)
     try:
         result = asyncio.run(

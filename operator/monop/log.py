@@ -1,12 +1,14 @@
-"""structlog configuration, in one place: JSON lines for journald, a console format on a terminal."""
+"""structlog configuration, in one place: JSON lines for journald, a console format on a terminal.
+
+structlog is imported when the first event is logged: a no-op `monop apply` logs nothing
+and should not pay for the import.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from typing import Any
-
-import structlog
 
 _EVENT_PAST = {
     "create": "container_created",
@@ -16,11 +18,24 @@ _EVENT_PAST = {
     "restart": "container_restarted",
     "remove": "container_removed",
 }
+_wanted: dict[str, Any] = {"json": None, "level": "info"}
+_configured = False
 
 
 def configure(*, json: bool | None = None, level: str = "info") -> None:
-    """Log to stderr: JSON when not on a terminal (or when asked), readable otherwise."""
-    as_json = not sys.stderr.isatty() if json is None else json
+    """Log to stderr at `level`: JSON when not on a terminal (or when asked), readable otherwise."""
+    global _configured
+    _wanted.update(json=json, level=level)
+    _configured = False
+
+
+def _ensure() -> None:
+    global _configured
+    if _configured:
+        return
+    import structlog
+
+    as_json = not sys.stderr.isatty() if _wanted["json"] is None else _wanted["json"]
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
@@ -30,10 +45,13 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
             structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[_wanted["level"].upper()]
+        ),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,
     )
+    _configured = True
 
 
 def action_event(kind: str, ok: bool) -> str:
@@ -42,4 +60,8 @@ def action_event(kind: str, ok: bool) -> str:
 
 
 def get(**context: Any) -> Any:
+    """A logger bound to `context` (resource=..., ...)."""
+    _ensure()
+    import structlog
+
     return structlog.get_logger("monop").bind(**context)

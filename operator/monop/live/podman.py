@@ -20,17 +20,20 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import httpx
 import podman
 import podman.errors
 import requests
+from podman.domain.containers_manager import ContainersManager
 
 from monop.errors import PodmanUnavailable
 from monop.model.runtime import ContainerConfig
 from monop.observed import LiveContainer, ObservedState
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 API_VERSION = "v4.0.0"
@@ -113,21 +116,34 @@ class Podman:
         )
 
     async def create(self, config: ContainerConfig, labels: Mapping[str, str]) -> str:
-        kwargs = create_kwargs(config, labels)
-        container = await self._call("create", config.name, lambda: self._client.containers.create(**kwargs))
-        return str(container.id)
+        # podman-py renders the spec; posting it ourselves saves the inspect its create() adds.
+        payload = ContainersManager._render_payload(create_kwargs(config, labels))
+
+        def create() -> str:
+            response = self._client.api.post("/containers/create", data=json.dumps(payload))
+            response.raise_for_status()
+            return str(response.json()["Id"])
+
+        return await self._call("create", config.name, create)
+
+    async def _post(self, operation: str, name: str, params: Mapping[str, str] | None = None) -> None:
+        def post() -> None:
+            response = self._client.api.post(f"/containers/{quote(name)}/{operation}", params=params)
+            response.raise_for_status()
+
+        await self._call(operation, name, post)
 
     async def start(self, name: str) -> None:
-        await self._call("start", name, lambda: self._client.containers.get(name).start())
+        await self._post("start", name)
 
     async def restart(self, name: str) -> None:
-        await self._call("restart", name, lambda: self._client.containers.get(name).restart(timeout=10))
+        await self._post("restart", name, {"t": "10"})
 
     async def unpause(self, name: str) -> None:
-        await self._call("unpause", name, lambda: self._client.containers.get(name).unpause())
+        await self._post("unpause", name)
 
     async def stop(self, name: str, timeout: int = 10) -> None:
-        await self._call("stop", name, lambda: self._client.containers.get(name).stop(timeout=timeout))
+        await self._post("stop", name, {"timeout": str(timeout)})
 
     async def remove(self, name_or_id: str, force: bool = True) -> None:
         def remove() -> None:
@@ -187,6 +203,8 @@ class Podman:
 
     async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""
+        import httpx  # only the daemon reads events; the CLI need not pay for the import
+
         transport, base = _httpx_transport(self.url)
         params = {"stream": "true", "filters": json.dumps({"type": ["container"]})}
         if since is not None:
@@ -301,6 +319,8 @@ def _root_cause(err: BaseException) -> str:
 
 
 def _httpx_transport(url: str) -> tuple[httpx.AsyncBaseTransport, str]:
+    import httpx
+
     if url.startswith("unix://"):
         return httpx.AsyncHTTPTransport(uds=url.removeprefix("unix://")), "http://podman"
     if url.startswith(("http://", "tcp://")):
