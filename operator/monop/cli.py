@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -33,6 +36,9 @@ DesiredOpt = Annotated[
     Path | None, typer.Option("--desired", "-d", help="Desired-state directory or file (default: desired/).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+StateDirOpt = Annotated[
+    Path | None, typer.Option("--state-dir", help="The daemon's state directory (default: /var/lib/monop).")
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -169,6 +175,7 @@ def _connect(settings: Settings) -> Podman:
 def status(
     ctx: typer.Context,
     desired: DesiredOpt = None,
+    state_dir: StateDirOpt = None,
     as_json: JsonOpt = False,
     colour: Annotated[
         bool | None,
@@ -181,21 +188,33 @@ def status(
 
     Exit 0 when everything is in sync, 1 when anything is not, 2 when monop could not tell.
     """
-    settings = _settings(ctx, desired=desired)
+    settings = _settings(ctx, desired=desired, state_dir=state_dir)
     wanted = _desired_units(settings)
     from monop import render
     from monop.reconcile import survey
+    from monop.statestore import StateStore
 
     podman = _connect(settings)
     try:
         result = asyncio.run(survey(wanted, podman))
     finally:
         podman.close()
+    daemon, records = StateStore(settings.state_dir).load()
+    now = time.time()
+    statuses = render.with_daemon(result.statuses, records, now)
+    alive = daemon is not None and _alive(daemon.pid)
     if as_json:
-        _print_json({"inSync": result.in_sync, "resources": [render.status_json(s) for s in result.statuses]})
+        _print_json(
+            {
+                "inSync": result.in_sync,
+                "resources": [render.status_json(s) for s in statuses],
+                "daemon": None if daemon is None else {**dataclasses.asdict(daemon), "running": alive},
+            }
+        )
     else:
         use_colour = sys.stdout.isatty() if colour is None else colour
-        typer.echo(render.status_table(result.statuses, colour=use_colour))
+        typer.echo(render.status_table(statuses, colour=use_colour))
+        typer.echo("\n" + render.daemon_line(daemon, alive, now))
     raise typer.Exit(EXIT_OK if result.in_sync else EXIT_PROBLEM)
 
 
@@ -265,6 +284,55 @@ def apply(
             if not s.state.ok:
                 typer.echo(f"{s.key}: {s.state.value}: " + "; ".join(str(r) for r in s.reasons), err=True)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEM)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    desired: DesiredOpt = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Daemon state (default: /var/lib/monop).")
+    ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-address", help="host:port for /metrics, /healthz, /readyz (default: 127.0.0.1:9469)."
+        ),
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="auto (console on a terminal, else JSON), json or console.")
+    ] = "auto",
+) -> None:
+    """Run the daemon: keep what runs equal to the desired state until SIGTERM.
+
+    Reconciles on desired-state edits, Podman events, a periodic resync and SIGHUP; speaks
+    sd_notify (READY, WATCHDOG, STATUS, RELOADING, STOPPING) when run by systemd.
+    """
+    flags = {"desired": desired, "state_dir": state_dir, "metrics_address": metrics_address}
+    settings = _settings(ctx, **flags)
+    from monop import log
+    from monop.daemon import Daemon
+    from monop.triggers import run as run_daemon
+
+    log.configure(json={"auto": None, "json": True, "console": False}.get(log_format))
+    daemon = Daemon(settings, load_settings=lambda: _settings(ctx, **flags))
+    daemon.lock.acquire()
+    try:
+        daemon.restore()
+        asyncio.run(run_daemon(daemon))
+    finally:
+        daemon.podman.close()
+        daemon.lock.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _print_json(value: object) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from monop.apply import Outcome
+from monop.diff import Reason
 from monop.plan import Plan, Status
 from monop.states import State
+from monop.statestore import DaemonRecord, ResourceRecord
 
 _COLOURS = {
     State.IN_SYNC: "32",  # green
@@ -121,3 +124,44 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def with_daemon(
+    statuses: Sequence[Status], records: Mapping[str, ResourceRecord], now: float
+) -> list[Status]:
+    """Live states, told what the daemon knows: crash loops, retries pending, the last error."""
+    out = []
+    for status in statuses:
+        record = records.get(status.key)
+        if record is None or status.state.ok:
+            out.append(status)
+            continue
+        reasons = list(status.reasons)
+        state = status.state
+        if record.state == State.CRASH_LOOP.value and status.state is State.STOPPED:
+            state = State.CRASH_LOOP
+        if record.backoff_until and record.backoff_until > now:
+            reasons.append(Reason(f"next try in {max(1, round(record.backoff_until - now))}s"))
+        if record.last_error:
+            reasons.append(Reason("last error", None, record.last_error))
+        out.append(replace(status, state=state, reasons=tuple(reasons)))
+    return out
+
+
+def daemon_line(daemon: DaemonRecord | None, alive: bool, now: float) -> str:
+    if daemon is None:
+        return "daemon: no state recorded (is `monop run` running with this --state-dir?)"
+    if not alive:
+        return f"daemon: not running (last seen {age_s(now - daemon.updated_at)} ago, pid {daemon.pid})"
+    parts = [f"daemon: running (pid {daemon.pid})", "ready" if daemon.ready else "NOT READY"]
+    if not daemon.podman_reachable:
+        parts.append("Podman unreachable")
+    if daemon.last_full_reconcile_at:
+        parts.append(f"last full reconcile {age_s(now - daemon.last_full_reconcile_at)} ago")
+    if daemon.desired_error:
+        parts.append(f"desired state REJECTED, last valid one in force: {daemon.desired_error}")
+    return ", ".join(parts)
+
+
+def age_s(seconds: float) -> str:
+    return age(datetime.fromtimestamp(0, UTC), datetime.fromtimestamp(max(0.0, seconds), UTC))

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monop.errors import SettingsError
+from monop.model.duration import Duration
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
@@ -33,6 +34,19 @@ class Settings(BaseSettings):
     )
     state_dir: Path = Field(Path("/var/lib/monop"), description="Where the daemon keeps its state.")
     parallelism: int = Field(8, ge=1, le=64, description="Containers created or started at once.")
+    metrics_address: str = Field(
+        "127.0.0.1:9469", description="host:port of the daemon's /metrics, /healthz, /readyz."
+    )
+    resync_interval: Duration = Field(
+        30.0, gt=0, description="Full resync period of the daemon, as a duration."
+    )
+    workers: int = Field(4, ge=1, le=64, description="Resources the daemon reconciles at once.")
+    debounce: Duration = Field(
+        0.3, ge=0, description="Quiet time after a desired-state change before reloading."
+    )
+    stop_timeout: Duration = Field(
+        20.0, gt=0, description="On SIGTERM, how long actions in flight may still run."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,282 @@
+"""`monop run`: the long-running controller. Triggers queue keys; workers reconcile one key at a time.
+
+Level-based, like a Kubernetes controller: a key says only *which* resource to look at; the
+worker re-reads the world (one shared container list), plans, and carries out that key's action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import replace
+
+from prometheus_client import CollectorRegistry
+
+from monop import log, systemd
+from monop.apply import Outcome, execute
+from monop.controller.backoff import Backoff, CrashLoop
+from monop.controller.clock import Clock, RealClock
+from monop.controller.queue import WorkQueue
+from monop.controller.workers import Result, Workers
+from monop.desired.loader import load
+from monop.errors import InvalidDesiredState, PodmanUnavailable
+from monop.live.podman import Podman, PodmanError, resolve_url
+from monop.metrics import Metrics
+from monop.observed import ObservedState
+from monop.plan import Plan, Unit, plan, units
+from monop.settings import Settings
+from monop.states import ActionKind, State
+from monop.statestore import DaemonLock, DaemonRecord, ResourceRecord, StateStore
+
+_RESTARTS = {ActionKind.START, ActionKind.RESTART, ActionKind.UNPAUSE}
+
+
+class Daemon:
+    """Holds the last valid desired state and what the daemon knows of each resource."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+        load_settings: Callable[[], Settings] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or RealClock()
+        self.metrics = Metrics(registry or CollectorRegistry())
+        self._reload_settings = load_settings
+        self.queue = WorkQueue(self.clock)
+        self.backoff = Backoff(self.clock)
+        self.crash_loop = CrashLoop(self.clock)
+        self.workers = Workers(self.queue, self.reconcile, self.backoff, n=settings.workers)
+        self.store = StateStore(settings.state_dir)
+        self.lock = DaemonLock(settings.state_dir)
+        self.podman = Podman(resolve_url(settings.podman_url))
+        self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
+        self.desired_error: str | None = None
+        self.podman_reachable = False
+        self.records: dict[str, ResourceRecord] = {}
+        self.started_at = self.clock.wall()
+        self.last_full_reconcile: float | None = None
+        self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
+        self._queued_at: dict[str, float] = {}
+        self._event_at: dict[str, float] = {}
+        self.log = log.get()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> tuple[bool, str]:
+        if self.units is None:
+            return False, f"no valid desired state: {self.desired_error or 'not read yet'}"
+        if not self.podman_reachable:
+            return False, f"cannot reach Podman at {self.podman.url}"
+        return True, "ready"
+
+    def restore(self) -> None:
+        """Pick up the previous daemon's counters: restarts, crash loops."""
+        daemon, self.records = self.store.load()
+        if daemon is not None:
+            self.crash_loop.restore(daemon.crash_loops)
+            self.last_full_reconcile = daemon.last_full_reconcile_at
+
+    def save(self) -> None:
+        ready, _ = self.ready
+        daemon = DaemonRecord(
+            pid=os.getpid(),
+            started_at=self.started_at,
+            updated_at=self.clock.wall(),
+            source=str(self.settings.desired),
+            ready=ready,
+            podman_reachable=self.podman_reachable,
+            desired_error=self.desired_error,
+            last_full_reconcile_at=self.last_full_reconcile,
+            crash_loops=self.crash_loop.to_json(),
+        )
+        self.store.save(daemon, self.records)
+        self.metrics.ready.set(1 if ready else 0)
+
+    def reload_desired(self) -> bool:
+        """Read the desired state; an invalid one is refused and the last valid one stays in force."""
+        try:
+            state = load(self.settings.desired, default_address=self.settings.scrape_address)
+        except InvalidDesiredState as err:
+            errors = [str(p) for p in err.problems if p.severity.value == "error"]
+            self.desired_error = "; ".join(errors[:5]) + (
+                f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+            )
+            self.metrics.desired_valid.set(0)
+            self.metrics.desired_errors.inc()
+            self.log.error("desired_state_rejected", source=str(self.settings.desired), problems=errors)
+            self.save()
+            return False
+        previous = set(self.units or {})
+        self.units = {u.key: u for u in units(state)}
+        self.desired_error = None
+        self.metrics.desired_valid.set(1)
+        self.log.info("desired_state_loaded", source=str(self.settings.desired), resources=len(self.units))
+        for key in previous | set(self.units):
+            self.enqueue(key)
+        self.save()
+        return True
+
+    def reload_settings(self) -> None:
+        if self._reload_settings is not None:
+            try:
+                self.settings = self._reload_settings()
+            except Exception as err:  # a bad config file must not take the daemon down
+                self.log.error("settings_reload_failed", error=str(err))
+
+    def enqueue(self, key: str, event_at: float | None = None) -> None:
+        self._queued_at.setdefault(key, self.clock.now())
+        if event_at is not None:
+            self._event_at.setdefault(key, event_at)
+        self.queue.add(key)
+
+    # -- observing ---------------------------------------------------------------------------
+
+    async def observe(self, fresher_than: float) -> ObservedState:
+        """A container list taken after `fresher_than`; concurrent workers share one request."""
+        current = self._snapshot
+        if current is None or current[0] < fresher_than or (current[1].done() and current[1].exception()):
+            current = (self.clock.now(), asyncio.ensure_future(self.podman.observe()))
+            self._snapshot = current
+        try:
+            observed = await asyncio.shield(current[1])
+        except PodmanUnavailable:
+            self._set_reachable(False)
+            raise
+        self._set_reachable(True)
+        return observed
+
+    def _set_reachable(self, reachable: bool) -> None:
+        if reachable != self.podman_reachable:
+            self.podman_reachable = reachable
+            self.log.info("podman_reachable" if reachable else "podman_unreachable", url=self.podman.url)
+            self.save()
+
+    def survey(self, observed: ObservedState) -> Plan:
+        return plan(list((self.units or {}).values()), observed, prune=True)
+
+    async def resync(self) -> None:
+        """Queue every resource and every orphan; record the states for metrics and STATUS."""
+        if self.units is None:
+            return
+        try:
+            observed = await self.observe(self.clock.now())
+        except PodmanUnavailable:
+            return
+        result = self.survey(observed)
+        current = {s.key for s in result.statuses}
+        for key in set(self.records) - current:
+            del self.records[key]  # neither desired nor running: nothing left to report
+        self.metrics.set_states(self._shown_state(s.key, s.state) for s in result.statuses)
+        drifted = sum(not s.state.ok for s in result.statuses)
+        systemd.status(f"{len(result.statuses)} resources, {drifted} drifted")
+        if result.in_sync:
+            self.last_full_reconcile = self.clock.wall()
+            self.metrics.last_full_reconcile.set(self.last_full_reconcile)
+        for status in result.statuses:
+            if not status.state.ok:
+                self.enqueue(status.key)
+        self.save()
+
+    def _shown_state(self, key: str, state: State) -> State:
+        return State.CRASH_LOOP if state is State.STOPPED and self.crash_loop.in_loop(key) else state
+
+    # -- reconciling one key -----------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> Result:
+        try:
+            return await self._reconcile(key)
+        except PodmanUnavailable as err:
+            self._finish(key.split("/", 1)[0], "error", self.clock.now())
+            return Result(error=str(err))
+
+    async def _reconcile(self, key: str) -> Result:
+        if self.units is None:
+            return Result()  # without a valid desired state nothing is created or removed
+        queued_at = self._queued_at.pop(key, self.clock.now())
+        started = self.clock.now()
+        observed = await self.observe(queued_at)
+        result = self.survey(observed)
+        status = next((s for s in result.statuses if s.key == key), None)
+        action = next((a for a in result.actions if a.key == key), None)
+        kind = key.split("/", 1)[0]
+        if status is not None and status.container is not None and status.state is State.IN_SYNC:
+            started_at = status.container.started_at
+            self.crash_loop.observed_running(key, started_at.timestamp() if started_at else None)
+        if action is None:
+            self._record(key, state=status.state if status else None, last_result="success", last_error=None)
+            self._finish(kind, "success", started)
+            return Result()
+        if action.kind in _RESTARTS:
+            wait = self.crash_loop.delay(key)
+            if wait > 0:
+                until = self.clock.wall() + wait
+                self._record(key, state=State.CRASH_LOOP, backoff_until=until, last_result="requeue")
+                self._finish(kind, "requeue", started)
+                self.log.warning("crash_loop_backoff", resource=key, restart_in=round(wait, 1))
+                return Result(requeue_after=wait)
+            self.crash_loop.record_restart(key)
+        [outcome] = await execute(
+            Plan((status,) if status else (), (action,)), self.podman, failure_types=(PodmanError,)
+        )
+        return self._after(key, kind, outcome, started)
+
+    def _after(self, key: str, kind: str, outcome: Outcome, started: float) -> Result:
+        action = outcome.action
+        result = "success" if outcome.ok else "error"
+        self.metrics.actions.labels(kind, action.kind.value, result).inc()
+        if not outcome.ok:
+            self.metrics.podman_errors.labels(_operation(outcome.error)).inc()
+        event_at = self._event_at.pop(key, None)
+        if event_at is not None and outcome.ok:
+            self.metrics.event_to_repair.observe(self.clock.now() - event_at)
+        if outcome.ok and action.kind is ActionKind.REMOVE:
+            self.records.pop(key, None)  # an orphan gone is nothing to remember
+            self.crash_loop.forget(key)
+            self._finish(kind, result, started)
+            return Result()
+        previous = self.records.get(key) or ResourceRecord(key)
+        self._record(
+            key,
+            state=State.IN_SYNC if outcome.ok else State.FAILED,
+            last_result=result,
+            last_action=action.kind.value,
+            last_reason="; ".join(str(r) for r in action.reasons),
+            last_error=outcome.error,
+            restart_count=previous.restart_count + (action.kind in _RESTARTS),
+            backoff_until=None
+            if outcome.ok
+            else self.clock.wall() + min(300.0, 2.0 ** self.backoff.attempts(key)),
+        )
+        self._finish(kind, result, started)
+        return Result() if outcome.ok else Result(error=outcome.error)
+
+    def _record(self, key: str, **fields: object) -> None:
+        record = self.records.get(key) or ResourceRecord(key)
+        fields.setdefault("backoff_until", None)
+        state = fields.get("state")
+        if isinstance(state, State):
+            fields["state"] = state.value
+        self.records[key] = replace(record, last_reconcile_at=self.clock.wall(), **fields)  # type: ignore[arg-type]
+        self.metrics.set_states(State(r.state) for r in self.records.values() if r.state)
+        self.save()
+
+    def _finish(self, kind: str, result: str, started: float) -> None:
+        if kind in ("Exporter", "CAdvisor", "BusinessService"):
+            self.metrics.reconciles.labels(kind, result).inc()
+            self.metrics.reconcile_seconds.labels(kind).observe(self.clock.now() - started)
+
+
+def _operation(error: str | None) -> str:
+    """The Podman operation named at the start of a PodmanError's message (`create x: ...`)."""
+    word = (error or "").split(" ", 1)[0]
+    return (
+        word
+        if word in ("list", "create", "start", "restart", "unpause", "stop", "remove", "pull")
+        else "create"
+    )

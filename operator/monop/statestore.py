@@ -1,0 +1,116 @@
+"""What the daemon knows, kept in its state directory: written atomically, read by `monop status`."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monop.errors import MonopError
+
+STATE_FILE = "status.json"
+LOCK_FILE = "monop.lock"
+
+
+class AlreadyRunning(MonopError):
+    """Another daemon holds the state directory."""
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    """The daemon's memory of one resource."""
+
+    key: str
+    state: str | None = None
+    last_reconcile_at: float | None = None
+    last_result: str | None = None
+    last_action: str | None = None
+    last_reason: str | None = None
+    last_error: str | None = None
+    restart_count: int = 0
+    backoff_until: float | None = None
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    """The daemon's own state: who it is, what it applies, whether it can."""
+
+    pid: int
+    started_at: float
+    updated_at: float
+    source: str
+    ready: bool = False
+    podman_reachable: bool = False
+    desired_error: str | None = None
+    last_full_reconcile_at: float | None = None
+    crash_loops: dict[str, Any] = field(default_factory=dict)
+
+
+class StateStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / STATE_FILE
+
+    def save(self, daemon: DaemonRecord, resources: dict[str, ResourceRecord]) -> None:
+        """Replace the file whole: a reader sees the old state or the new, never half of one."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        body = json.dumps(
+            {"daemon": asdict(daemon), "resources": {k: asdict(r) for k, r in sorted(resources.items())}},
+            indent=1,
+            sort_keys=True,
+        )
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".status-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(body)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def load(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord]]:
+        """The saved state; a missing or unreadable file is an empty state, never an error."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            daemon = DaemonRecord(**data["daemon"]) if data.get("daemon") else None
+            resources = {k: ResourceRecord(**v) for k, v in data.get("resources", {}).items()}
+            return daemon, resources
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None, {}
+
+
+class DaemonLock:
+    """An exclusive lock on the state directory, released by the kernel when the holder dies."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another monop daemon (pid {holder}) is running on {self.path.parent}; "
+                "stop it first, or give this one another --state-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
