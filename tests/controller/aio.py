@@ -14,7 +14,8 @@ def run_clean(scenario: Callable[[], Awaitable[T]]) -> T:
 
     async def wrapper() -> T:
         before = asyncio.all_tasks()
-        result = await scenario()
+        # Fake time never waits, so real seconds passing means the scenario is stuck.
+        result = await asyncio.wait_for(scenario(), timeout=10)
         leaked = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and not t.done()]
         assert not leaked, f"tasks leaked: {leaked}"
         return result

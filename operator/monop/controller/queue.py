@@ -47,10 +47,12 @@ class WorkQueue:
             return
         self._cancel_timer(key)
         self._later[key] = deadline
-        self._timers[key] = asyncio.ensure_future(self._fire(key, delay))
+        self._timers[key] = asyncio.ensure_future(self._fire(key, deadline))
 
-    async def _fire(self, key: str, delay: float) -> None:
-        await self.clock.sleep(delay)
+    async def _fire(self, key: str, deadline: float) -> None:
+        # Sleep until the deadline, not for `delay` from whenever this task first runs:
+        # it may start after time has moved on.
+        await self.clock.sleep(deadline - self.clock.now())
         self._later.pop(key, None)
         self._timers.pop(key, None)
         self.add(key)
