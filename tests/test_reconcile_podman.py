@@ -11,30 +11,10 @@ from pathlib import Path
 import pytest
 
 from monop_testbed import images
+from monop_testbed.desired import write_service
 from monop_testbed.podman_service import PodmanService, wait_for
 
 pytestmark = pytest.mark.podman
-
-SERVICE = """\
-apiVersion: monop.dev/v1alpha1
-kind: BusinessService
-metadata:
-  name: {name}
-spec:
-  image: {image}
-  env:
-    PORT: "{port}"
-    METRICS: "app_up 1"
-  ports: ["127.0.0.1:{port}:{port}"]
-  scrape: {{port: {port}}}
-"""
-
-
-def write(tree: Path, name: str, port: int, image: str = images.METRICS) -> Path:
-    tree.mkdir(exist_ok=True)
-    path = tree / f"{name}.yaml"
-    path.write_text(SERVICE.format(name=name, port=port, image=image))
-    return path
 
 
 def monop(podman_service: PodmanService, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,11 +29,18 @@ def ids(podman_service: PodmanService) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines())
 
 
+def table_rows(stdout: str) -> list[str]:
+    """The rows of `monop status`'s table: after the header, before the blank line and the daemon line."""
+    table, _, daemon = stdout.partition("\n\n")
+    assert daemon.startswith("daemon: ")
+    return table.splitlines()[1:]
+
+
 @pytest.fixture
 def tree(tmp_path: Path, podman: object) -> Path:
     desired = tmp_path / "desired"
     for i, name in enumerate(["alpha", "beta", "gamma"]):
-        write(desired, name, 19200 + i)
+        write_service(desired, name, 19200 + i)
     return desired
 
 
@@ -89,7 +76,7 @@ def test_one_changed_env_var_recreates_exactly_that_container(
     )
     status = monop(podman_service, "status", "-d", str(tree))
     assert status.returncode == 1
-    assert [line.split()[:3] for line in status.stdout.splitlines()[1:]] == [
+    assert [line.split()[:3] for line in table_rows(status.stdout)] == [
         ["BusinessService", "alpha", "InSync"],
         ["BusinessService", "beta", "Drifted"],
         ["BusinessService", "gamma", "InSync"],
@@ -144,11 +131,11 @@ def test_a_container_monop_does_not_own_is_reported_and_left_alone(
         podman_service.podman("inspect", "-f", "{{.Config.Image}}", "beta").stdout.strip() == images.BUSYBOX
     )
     status = monop(podman_service, "status", "-d", str(tree))
-    assert [line.split()[2] for line in status.stdout.splitlines()[1:]] == ["InSync", "Conflict", "InSync"]
+    assert [line.split()[2] for line in table_rows(status.stdout)] == ["InSync", "Conflict", "InSync"]
 
 
 def test_a_missing_image_fails_that_unit_only(tree: Path, podman_service: PodmanService) -> None:
-    write(tree, "broken", 19299, image="localhost/monop-test/absent:1").write_text(
+    write_service(tree, "broken", 19299, image="localhost/monop-test/absent:1").write_text(
         (tree / "broken.yaml").read_text().replace("  env:", "  pullPolicy: Never\n  env:")
     )
     result = monop(podman_service, "apply", "-d", str(tree), "--json")
@@ -170,7 +157,7 @@ def test_a_failed_pull_on_recreate_leaves_the_old_container_running(
     assert monop(podman_service, "apply", "-d", str(tree)).returncode == 0
     before = ids(podman_service)["alpha"]
     # No registry is reachable, so this pull fails, as a typo'd tag would.
-    write(tree, "alpha", 19200, image="localhost/monop-test/metrics:does-not-exist")
+    write_service(tree, "alpha", 19200, image="localhost/monop-test/metrics:does-not-exist")
     result = monop(podman_service, "apply", "-d", str(tree))
     assert result.returncode == 1
     assert "recreate BusinessService/alpha: FAILED" in result.stdout
@@ -191,7 +178,7 @@ def test_podman_unreachable_is_one_line_and_exit_2(tree: Path, tmp_path: Path) -
 
 
 def test_an_invalid_desired_state_is_never_applied(tree: Path, podman_service: PodmanService) -> None:
-    (tree / "bad.yaml").write_text(SERVICE.format(name="bad", port=99999, image=images.METRICS))
+    write_service(tree, "bad", 99999)
     result = monop(podman_service, "apply", "-d", str(tree))
     assert result.returncode == 2
     assert "host port 99999 is not in 1..65535" in result.stderr

@@ -17,6 +17,7 @@ import yaml
 from monop import __version__
 from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
 from monop.settings import Settings, load_settings
+from monop.statestore import AlreadyRunning
 
 if TYPE_CHECKING:
     from monop.live.podman import Podman
@@ -207,13 +208,13 @@ def status(
         _print_json(
             {
                 "inSync": result.in_sync,
-                "resources": [render.status_json(s) for s in statuses],
+                "resources": [render.status_json(s, records.get(s.key)) for s in statuses],
                 "daemon": None if daemon is None else {**dataclasses.asdict(daemon), "running": alive},
             }
         )
     else:
         use_colour = sys.stdout.isatty() if colour is None else colour
-        typer.echo(render.status_table(statuses, colour=use_colour))
+        typer.echo(render.status_table(statuses, colour=use_colour, records=records))
         typer.echo("\n" + render.daemon_line(daemon, alive, now))
     raise typer.Exit(EXIT_OK if result.in_sync else EXIT_PROBLEM)
 
@@ -350,7 +351,7 @@ def main() -> None:
         app(prog_name="monop")
     except SettingsError as err:
         _fail(str(err), EXIT_USAGE)
-    except PodmanUnavailable as err:
+    except (PodmanUnavailable, AlreadyRunning) as err:
         _fail(str(err), EXIT_USAGE)
     except MonopError as err:
         _fail(str(err), EXIT_PROBLEM)

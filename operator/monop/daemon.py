@@ -58,6 +58,8 @@ class Daemon:
         self.desired_error: str | None = None
         self.podman_reachable = False
         self.records: dict[str, ResourceRecord] = {}
+        self.states: dict[str, State] = {}  # the last state seen of each resource, orphan, conflict
+        self._status_line = ""
         self.started_at = self.clock.wall()
         self.last_full_reconcile: float | None = None
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
@@ -172,9 +174,8 @@ class Daemon:
         current = {s.key for s in result.statuses}
         for key in set(self.records) - current:
             del self.records[key]  # neither desired nor running: nothing left to report
-        self.metrics.set_states(self._shown_state(s.key, s.state) for s in result.statuses)
-        drifted = sum(not s.state.ok for s in result.statuses)
-        systemd.status(f"{len(result.statuses)} resources, {drifted} drifted")
+        self.states = {s.key: self._shown_state(s.key, s.state) for s in result.statuses}
+        self._publish_states()
         if result.in_sync:
             self.last_full_reconcile = self.clock.wall()
             self.metrics.last_full_reconcile.set(self.last_full_reconcile)
@@ -182,6 +183,15 @@ class Daemon:
             if not status.state.ok:
                 self.enqueue(status.key)
         self.save()
+
+    def _publish_states(self) -> None:
+        """Counts by state to the metrics, and a one-line summary to systemd when it changed."""
+        self.metrics.set_states(self.states.values())
+        drifted = sum(not state.ok for state in self.states.values())
+        line = f"{len(self.states)} resources, {drifted} drifted"
+        if line != self._status_line:
+            self._status_line = line
+            systemd.status(line)
 
     def _shown_state(self, key: str, state: State) -> State:
         return State.CRASH_LOOP if state is State.STOPPED and self.crash_loop.in_loop(key) else state
@@ -237,6 +247,8 @@ class Daemon:
             self.metrics.event_to_repair.observe(self.clock.now() - event_at)
         if outcome.ok and action.kind is ActionKind.REMOVE:
             self.records.pop(key, None)  # an orphan gone is nothing to remember
+            self.states.pop(key, None)
+            self._publish_states()
             self.crash_loop.forget(key)
             self._finish(kind, result, started)
             return Result()
@@ -262,8 +274,9 @@ class Daemon:
         state = fields.get("state")
         if isinstance(state, State):
             fields["state"] = state.value
+            self.states[key] = state
+            self._publish_states()
         self.records[key] = replace(record, last_reconcile_at=self.clock.wall(), **fields)  # type: ignore[arg-type]
-        self.metrics.set_states(State(r.state) for r in self.records.values() if r.state)
         self.save()
 
     def _finish(self, kind: str, result: str, started: float) -> None:

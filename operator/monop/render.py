@@ -24,7 +24,7 @@ _COLOURS = {
     State.CONFLICT: "31",
     State.FAILED: "31",
 }
-COLUMNS = ("KIND", "NAME", "STATE", "SINCE", "IMAGE", "REASON")
+COLUMNS = ("KIND", "NAME", "STATE", "RESTARTS", "SINCE", "IMAGE", "REASON")
 
 
 def age(moment: datetime | None, now: datetime) -> str:
@@ -47,14 +47,24 @@ def since(status: Status) -> datetime | None:
     return container.finished_at or container.created_at
 
 
-def status_table(statuses: Sequence[Status], now: datetime | None = None, colour: bool = False) -> str:
-    """One row per resource, stable columns separated by at least two spaces."""
+def status_table(
+    statuses: Sequence[Status],
+    now: datetime | None = None,
+    colour: bool = False,
+    records: Mapping[str, ResourceRecord] | None = None,
+) -> str:
+    """One row per resource, stable columns separated by at least two spaces.
+
+    RESTARTS counts the daemon's restarts of the resource, as kubectl counts a pod's.
+    """
     now = now or datetime.now(UTC)
+    records = records or {}
     rows = [
         (
             s.key.split("/", 1)[0],
             s.name,
             s.state.value,
+            str(records[s.key].restart_count) if s.key in records else "-",
             age(since(s), now),
             s.image or (s.container.image if s.container else "") or "-",
             "; ".join(str(r) for r in s.reasons) or "-",
@@ -72,7 +82,7 @@ def status_table(statuses: Sequence[Status], now: datetime | None = None, colour
     return "\n".join(lines)
 
 
-def status_json(status: Status) -> dict[str, Any]:
+def status_json(status: Status, record: ResourceRecord | None = None) -> dict[str, Any]:
     container = status.container
     return {
         "kind": status.key.split("/", 1)[0],
@@ -91,6 +101,20 @@ def status_json(status: Status) -> dict[str, Any]:
             "health": container.health,
             "imageId": container.image_id or None,
         },
+        "daemon": None if record is None else record_json(record),
+    }
+
+
+def record_json(record: ResourceRecord) -> dict[str, Any]:
+    """What the daemon remembers of a resource, camelCased like the rest of the JSON."""
+    return {
+        "lastReconcileAt": record.last_reconcile_at,
+        "lastResult": record.last_result,
+        "lastAction": record.last_action,
+        "lastReason": record.last_reason,
+        "lastError": record.last_error,
+        "restartCount": record.restart_count,
+        "backoffUntil": record.backoff_until,
     }
 
 
