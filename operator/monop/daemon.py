@@ -131,7 +131,11 @@ class Daemon:
             except Exception as err:  # a bad config file must not take the daemon down
                 self.log.error("settings_reload_failed", error=str(err))
 
-    def enqueue(self, key: str, event_at: float | None = None) -> None:
+    def enqueue(self, key: str, event_at: float | None = None, *, resync: bool = False) -> None:
+        """Queue `key` now. A resync leaves a key waiting out its backoff alone; anything that
+        changed (the desired state, a container event) may have fixed it, so it goes now."""
+        if resync and key in self.queue.scheduled():
+            return
         self._queued_at.setdefault(key, self.clock.now())
         if event_at is not None:
             self._event_at.setdefault(key, event_at)
@@ -181,7 +185,7 @@ class Daemon:
             self.metrics.last_full_reconcile.set(self.last_full_reconcile)
         for status in result.statuses:
             if not status.state.ok:
-                self.enqueue(status.key)
+                self.enqueue(status.key, resync=True)
         self.save()
 
     def _publish_states(self) -> None:
@@ -219,6 +223,7 @@ class Daemon:
             started_at = status.container.started_at
             self.crash_loop.observed_running(key, started_at.timestamp() if started_at else None)
         if action is None:
+            self._event_at.pop(key, None)  # the event changed nothing that needed repair
             self._record(key, state=status.state if status else None, last_result="success", last_error=None)
             self._finish(kind, "success", started)
             return Result()
