@@ -1,0 +1,260 @@
+"""The demo: monop's daemon keeping a stack shaped like the seed's, on a private Podman.
+
+    scripts/demo                 set up, then run the daemon in the foreground (Ctrl-C stops all)
+    scripts/demo status          `monop status` of the demo, from another terminal
+    scripts/demo podman ARGS...  the podman CLI on the demo's storage (`scripts/demo podman kill cadvisor`)
+
+No registry is reachable here, so the images are stand-ins built locally: the real node
+exporter binary, and a small busybox httpd that serves fixed metrics where cAdvisor, the
+NVIDIA exporter and the business services would run. The Podman service, its storage, the
+desired files and the daemon's state all live under --base (/var/lib/monop-demo): nothing
+touches the host's own containers. Every server binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from monop.model.resources import cadvisor_volumes
+from monop_testbed import images
+from monop_testbed.podman_service import PodmanService, wait_for
+
+DEFAULT_BASE = Path(os.environ.get("MONOP_DEMO_BASE", "/var/lib/monop-demo"))
+METRICS_ADDRESS = "127.0.0.1:9469"
+
+# The seed's stack, one file per resource as a user would commit it, with stand-in images.
+STACK = {
+    "node-exporter.yaml": """\
+# The real node exporter binary, in a local image. Seed: host network, / mounted at /host.
+apiVersion: monop.dev/v1alpha1
+kind: Exporter
+metadata:
+  name: node-exporter
+spec:
+  image: {node_exporter}
+  args: ["--path.rootfs=/host", "--web.listen-address=127.0.0.1:19100"]
+  network: host
+  volumes: ["/:/host:ro"]
+  scrape: {{job: node-exporter, port: 19100, interval: 15s}}
+""",
+    "nvidia-gpu-exporter.yaml": """\
+# Stand-in: there is no GPU here, so no device is passed; it serves one fixed sample.
+apiVersion: monop.dev/v1alpha1
+kind: Exporter
+metadata:
+  name: nvidia-gpu-exporter
+spec:
+  image: {metrics}
+  network: host
+  env:
+    PORT: "127.0.0.1:9445"
+    METRICS: 'nvidia_smi_gpu_info{{name="stand-in"}} 1'
+    NVIDIA_VISIBLE_DEVICES: all
+  scrape: {{job: nvidia-gpu, port: 9445, interval: 15s}}
+""",
+    "cadvisor.yaml": """\
+# The CAdvisor kind's defaults are the seed's: privileged, host network, the read-only mounts,
+# the Podman socket as /var/run/docker.sock (here the demo's own), the housekeeping flags.
+apiVersion: monop.dev/v1alpha1
+kind: CAdvisor
+metadata:
+  name: cadvisor
+spec:
+  image: {metrics}
+  port: 8083
+  podmanSocket: {socket}
+  # The seed's mounts, less two this host may lack: /dev/disk (containers, CI machines), and
+  # /var/run read-only, which fails unless the host has a /var/run/docker.sock for the socket's
+  # mount point (Debian's podman-docker makes one; the seed's hosts had Docker's).
+  volumes: {cadvisor_volumes}
+  env:
+    PORT: "127.0.0.1:8083"
+    METRICS: "container_last_seen 1"
+  scrape: {{job: cadvisor, interval: 30s}}
+""",
+    "business.yaml": """\
+# The seed published 8501 from both services; the dashboard's UI moved to 8502.
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: business-metrics
+spec:
+  image: {metrics}
+  env: {{PORT: "9999", METRICS: "business_orders_total 42", PROMETHEUS_ENABLED: "true"}}
+  ports: ["127.0.0.1:9999:9999"]
+  scrape: {{job: business-services, port: 9999, interval: 30s}}
+---
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: business-dashboard
+spec:
+  image: {metrics}
+  env: {{PORT: "9998", METRICS: "business_dashboard_up 1", PROMETHEUS_ENABLED: "true"}}
+  ports: ["127.0.0.1:9998:9998"]
+  scrape: {{job: business-services, port: 9998, interval: 30s}}
+""",
+}
+
+
+class Demo:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.service = PodmanService(base / "podman")
+        self.desired = base / "desired"
+        self.state_dir = base / "state"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "MONOP_PODMAN_URL": self.service.url}
+
+    def prepare(self) -> None:
+        """Start the private Podman, build the stand-in images once, write a fresh desired tree."""
+        if self.service.answers():
+            raise SystemExit(f"demo: a demo is already running here ({self.service.url}); stop it first")
+        self.service.start()
+        have = self.service.podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        if not {images.METRICS, images.NODE_EXPORTER} <= set(have):
+            say("building the stand-in images (a few seconds, once)")
+            images.build_all(self.service)
+        shutil.rmtree(self.desired, ignore_errors=True)
+        self.desired.mkdir(parents=True)
+        for name, text in STACK.items():
+            (self.desired / name).write_text(
+                text.format(
+                    node_exporter=images.NODE_EXPORTER,
+                    metrics=images.METRICS,
+                    socket=self.service.socket,
+                    cadvisor_volumes=json.dumps(
+                        [
+                            v
+                            for v in cadvisor_volumes(str(self.service.socket))
+                            if not v.startswith("/var/run:")
+                            and (Path("/dev/disk").exists() or "/dev/disk" not in v)
+                        ]
+                    ),
+                )
+            )
+
+    def monop(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "monop", *args]
+
+    def run(self, metrics_address: str, until_converged: float | None) -> int:
+        self.prepare()
+        me = f"{sys.argv[0]}" if sys.argv[0].endswith("demo") else "scripts/demo"
+        say(
+            "\n".join(
+                [
+                    f"Podman (private): {self.service.url}",
+                    f"desired state:    {self.desired}   <- edit, add or delete files and watch",
+                    f"metrics:          http://{metrics_address}/metrics",
+                    "in another terminal:",
+                    f"  {me} status                       drift at a glance",
+                    f"  {me} podman kill business-metrics  and watch monop start it again",
+                    f"  {me} podman ps",
+                    "Ctrl-C stops the daemon, removes the demo's containers and stops its Podman.",
+                ]
+            )
+        )
+        daemon = subprocess.Popen(
+            self.monop(
+                "run",
+                "--desired", str(self.desired),
+                "--state-dir", str(self.state_dir),
+                "--metrics-address", metrics_address,
+            ),
+            env=self.env,
+        )  # fmt: skip
+        try:
+            if until_converged is None:
+                return daemon.wait()
+            try:
+                wait_for(
+                    lambda: self.converged() or daemon.poll() is not None, until_converged, "convergence"
+                )
+            except TimeoutError:
+                say(f"not converged after {until_converged:g}s:")
+                self.status([])
+                return 1
+            if daemon.poll() is not None:
+                say(f"the daemon exited with {daemon.returncode}")
+                return 1
+            say("converged: every resource is InSync")
+            return 0
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                daemon.wait(60)
+            self.teardown()
+
+    def converged(self) -> bool:
+        done = subprocess.run(
+            self.monop("status", "-d", str(self.desired), "--state-dir", str(self.state_dir)),
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+        )
+        return done.returncode == 0
+
+    def teardown(self) -> None:
+        say("removing the demo's containers and stopping its Podman")
+        self.service.remove_all_containers()
+        self.service.stop()
+
+    def status(self, args: list[str]) -> int:
+        if not self.service.answers():
+            say(f"the demo is not running (no Podman at {self.service.url}); start it with scripts/demo")
+            return 2
+        cmd = self.monop("status", "-d", str(self.desired), "--state-dir", str(self.state_dir), *args)
+        return subprocess.run(cmd, env=self.env).returncode
+
+    def podman(self, args: list[str]) -> int:
+        return subprocess.run(["podman", *self.service.flags, *args], env=self.service.env).returncode
+
+
+def say(text: str) -> None:
+    print(f"\033[1mdemo:\033[0m {text}" if sys.stdout.isatty() else f"demo: {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo",
+        description="Run monop's daemon on a demo stack shaped like the seed's, on a private Podman.",
+    )
+    parser.add_argument(
+        "--base", type=Path, default=DEFAULT_BASE, help=f"where the demo lives ({DEFAULT_BASE})"
+    )
+    parser.add_argument("--metrics-address", default=METRICS_ADDRESS, help="the daemon's HTTP address")
+    parser.add_argument(
+        "--until-converged",
+        type=float,
+        metavar="SECONDS",
+        help="exit once everything is InSync (fail after SECONDS) instead of running until Ctrl-C",
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "status", "podman"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for status or podman")
+    options = parser.parse_args(argv)
+    demo = Demo(options.base)
+    if options.command == "status":
+        return demo.status(options.args)
+    if options.command == "podman":
+        return demo.podman(options.args)
+    started = time.monotonic()
+    code = demo.run(options.metrics_address, options.until_converged)
+    if options.until_converged is not None:
+        say(f"done in {time.monotonic() - started:.1f}s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
