@@ -13,13 +13,14 @@ from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
 
-from monop import log, systemd
+from monop import log, prometheus, systemd
 from monop.apply import Outcome, execute
 from monop.controller.backoff import Backoff, CrashLoop
 from monop.controller.clock import Clock, RealClock
 from monop.controller.queue import WorkQueue
 from monop.controller.workers import Result, Workers
 from monop.desired.loader import load
+from monop.desired.state import DesiredState
 from monop.errors import InvalidDesiredState, PodmanUnavailable
 from monop.live.podman import Podman, PodmanError, resolve_url
 from monop.metrics import Metrics
@@ -61,6 +62,7 @@ class Daemon:
         self.states: dict[str, State] = {}  # the last state seen of each resource, orphan, conflict
         self._status_line = ""
         self.started_at = self.clock.wall()
+        self.http_address: str | None = None  # host:port the HTTP server listens on, once it does
         self.last_full_reconcile: float | None = None
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
         self._queued_at: dict[str, float] = {}
@@ -116,6 +118,7 @@ class Daemon:
             return False
         previous = set(self.units or {})
         self.units = {u.key: u for u in units(state)}
+        self._write_targets(state)
         self.desired_error = None
         self.metrics.desired_valid.set(1)
         self.log.info("desired_state_loaded", source=str(self.settings.desired), resources=len(self.units))
@@ -123,6 +126,20 @@ class Daemon:
             self.enqueue(key)
         self.save()
         return True
+
+    def _write_targets(self, state: DesiredState) -> None:
+        """Keep Prometheus's file_sd files equal to the desired scrape targets, monop's own included."""
+        address = self.http_address or self.settings.metrics_address
+        jobs = prometheus.jobs(state, self.settings.scrape_address, address)
+        try:
+            changed = prometheus.write_sd_files(jobs, self.settings.sd_dir)
+        except OSError as err:
+            self.log.error(
+                "prometheus_targets_write_failed", sd_dir=str(self.settings.sd_dir), error=str(err)
+            )
+            return
+        if changed:
+            self.log.info("prometheus_targets_written", files=[str(p) for p in changed])
 
     def reload_settings(self) -> None:
         if self._reload_settings is not None:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         description="Podman API, e.g. unix:///run/podman/podman.sock; CONTAINER_HOST or the default socket if unset.",
     )
     state_dir: Path = Field(Path("/var/lib/monop"), description="Where the daemon keeps its state.")
+    sd_dir: Path = Field(
+        Path("/var/lib/monop/file_sd"),
+        description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",
+    )
     parallelism: int = Field(8, ge=1, le=64, description="Containers created or started at once.")
     metrics_address: str = Field(
         "127.0.0.1:9469", description="host:port of the daemon's /metrics, /healthz, /readyz."

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from monop.errors import MonopError
+from monop.files import write_atomic
 
 STATE_FILE = "status.json"
 LOCK_FILE = "monop.lock"
@@ -64,17 +63,7 @@ class StateStore:
             indent=1,
             sort_keys=True,
         )
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".status-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, body, mode=0o644)
 
     def load(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord]]:
         """The saved state; a missing or unreadable file is an empty state, never an error."""

@@ -100,6 +100,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
 
     server = HttpServer(daemon.metrics.registry, lambda: daemon.ready, host or "127.0.0.1", int(port))
     await server.start()
+    daemon.http_address = f"{server.host}:{server.port}"
     daemon.log.info(
         "daemon_started",
         metrics=f"http://{server.host}:{server.port}/metrics",

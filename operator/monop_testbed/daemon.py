@@ -39,6 +39,7 @@ class DaemonProcess:
             "MONOP_PODMAN_URL": podman_url,
             "MONOP_RESYNC_INTERVAL": resync_interval,
             "MONOP_DEBOUNCE": debounce,
+            "MONOP_SD_DIR": str(state_dir / "file_sd"),
             **(extra_env or {}),
         }
         self.notifications: list[str] = []

@@ -99,6 +99,11 @@ def test_ready_then_converges_from_empty_and_reports_it(
     )
     assert daemon.metric("monop_resources", state="InSync") == 3
     assert len(daemon.events("container_created")) == 3
+    # What Prometheus is told to scrape: each resource's job, and the daemon itself where it listens.
+    sd_dir = daemon.state_dir / "file_sd"
+    assert sorted(p.name for p in sd_dir.iterdir()) == ["alpha.json", "beta.json", "gamma.json", "monop.json"]
+    [own] = json.loads((sd_dir / "monop.json").read_text())
+    assert own["targets"] == [daemon.base_url.removeprefix("http://")]
     code, shown = status(podman_service, desired, daemon.state_dir)
     assert code == 0 and shown["daemon"]["running"] is True and shown["daemon"]["ready"] is True  # type: ignore[index]
 
@@ -129,6 +134,7 @@ def test_a_deleted_file_prunes_and_an_edited_one_recreates(
     wait_for(lambda: env_of(podman_service, "alpha", "METRICS") == "app_up 2", 30, "alpha recreated")
     wait_for(lambda: all_running(podman_service, ("alpha", "beta")), 30, "alpha running")
     assert daemon.events("container_removed", resource="BusinessService/gamma")
+    assert not (daemon.state_dir / "file_sd" / "gamma.json").exists()  # nor scraped any more
 
 
 def test_an_invalid_edit_is_refused_and_the_last_valid_state_stays(
