@@ -95,6 +95,8 @@ def test_prometheus_accepts_the_rendered_config_and_the_files(tmp_path: Path) ->
             str(REPO / "desired"),
             "--sd-dir",
             str(sd_dir),
+            "--rules-dir",
+            str(tmp_path / "rules"),
             "--write",
         ],
         capture_output=True,
@@ -103,6 +105,10 @@ def test_prometheus_accepts_the_rendered_config_and_the_files(tmp_path: Path) ->
     )
     config = tmp_path / "prometheus.yml"
     config.write_text(rendered.stdout)
+    assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == [
+        "gpu-monitoring.yml",
+        "system-critical.yml",
+    ]
     assert sorted(p.name for p in sd_dir.iterdir()) == sorted(
         f"{j['job_name']}.json" for j in yaml.safe_load(rendered.stdout)["scrape_configs"]
     )

@@ -15,6 +15,7 @@ def test_precedence_flag_env_file_default(tmp_path: Path, monkeypatch: pytest.Mo
     config.write_text("parallelism: 5\nscrape-address: from-file\nstate_dir: /srv/monop\n")
     monkeypatch.setenv("MONOP_PARALLELISM", "3")
     monkeypatch.setenv("MONOP_SCRAPE_ADDRESS", "from-env")
+    monkeypatch.delenv("MONOP_STATE_DIR")  # conftest points it into the session's tmp
     settings = load_settings({"scrape_address": "from-flag"}, config)
     assert settings.scrape_address == "from-flag"
     assert settings.parallelism == 3

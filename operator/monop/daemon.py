@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
 
-from monop import log, prometheus, systemd
+from monop import log, prometheus, rulefiles, systemd
 from monop.apply import Outcome, execute
 from monop.controller.backoff import Backoff, CrashLoop
 from monop.controller.clock import Clock, RealClock
@@ -21,11 +21,14 @@ from monop.controller.queue import WorkQueue
 from monop.controller.workers import Result, Workers
 from monop.desired.loader import load
 from monop.desired.state import DesiredState
+from monop.diff import Reason
 from monop.errors import InvalidDesiredState, PodmanUnavailable
 from monop.live.podman import Podman, PodmanError, resolve_url
+from monop.live.prom import PrometheusAPI, TargetHealth, TargetReport, verify
 from monop.metrics import Metrics
+from monop.model.duration import format_duration
 from monop.observed import ObservedState
-from monop.plan import Plan, Unit, plan, units
+from monop.plan import Action, Plan, Unit, plan, units
 from monop.settings import Settings
 from monop.states import ActionKind, State
 from monop.statestore import DaemonLock, DaemonRecord, ResourceRecord, StateStore
@@ -56,6 +59,12 @@ class Daemon:
         self.lock = DaemonLock(settings.state_dir)
         self.podman = Podman(resolve_url(settings.podman_url))
         self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
+        self.desired: DesiredState | None = None
+        self.targets: TargetReport | None = None
+        self._down_since: dict[tuple[str, str], float] = {}  # (resource, instance) -> wall time
+        self._target_restart: dict[str, str] = {}  # key -> why its target says restart it
+        self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
+        self.rules_task: asyncio.Future[None] | None = None
         self.desired_error: str | None = None
         self.podman_reachable = False
         self.records: dict[str, ResourceRecord] = {}
@@ -98,6 +107,8 @@ class Daemon:
             desired_error=self.desired_error,
             last_full_reconcile_at=self.last_full_reconcile,
             crash_loops=self.crash_loop.to_json(),
+            metrics_address=self.http_address,
+            rule_errors=dict(self.rule_errors),
         )
         self.store.save(daemon, self.records)
         self.metrics.ready.set(1 if ready else 0)
@@ -118,7 +129,9 @@ class Daemon:
             return False
         previous = set(self.units or {})
         self.units = {u.key: u for u in units(state)}
+        self.desired = state
         self._write_targets(state)
+        self.rules_task = asyncio.ensure_future(self.sync_rules(state))
         self.desired_error = None
         self.metrics.desired_valid.set(1)
         self.log.info("desired_state_loaded", source=str(self.settings.desired), resources=len(self.units))
@@ -140,6 +153,35 @@ class Daemon:
             return
         if changed:
             self.log.info("prometheus_targets_written", files=[str(p) for p in changed])
+
+    async def sync_rules(self, state: DesiredState) -> None:
+        """Rule files equal to the desired AlertRuleGroups; a refused group keeps its previous file."""
+        api = PrometheusAPI(self.settings.prometheus_url) if self.settings.prometheus_url else None
+        try:
+            result = await rulefiles.sync(state.rule_groups, self.settings.rules_dir, api)
+        except OSError as err:
+            self.log.error("rule_files_write_failed", rules_dir=str(self.settings.rules_dir), error=str(err))
+            return
+        finally:
+            if api is not None:
+                await api.close()
+        desired = {rulefiles.group_of(g).name for g in state.rule_groups}
+        self.rule_errors = {
+            name: why
+            for name, why in {**self.rule_errors, **result.rejected}.items()
+            if name in desired and name not in result.written
+        }
+        for name in result.written:
+            self.log.info("rule_group_written", group=name)
+        for name in result.removed:
+            self.log.info("rule_group_removed", group=name)
+        for name, why in result.rejected.items():
+            self.log.error("rule_group_rejected", group=name, error=why)
+        if result.changed and result.reload_error is None and api is not None:
+            self.log.info("prometheus_reloaded", url=self.settings.prometheus_url)
+        elif result.reload_error is not None:
+            self.log.error("prometheus_reload_failed", error=result.reload_error)
+        self.save()
 
     def reload_settings(self) -> None:
         if self._reload_settings is not None:
@@ -203,7 +245,60 @@ class Daemon:
         for status in result.statuses:
             if not status.state.ok:
                 self.enqueue(status.key, resync=True)
+        await self.check_targets()
         self.save()
+
+    async def check_targets(self) -> None:
+        """Ask Prometheus about every desired target; restart what opted in and stayed down too long."""
+        if not self.settings.prometheus_url or self.desired is None:
+            return
+        address = self.http_address or self.settings.metrics_address
+        jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address)
+        api = PrometheusAPI(self.settings.prometheus_url)
+        try:
+            report = await verify(jobs, api)
+            rules = await rulefiles.statuses(
+                self.desired.rule_groups, self.settings.rules_dir, api, self.rule_errors
+            )
+        finally:
+            await api.close()
+        if self.targets is not None and self.targets.reachable != report.reachable:
+            self.log.warning(
+                "prometheus_unreachable" if not report.reachable else "prometheus_reachable",
+                url=report.url,
+                error=report.error,
+            )
+        self.targets = report
+        self.metrics.set_targets(report)
+        self.metrics.set_rules(r.state for r in rules)
+        if not report.reachable:
+            return  # no news of the targets is not news that they are down
+        now = self.clock.wall()
+        restart_after = {
+            (t.resource, t.instance): t.restart_after_s
+            for job in jobs
+            for t in job.targets
+            if t.restart_after_s
+        }
+        down = set()
+        for target in report.targets:
+            spot = (target.resource, target.instance)
+            if target.health is not TargetHealth.DOWN:
+                continue
+            down.add(spot)
+            since = self._down_since.setdefault(spot, now)
+            limit = restart_after.get(spot)
+            if (
+                limit is not None
+                and now - since >= limit
+                and self.states.get(target.resource) is State.IN_SYNC
+            ):
+                self._target_restart[target.resource] = (
+                    f"target {target.instance} down for {format_duration(now - since)}: {target.error or 'no reason given'}"
+                )
+                self.enqueue(target.resource, resync=True)
+        for spot in set(self._down_since) - down:
+            del self._down_since[spot]
 
     def _publish_states(self) -> None:
         """Counts by state to the metrics, and a one-line summary to systemd when it changed."""
@@ -239,6 +334,12 @@ class Daemon:
         if status is not None and status.container is not None and status.state is State.IN_SYNC:
             started_at = status.container.started_at
             self.crash_loop.observed_running(key, started_at.timestamp() if started_at else None)
+        why = self._target_restart.pop(key, None)
+        if action is None and why is not None and status is not None and status.container is not None:
+            action = Action(
+                ActionKind.RESTART, key, status.name, (Reason(why),), container_id=status.container.id
+            )
+            self._down_since = {spot: t for spot, t in self._down_since.items() if spot[0] != key}
         if action is None:
             self._event_at.pop(key, None)  # the event changed nothing that needed repair
             self._record(key, state=status.state if status else None, last_result="success", last_error=None)

@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from monop import __version__
+from monop.live.prom import TargetHealth, TargetReport
 from monop.model.resources import KINDS
+from monop.rulefiles import RuleState
 from monop.states import ActionKind, State
 
 RESULTS = ("success", "error", "requeue")
@@ -80,6 +82,21 @@ class Metrics:
         self.ready = Gauge(
             "monop_ready", "1 when the daemon has its desired state and reaches Podman.", registry=registry
         )
+        self.target_up = Gauge(
+            "monop_target_up",
+            "1 when Prometheus scrapes the desired target and it is up with what it should carry.",
+            ["job", "instance", "resource"],
+            registry=registry,
+        )
+        self.targets = Gauge("monop_targets", "Desired targets by health.", ["health"], registry=registry)
+        self.prometheus_reachable = Gauge(
+            "monop_prometheus_reachable",
+            "1 when Prometheus's API answered the last target check.",
+            registry=registry,
+        )
+        self.rule_groups = Gauge(
+            "monop_rule_groups", "Desired alert rule groups by state.", ["state"], registry=registry
+        )
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:
@@ -93,6 +110,24 @@ class Metrics:
             self.resources.labels(state.value)
         for operation in OPERATIONS:
             self.podman_errors.labels(operation)
+
+    def set_targets(self, report: TargetReport) -> None:
+        """Replace every target series: a target no longer desired stops being exported."""
+        self.prometheus_reachable.set(1 if report.reachable else 0)
+        self.target_up.clear()
+        counts = Tally(t.health for t in report.targets)
+        for health in TargetHealth:
+            self.targets.labels(health.value).set(counts.get(health, 0))
+        for t in report.targets:
+            if t.health is not TargetHealth.STALE:
+                self.target_up.labels(t.job, t.instance, t.resource).set(
+                    1 if t.health is TargetHealth.UP else 0
+                )
+
+    def set_rules(self, states: Iterable[RuleState]) -> None:
+        counts = Tally(states)
+        for state in RuleState:
+            self.rule_groups.labels(state.value).set(counts.get(state, 0))
 
     def set_states(self, states: Iterable[State]) -> None:
         """Set the gauge of every state at once, so a state no resource is in reads 0."""

@@ -58,13 +58,17 @@ def self_target(metrics_address: str, scrape_address: str) -> Target:
     return Target(SELF_RESOURCE, SELF_JOB, host.strip("[]"), int(port), "/metrics")
 
 
-def jobs(state: DesiredState, default_address: str, metrics_address: str) -> list[Job]:
-    """Every scrape job, sorted by name, its targets sorted by address: stable files, stable diffs."""
+def jobs(state: DesiredState, default_address: str, metrics_address: str | None) -> list[Job]:
+    """Every scrape job, sorted by name, its targets sorted by address: stable files, stable diffs.
+
+    monop's own job is there when `metrics_address` is: where its daemon serves /metrics.
+    """
     by_job: dict[str, list[Target]] = {}
     for loaded in state.resources:
         for target in targets(loaded.resource, default_address):
             by_job.setdefault(target.job, []).append(target)
-    by_job.setdefault(SELF_JOB, []).append(self_target(metrics_address, default_address))
+    if metrics_address is not None:
+        by_job.setdefault(SELF_JOB, []).append(self_target(metrics_address, default_address))
     return [
         Job(name, tuple(sorted(found, key=lambda t: (t.address, t.port, t.path))))
         for name, found in sorted(by_job.items())
@@ -82,6 +86,12 @@ def sd_groups(job: Job) -> list[dict[str, Any]]:
             labels["__scheme__"] = target.scheme
         groups.append({"targets": [target.instance], "labels": labels})
     return groups
+
+
+def config(all_jobs: Sequence[Job], sd_dir: Path, rules_dir: Path | None) -> dict[str, Any]:
+    """What prometheus.yml needs: `rule_files` (when there are rule groups) and `scrape_configs`."""
+    out = {"rule_files": [str(rules_dir / "*.yml")]} if rules_dir is not None else {}
+    return {**out, **scrape_configs(all_jobs, sd_dir)}
 
 
 def scrape_configs(all_jobs: Sequence[Job], sd_dir: Path) -> dict[str, Any]:

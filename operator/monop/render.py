@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monop.apply import Outcome
 from monop.diff import Reason
 from monop.plan import Plan, Status
 from monop.states import State
 from monop.statestore import DaemonRecord, ResourceRecord
+
+if TYPE_CHECKING:  # httpx comes with it: apply and status without Prometheus need not import it
+    from monop.live.prom import TargetReport
 
 _COLOURS = {
     State.IN_SYNC: "32",  # green
@@ -24,7 +27,9 @@ _COLOURS = {
     State.CONFLICT: "31",
     State.FAILED: "31",
 }
-COLUMNS = ("KIND", "NAME", "STATE", "RESTARTS", "SINCE", "IMAGE", "REASON")
+COLUMNS = ("KIND", "NAME", "STATE", "TARGET", "RESTARTS", "SINCE", "IMAGE", "REASON")
+# Which target health a row shows when a resource has several: the one most in need of attention.
+_TARGET_ORDER = ("Down", "Empty", "Missing", "Stale", "Unknown", "Up")
 
 
 def age(moment: datetime | None, now: datetime) -> str:
@@ -52,10 +57,12 @@ def status_table(
     now: datetime | None = None,
     colour: bool = False,
     records: Mapping[str, ResourceRecord] | None = None,
+    targets: TargetReport | None = None,
 ) -> str:
     """One row per resource, stable columns separated by at least two spaces.
 
-    RESTARTS counts the daemon's restarts of the resource, as kubectl counts a pod's.
+    TARGET is what Prometheus says of the resource's targets (`-` when not verified, `?` when
+    Prometheus cannot be reached); RESTARTS counts the daemon's restarts, as kubectl's does.
     """
     now = now or datetime.now(UTC)
     records = records or {}
@@ -64,10 +71,11 @@ def status_table(
             s.key.split("/", 1)[0],
             s.name,
             s.state.value,
+            target_cell(targets, s.key),
             str(records[s.key].restart_count) if s.key in records else "-",
             age(since(s), now),
             s.image or (s.container.image if s.container else "") or "-",
-            "; ".join(str(r) for r in s.reasons) or "-",
+            "; ".join([*(str(r) for r in s.reasons), *target_problems(targets, s.key)]) or "-",
         )
         for s in statuses
     ]
@@ -82,7 +90,43 @@ def status_table(
     return "\n".join(lines)
 
 
-def status_json(status: Status, record: ResourceRecord | None = None) -> dict[str, Any]:
+def target_cell(report: TargetReport | None, key: str) -> str:
+    if report is None:
+        return "-"
+    if not report.reachable:
+        return "?"
+    healths = {t.health.value for t in report.of(key)}
+    return next((h for h in _TARGET_ORDER if h in healths), "-")
+
+
+def target_problems(report: TargetReport | None, key: str) -> list[str]:
+    if report is None or not report.reachable:
+        return []
+    return [str(t) for t in report.of(key) if t.health.value != "Up"]
+
+
+def prometheus_line(report: TargetReport | None) -> str:
+    if report is None:
+        return "prometheus: targets not verified (set prometheus_url)"
+    if not report.reachable:
+        return f"prometheus: UNREACHABLE, targets not verified: {report.error}"
+    counts: dict[str, int] = {}
+    for target in report.targets:
+        counts[target.health.value] = counts.get(target.health.value, 0) + 1
+    summary = ", ".join(f"{n} {h}" for h in _TARGET_ORDER[::-1] if (n := counts.get(h)))
+    # Targets without a row of their own: monop itself, and stale ones.
+    loose = [str(t) for t in report.targets if t.health.value != "Up" and "/" not in t.resource]
+    loose += [
+        f"{t.job} {t.instance} Stale"
+        for t in report.targets
+        if t.health.value == "Stale" and "/" in t.resource
+    ]
+    return f"prometheus: {report.url}: {summary or 'no targets'}" + (f"; {'; '.join(loose)}" if loose else "")
+
+
+def status_json(
+    status: Status, record: ResourceRecord | None = None, targets: TargetReport | None = None
+) -> dict[str, Any]:
     container = status.container
     return {
         "kind": status.key.split("/", 1)[0],
@@ -102,6 +146,9 @@ def status_json(status: Status, record: ResourceRecord | None = None) -> dict[st
             "imageId": container.image_id or None,
         },
         "daemon": None if record is None else record_json(record),
+        "targets": None
+        if targets is None or not targets.reachable
+        else [t.to_json() for t in targets.of(status.key)],
     }
 
 

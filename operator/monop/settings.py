@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         description="Podman API, e.g. unix:///run/podman/podman.sock; CONTAINER_HOST or the default socket if unset.",
     )
     state_dir: Path = Field(Path("/var/lib/monop"), description="Where the daemon keeps its state.")
+    prometheus_url: str | None = Field(
+        None,
+        description="Prometheus's HTTP API (e.g. http://127.0.0.1:9090) to verify targets against; unset: not verified.",
+    )
+    rules_dir: Path = Field(
+        Path("/var/lib/monop/rules"),
+        description="Where the daemon writes a Prometheus rule file per AlertRuleGroup.",
+    )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
         description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",

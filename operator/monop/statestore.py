@@ -48,6 +48,8 @@ class DaemonRecord:
     desired_error: str | None = None
     last_full_reconcile_at: float | None = None
     crash_loops: dict[str, Any] = field(default_factory=dict)
+    metrics_address: str | None = None  # where it serves /metrics: monop's own scrape target
+    rule_errors: dict[str, str] = field(default_factory=dict)  # rule groups refused, and why
 
 
 class StateStore:

@@ -108,7 +108,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     )
     daemon.reload_desired()
     daemon.workers.start()
-    tasks = [
+    tasks: list[asyncio.Future[None]] = [
         asyncio.create_task(watch_desired(daemon, stop), name="watch-desired"),
         asyncio.create_task(follow_events(daemon, stop), name="podman-events"),
         asyncio.create_task(resync_every(daemon, stop), name="resync"),
@@ -119,6 +119,8 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     systemd.stopping()
     daemon.log.info("daemon_stopping")
     await daemon.workers.stop(timeout=daemon.settings.stop_timeout)
+    if daemon.rules_task is not None:
+        tasks.append(daemon.rules_task)
     for task in tasks:
         task.cancel()
     for task in tasks:

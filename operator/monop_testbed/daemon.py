@@ -40,6 +40,7 @@ class DaemonProcess:
             "MONOP_RESYNC_INTERVAL": resync_interval,
             "MONOP_DEBOUNCE": debounce,
             "MONOP_SD_DIR": str(state_dir / "file_sd"),
+            "MONOP_RULES_DIR": str(state_dir / "rules"),
             **(extra_env or {}),
         }
         self.notifications: list[str] = []
@@ -136,6 +137,16 @@ class DaemonProcess:
             for line in list(self.logs)
             if line.get("event") == name and all(line.get(k) == v for k, v in fields.items())
         ]
+
+    def wait_event(self, name: str, timeout: float = 30, **fields: Any) -> dict[str, Any]:
+        """The first log line `name` with `fields`, once it comes; on timeout, fail showing the log."""
+        try:
+            wait_for(
+                lambda: self.events(name, **fields), timeout, f"log event {name} {fields}", interval=0.05
+            )
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}; the daemon's last log lines:\n{self.stderr_tail(30)}") from None
+        return self.events(name, **fields)[0]
 
     @property
     def base_url(self) -> str:

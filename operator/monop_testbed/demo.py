@@ -171,7 +171,7 @@ class Demo:
                 "--state-dir", str(self.state_dir),
                 "--metrics-address", metrics_address,
             ),
-            env={**self.env, "MONOP_SD_DIR": str(self.base / "file_sd")},
+            env={**self.env, "MONOP_SD_DIR": str(self.base / "file_sd"), "MONOP_RULES_DIR": str(self.base / "rules")},
         )  # fmt: skip
         try:
             if until_converged is None:

@@ -26,6 +26,18 @@ def wait_for(condition: object, timeout: float, what: str, interval: float = 0.0
         time.sleep(interval)
 
 
+def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process group `process` leads, then SIGKILL it if it outlives `timeout`."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
 class PodmanService:
     """`podman system service` on a socket in `base`, with storage in `base` too."""
 
@@ -89,13 +101,7 @@ class PodmanService:
         """Stop the service (containers keep running, as when Podman's service restarts)."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(10)
+        stop_group(self._process, timeout=10)
         self._process = None
 
     def remove_all_containers(self) -> None:

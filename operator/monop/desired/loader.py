@@ -17,10 +17,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
-from monop.desired.validate import check_all
+from monop.desired.validate import check_all, duplicate_names
 from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
-from monop.model.resources import API_VERSION, KINDS
+from monop.model.resources import API_VERSION
+from monop.model.rules import ALL_KINDS, AlertRuleGroupResource
 
 MAX_FILE_BYTES = 1 << 20  # desired state is hand-written; a megabyte is already a mistake
 MAX_MOUNTED_BYTES = 64 << 20
@@ -54,11 +55,15 @@ def load(
         if not any(file.resolve().is_relative_to(m) for m in mounted):
             loaded.extend(resources)
             problems.extend(file_problems)
+    rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
+    loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
     problems.extend(check_all(loaded, default_address=default_address, device_exists=device_exists))
+    problems.extend(duplicate_names(rule_groups))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     loaded.sort(key=lambda r: r.key)
-    return DesiredState(tuple(loaded), display, tuple(sorted(problems)), revision)
+    rule_groups.sort(key=lambda r: r.key)
+    return DesiredState(tuple(loaded), display, tuple(sorted(problems)), revision, tuple(rule_groups))
 
 
 def _yaml_files(root: Path) -> Iterable[Path]:
@@ -124,19 +129,21 @@ def _load_document(
         got = value.get("apiVersion")
         message = "missing; use " + API_VERSION if got is None else f"{got!r} is not {API_VERSION}"
         return None, [problem(("apiVersion",), message)]
-    model = KINDS.get(kind) if isinstance(kind, str) else None
+    model = ALL_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        known = ", ".join(sorted(KINDS))
+        known = ", ".join(sorted(ALL_KINDS))
         if kind is None:
             return None, [problem(("kind",), f"missing; one of {known}")]
         return None, [
-            problem(("kind",), f"unknown kind {kind!r}{_suggest(str(kind), KINDS)}; one of {known}")
+            problem(("kind",), f"unknown kind {kind!r}{_suggest(str(kind), ALL_KINDS)}; one of {known}")
         ]
     try:
         resource = model.model_validate(value)
     except ValidationError as err:
         return None, [_from_pydantic(e, doc, shown, key) for e in err.errors(include_url=False)]
     loaded = LoadedResource(resource, shown, doc.line, doc.lines, base)  # type: ignore[arg-type]
+    if isinstance(resource, AlertRuleGroupResource):
+        return loaded, []  # a rule group mounts nothing
     mounted, problems = _mounted_files(loaded, root)
     return dataclasses.replace(loaded, mounted=mounted), problems
 
@@ -161,7 +168,7 @@ def _from_pydantic(error: ErrorDetails, doc: Document, shown: str, key: str | No
 def _known_fields(value: dict[str, Any], loc: tuple[str | int, ...]) -> list[str]:
     """The field names a model at `loc` accepts, for a did-you-mean hint."""
     kind = value.get("kind")
-    model: Any = KINDS.get(kind) if isinstance(kind, str) else None
+    model: Any = ALL_KINDS.get(kind) if isinstance(kind, str) else None
     for part in loc:
         if model is None or isinstance(part, int):
             continue

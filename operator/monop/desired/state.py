@@ -55,6 +55,7 @@ class DesiredState:
     source: str
     warnings: tuple[Problem, ...] = ()
     revision: str | None = None
+    rule_groups: tuple[LoadedResource, ...] = ()  # AlertRuleGroups: files for Prometheus, not containers
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}

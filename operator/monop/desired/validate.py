@@ -18,7 +18,7 @@ def check_all(
 ) -> list[Problem]:
     """Every cross-resource error and every warning, in file order."""
     problems: list[Problem] = []
-    problems += _duplicate_names(resources)
+    problems += duplicate_names(resources)
     problems += _port_clashes(resources)
     problems += _target_clashes(resources, default_address)
     for res in resources:
@@ -37,7 +37,7 @@ def _where(res: LoadedResource, field: tuple[str | int, ...]) -> str:
     return f"{res.key} at {res.file}:{res.line_of(*field)}"
 
 
-def _duplicate_names(resources: Sequence[LoadedResource]) -> list[Problem]:
+def duplicate_names(resources: Sequence[LoadedResource]) -> list[Problem]:
     # The container name is the resource name, whatever the kind: two kinds cannot share one.
     seen: dict[str, LoadedResource] = {}
     problems = []

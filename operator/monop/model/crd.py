@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from monop.model.resources import API_VERSION, GROUP, KINDS, ResourceBase
+from monop.model.resources import API_VERSION, GROUP, Strict
+from monop.model.rules import ALL_KINDS
 
 _DROP = {"title", "default"}
 
 
-def crd(kind: str, model: type[ResourceBase]) -> dict[str, Any]:
+def crd(kind: str, model: type[Strict]) -> dict[str, Any]:
     """The CRD of one kind, with the spec's schema inlined as Kubernetes requires (no $ref)."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
     defs = schema.pop("$defs", {})
@@ -49,7 +50,7 @@ def crd(kind: str, model: type[ResourceBase]) -> dict[str, Any]:
 
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD, for every kind."""
-    return {f"{kind.lower()}.yaml": crd(kind, model) for kind, model in sorted(KINDS.items())}
+    return {f"{kind.lower()}.yaml": crd(kind, model) for kind, model in sorted(ALL_KINDS.items())}
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:

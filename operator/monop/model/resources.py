@@ -30,6 +30,7 @@ GROUP = "monop.dev"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _JOB = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]*$")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CAP = re.compile(r"^(CAP_)?[A-Z_]+$")
 
@@ -41,6 +42,23 @@ def _url_path(value: str) -> str:
 
 
 UrlPath = Annotated[str, AfterValidator(_url_path)]
+
+
+def _metric_name(value: str) -> str:
+    if not _METRIC_NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid Prometheus metric name")
+    return value
+
+
+def _label_names(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"label name {name!r} is not a valid Prometheus label name")
+    return value
+
+
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+Labels = Annotated[dict[str, str], AfterValidator(_label_names)]
 
 
 def _short_or_long(example: str, fields: str) -> WithJsonSchema:
@@ -159,25 +177,27 @@ class Scrape(Strict):
         None, description="Scrape interval; Prometheus's global default when unset."
     )
     timeout: Duration | None = Field(None, description="Scrape timeout; must not exceed the interval.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the target.")
+    labels: Labels = Field(default_factory=dict, description="Extra labels on the target.")
     address: str | None = Field(
         None, description="Host Prometheus uses to reach the port; a setting by default."
     )
     enabled: bool = True
+    expect: tuple[MetricName, ...] = Field(
+        default=(),
+        description="Metric names that must have at least one sample once the target is up "
+        "(e.g. node_cpu_seconds_total); a target without them is Empty.",
+    )
+    restart_after: Duration | None = Field(
+        None,
+        alias="restartAfter",
+        description="Restart the running container when its target has been down this long (opt-in).",
+    )
 
     @field_validator("job")
     @classmethod
     def _job(cls, value: str | None) -> str | None:
         if value is not None and not _JOB.match(value):
             raise ValueError(f"job name {value!r} has characters Prometheus does not allow")
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
-                raise ValueError(f"label name {name!r} is not a valid Prometheus label name")
         return value
 
     @model_validator(mode="after")
@@ -357,13 +377,12 @@ class BusinessService(ContainerSpec):
         return tuple(s for s in self.scrape if s.enabled)
 
 
-class ResourceBase(Strict):
-    """One document of desired state: `apiVersion`, `kind`, `metadata`, `spec`."""
+class Document(Strict):
+    """One document of desired state: `apiVersion`, `kind`, `metadata`, and a kind's `spec`."""
 
     api_version: Literal["monop.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: str
     metadata: Metadata
-    spec: ContainerSpec
 
     @property
     def name(self) -> str:
@@ -373,6 +392,12 @@ class ResourceBase(Strict):
     def key(self) -> str:
         """`Kind/name`, the resource's identity in messages, logs and the work queue."""
         return f"{self.kind}/{self.metadata.name}"
+
+
+class ResourceBase(Document):
+    """A resource that runs as a container."""
+
+    spec: ContainerSpec
 
 
 class ExporterResource(ResourceBase):

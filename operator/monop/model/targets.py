@@ -37,6 +37,8 @@ class Target:
     interval_s: float | None = None
     timeout_s: float | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    expect: tuple[str, ...] = ()
+    restart_after_s: float | None = None
     field: tuple[str | int, ...] = field(default=(), compare=False)
 
     @property
@@ -93,6 +95,8 @@ def targets(resource: ResourceBase, default_address: str) -> list[Target]:
                 interval_s=scrape.interval,
                 timeout_s=scrape.timeout,
                 labels=tuple(sorted(scrape.labels.items())),
+                expect=scrape.expect,
+                restart_after_s=scrape.restart_after,
                 field=field,
             )
         )
