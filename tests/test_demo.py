@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from monop_testbed.prometheus_server import free_port
+
 pytestmark = pytest.mark.podman
 
 
@@ -27,6 +29,7 @@ def test_the_demo_converges_and_leaves_nothing_running(base: Path) -> None:
         [
             *(sys.executable, "-m", "monop_testbed.demo", "--base", str(base)),
             *("--metrics-address", "127.0.0.1:0", "--until-converged", "90"),
+            *("--prometheus-port", str(free_port())),
         ],
         capture_output=True,
         text=True,
@@ -35,12 +38,16 @@ def test_the_demo_converges_and_leaves_nothing_running(base: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo: converged: every resource is InSync" in done.stdout
     assert sorted(p.name for p in (base / "desired").iterdir()) == [
+        "alert-rules.yaml",
         "business.yaml",
         "cadvisor.yaml",
         "node-exporter.yaml",
         "nvidia-gpu-exporter.yaml",
     ]
+    # The rules were checked and loaded, and the targets written, before it stopped.
+    assert (base / "rules" / "system-critical.yml").exists()
+    assert (base / "file_sd" / "node-exporter.json").exists()
     left = subprocess.run(
-        ["pgrep", "-f", f"podman.*{base}"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", f"(podman|prometheus).*{base}"], capture_output=True, text=True, check=False
     ).stdout.split()
     assert left == []

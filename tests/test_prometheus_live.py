@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from monop import prometheus
@@ -207,3 +208,67 @@ def test_the_daemon_restarts_a_container_whose_target_stays_down(
             assert daemon.metric("monop_target_up", resource="BusinessService/alpha") == 0
             assert daemon.metric("monop_targets", health="Down") == 1
             assert daemon.metric("monop_prometheus_reachable") == 1
+
+
+RULES = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRuleGroup
+metadata: {{name: system}}
+spec:
+  rules:
+    - alert: SystemDown
+      expr: {expr}
+      for: 1m
+"""
+
+
+def test_the_daemon_keeps_rule_groups_loaded_and_refuses_a_broken_one(
+    tmp_path: Path, podman: object, podman_service: PodmanService
+) -> None:
+    desired = tmp_path / "desired"
+    write_service(desired, "alpha", PORT)
+    (desired / "rules.yaml").write_text(RULES.format(expr='up{job="alpha"} == 0'))
+    state_dir = tmp_path / "state"
+    rules_dir = state_dir / "rules"
+    rules_dir.mkdir(parents=True)
+    with PrometheusServer(tmp_path / "prometheus", [], rules_dir=rules_dir) as server:
+
+        def loaded() -> list[str]:
+            groups = httpx.get(f"{server.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+            return [r["query"] for g in groups for r in g["rules"]]
+
+        env = {"MONOP_PROMETHEUS_URL": server.url, "MONOP_SCRAPE_ADDRESS": "127.0.0.1"}
+        with DaemonProcess(
+            podman_service.url, desired, state_dir, resync_interval="1s", extra_env=env
+        ) as daemon:
+            daemon.wait_ready()
+            daemon.wait_event("prometheus_reloaded")
+            assert loaded() == ['up{job="alpha"} == 0']
+
+            (desired / "rules.yaml").write_text(RULES.format(expr="up == == 0"))
+            rejected = daemon.wait_event("rule_group_rejected", group="system")
+            assert "parse error" in rejected["error"]
+            assert loaded() == ['up{job="alpha"} == 0']  # the previous rule stays in force
+            shown = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "monop",
+                    "status",
+                    "-d",
+                    str(desired),
+                    "--state-dir",
+                    str(state_dir),
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                env={**daemon.env, "MONOP_RULES_DIR": str(rules_dir)},
+                timeout=60,
+            )
+            assert shown.returncode == 1
+            [group] = json.loads(shown.stdout)["ruleGroups"]
+            assert group["state"] == "Rejected" and "parse error" in group["error"]
+
+            (desired / "rules.yaml").write_text(RULES.format(expr="up == 0"))
+            wait_for(lambda: loaded() == ["up == 0"], 30, "the fixed rule loaded", interval=0.2)

@@ -6,9 +6,11 @@
 
 No registry is reachable here, so the images are stand-ins built locally: the real node
 exporter binary, and a small busybox httpd that serves fixed metrics where cAdvisor, the
-NVIDIA exporter and the business services would run. The Podman service, its storage, the
-desired files and the daemon's state all live under --base (/var/lib/monop-demo): nothing
-touches the host's own containers. Every server binds to 127.0.0.1.
+NVIDIA exporter and the business services would run. A real Prometheus (Debian's) on
+127.0.0.1:19090 reads the target and rule files monop writes, so `status` shows targets Up.
+The Podman service, its storage, the desired files, Prometheus's data and the daemon's
+state all live under --base (/var/lib/monop-demo): nothing touches the host's own
+containers. Every server binds to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from monop.model.resources import cadvisor_volumes
 from monop_testbed import images
 from monop_testbed.podman_service import PodmanService, wait_for
+from monop_testbed.prometheus_server import PrometheusServer
 
 DEFAULT_BASE = Path(os.environ.get("MONOP_DEMO_BASE", "/var/lib/monop-demo"))
 METRICS_ADDRESS = "127.0.0.1:9469"
+PROMETHEUS_PORT = 19090  # not 9090: Debian's own prometheus service may hold that one
 
 # The seed's stack, one file per resource as a user would commit it, with stand-in images.
 STACK = {
@@ -43,7 +49,7 @@ spec:
   args: ["--path.rootfs=/host", "--web.listen-address=127.0.0.1:19100"]
   network: host
   volumes: ["/:/host:ro"]
-  scrape: {{job: node-exporter, port: 19100, interval: 15s}}
+  scrape: {{job: node-exporter, port: 19100, interval: 15s, expect: [node_cpu_seconds_total]}}
 """,
     "nvidia-gpu-exporter.yaml": """\
 # Stand-in: there is no GPU here, so no device is passed; it serves one fixed sample.
@@ -58,7 +64,7 @@ spec:
     PORT: "127.0.0.1:9445"
     METRICS: 'nvidia_smi_gpu_info{{name="stand-in"}} 1'
     NVIDIA_VISIBLE_DEVICES: all
-  scrape: {{job: nvidia-gpu, port: 9445, interval: 15s}}
+  scrape: {{job: nvidia-gpu, port: 9445, interval: 15s, expect: [nvidia_smi_gpu_info]}}
 """,
     "cadvisor.yaml": """\
 # The CAdvisor kind's defaults are the seed's: privileged, host network, the read-only mounts,
@@ -79,6 +85,25 @@ spec:
     PORT: "127.0.0.1:8083"
     METRICS: "container_last_seen 1"
   scrape: {{job: cadvisor, interval: 30s}}
+""",
+    "alert-rules.yaml": """\
+# Two of the seed's alert rules; monop checks them with promtool and loads them into Prometheus.
+apiVersion: monop.dev/v1alpha1
+kind: AlertRuleGroup
+metadata:
+  name: system-critical
+spec:
+  rules:
+    - alert: SystemDown
+      expr: up{{job="node-exporter"}} == 0
+      for: 1m
+      labels: {{severity: critical}}
+      annotations: {{summary: "System is down"}}
+    - alert: HighCPUUsage
+      expr: 100 - (avg by(instance) (irate(node_cpu_seconds_total{{mode="idle"}}[5m])) * 100) > 85
+      for: 10m
+      labels: {{severity: warning}}
+      annotations: {{summary: "High CPU usage detected"}}
 """,
     "business.yaml": """\
 # The seed published 8501 from both services; the dashboard's UI moved to 8502.
@@ -106,15 +131,30 @@ spec:
 
 
 class Demo:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, prometheus_port: int = PROMETHEUS_PORT) -> None:
         self.base = base
         self.service = PodmanService(base / "podman")
         self.desired = base / "desired"
         self.state_dir = base / "state"
+        self.sd_dir = base / "file_sd"
+        self.rules_dir = base / "rules"
+        self.prometheus_port = prometheus_port
+        self.prometheus: PrometheusServer | None = None
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "MONOP_PODMAN_URL": self.service.url}
+        return {
+            **os.environ,
+            "MONOP_PODMAN_URL": self.service.url,
+            "MONOP_SCRAPE_ADDRESS": "127.0.0.1",  # this Prometheus runs on the host, not in a container
+            "MONOP_PROMETHEUS_URL": self.prometheus_url,
+            "MONOP_SD_DIR": str(self.sd_dir),
+            "MONOP_RULES_DIR": str(self.rules_dir),
+        }
 
     def prepare(self) -> None:
         """Start the private Podman, build the stand-in images once, write a fresh desired tree."""
@@ -144,11 +184,34 @@ class Demo:
                 )
             )
 
+    def start_prometheus(self) -> None:
+        """A Prometheus on loopback whose config is `monop render prometheus`, as a user's would be."""
+        for directory in (self.sd_dir, self.rules_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)  # watched only if it exists when Prometheus starts
+        done = subprocess.run(
+            self.monop("render", "prometheus", "-d", str(self.desired)),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        config = yaml.safe_load(done.stdout)
+        self.prometheus = PrometheusServer(
+            self.base / "prometheus",
+            config["scrape_configs"],
+            rules_dir=self.rules_dir,
+            scrape_interval="5s",
+            port=self.prometheus_port,
+        )
+        self.prometheus.start()
+
     def monop(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "monop", *args]
 
     def run(self, metrics_address: str, until_converged: float | None) -> int:
         self.prepare()
+        self.start_prometheus()
         me = f"{sys.argv[0]}" if sys.argv[0].endswith("demo") else "scripts/demo"
         say(
             "\n".join(
@@ -156,11 +219,13 @@ class Demo:
                     f"Podman (private): {self.service.url}",
                     f"desired state:    {self.desired}   <- edit, add or delete files and watch",
                     f"metrics:          http://{metrics_address}/metrics",
+                    f"Prometheus:       {self.prometheus_url}/targets   (reads monop's files)",
                     "in another terminal:",
                     f"  {me} status                       drift at a glance",
                     f"  {me} podman kill business-metrics  and watch monop start it again",
+                    f"  edit {self.desired}/business.yaml: a scrape port nothing serves turns TARGET Down",
                     f"  {me} podman ps",
-                    "Ctrl-C stops the daemon, removes the demo's containers and stops its Podman.",
+                    "Ctrl-C stops the daemon and Prometheus, removes the demo's containers, stops its Podman.",
                 ]
             )
         )
@@ -171,7 +236,7 @@ class Demo:
                 "--state-dir", str(self.state_dir),
                 "--metrics-address", metrics_address,
             ),
-            env={**self.env, "MONOP_SD_DIR": str(self.base / "file_sd"), "MONOP_RULES_DIR": str(self.base / "rules")},
+            env=self.env,
         )  # fmt: skip
         try:
             if until_converged is None:
@@ -207,7 +272,9 @@ class Demo:
         return done.returncode == 0
 
     def teardown(self) -> None:
-        say("removing the demo's containers and stopping its Podman")
+        say("stopping Prometheus, removing the demo's containers, stopping Podman")
+        if self.prometheus is not None:
+            self.prometheus.stop()
         self.service.remove_all_containers()
         self.service.stop()
 
@@ -236,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--metrics-address", default=METRICS_ADDRESS, help="the daemon's HTTP address")
     parser.add_argument(
+        "--prometheus-port", type=int, default=PROMETHEUS_PORT, help="the demo Prometheus's port on 127.0.0.1"
+    )
+    parser.add_argument(
         "--until-converged",
         type=float,
         metavar="SECONDS",
@@ -244,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="run", choices=["run", "status", "podman"])
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for status or podman")
     options = parser.parse_args(argv)
-    demo = Demo(options.base)
+    demo = Demo(options.base, options.prometheus_port)
     if options.command == "status":
         return demo.status(options.args)
     if options.command == "podman":
