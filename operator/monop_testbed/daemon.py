@@ -167,6 +167,18 @@ class DaemonProcess:
                     return float(sample.value)
         return None
 
+    def status(self) -> tuple[int, dict[str, Any]]:
+        """`monop status --json` of this daemon's desired state and state directory: exit code, output."""
+        where = ["-d", str(self.desired), "--state-dir", str(self.state_dir)]
+        done = subprocess.run(
+            [sys.executable, "-m", "monop", "status", "--json", *where],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=60,
+        )
+        return done.returncode, json.loads(done.stdout) if done.stdout else {"stderr": done.stderr}
+
     def stderr_tail(self, lines: int = 20) -> str:
         return "\n".join(json.dumps(line) for line in self.logs[-lines:])
 

@@ -46,27 +46,6 @@ def env_of(service: PodmanService, name: str, var: str) -> str | None:
     return None
 
 
-def status(service: PodmanService, desired: Path, state_dir: Path) -> tuple[int, dict[str, object]]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monop",
-            "status",
-            "-d",
-            str(desired),
-            "--state-dir",
-            str(state_dir),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MONOP_PODMAN_URL": service.url},
-        timeout=60,
-    )
-    return done.returncode, json.loads(done.stdout) if done.stdout else {"stderr": done.stderr}
-
-
 def all_running(service: PodmanService, names: tuple[str, ...] = NAMES) -> bool:
     live = containers(service)
     return set(live) == set(names) and all(c["state"] == "running" for c in live.values())
@@ -104,7 +83,7 @@ def test_ready_then_converges_from_empty_and_reports_it(
     assert sorted(p.name for p in sd_dir.iterdir()) == ["alpha.json", "beta.json", "gamma.json", "monop.json"]
     [own] = json.loads((sd_dir / "monop.json").read_text())
     assert own["targets"] == [daemon.base_url.removeprefix("http://")]
-    code, shown = status(podman_service, desired, daemon.state_dir)
+    code, shown = daemon.status()
     assert code == 0 and shown["daemon"]["running"] is True and shown["daemon"]["ready"] is True  # type: ignore[index]
 
 
@@ -120,7 +99,7 @@ def test_a_killed_container_is_restarted_by_the_event_not_the_resync(
     assert containers(podman_service)["beta"]["id"] == before  # restarted, not recreated
     # The resync interval is 30 s: a repair within that came from the died event.
     assert daemon.metric("monop_event_to_repair_seconds_count") >= 1  # type: ignore[operator]
-    code, shown = status(podman_service, desired, daemon.state_dir)
+    code, shown = daemon.status()
     beta = next(r for r in shown["resources"] if r["name"] == "beta")  # type: ignore[attr-defined]
     assert code == 0 and beta["daemon"]["restartCount"] == 1 and beta["daemon"]["lastAction"] == "start"
 
@@ -250,12 +229,12 @@ def test_a_container_that_keeps_dying_goes_into_crash_loop_backoff(
     )
 
     def looping() -> bool:
-        _code, shown = status(podman_service, desired, daemon.state_dir)
+        _code, shown = daemon.status()
         crasher = next((r for r in shown.get("resources", []) if r["name"] == "crasher"), None)  # type: ignore[attr-defined]
         return crasher is not None and crasher["state"] == "CrashLoopBackOff"
 
     wait_for(looping, 60, "crasher in CrashLoopBackOff", interval=0.5)
-    code, shown = status(podman_service, desired, daemon.state_dir)
+    code, shown = daemon.status()
     crasher = next(r for r in shown["resources"] if r["name"] == "crasher")  # type: ignore[attr-defined]
     assert code == 1
     assert crasher["daemon"]["restartCount"] >= 2
