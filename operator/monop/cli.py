@@ -6,9 +6,11 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -17,6 +19,7 @@ import yaml
 
 from monop import __version__
 from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
+from monop.gitsource import GitError
 from monop.settings import Settings, load_settings
 from monop.statestore import AlreadyRunning
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:  # the CLI imports what a command needs when it runs: startup 
     from monop.live.prom import TargetReport
     from monop.plan import Unit
     from monop.rulefiles import RuleStatus, SyncResult
+    from monop.statestore import DaemonRecord
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -156,16 +160,28 @@ PruneOpt = Annotated[
 ]
 
 
-def _desired_state(settings: Settings) -> DesiredState:
-    """The desired state, or exit 2 with every problem: an invalid state is never applied."""
-    from monop.desired.loader import load
+def _desired_state(settings: Settings, revision: str | None = None) -> DesiredState:
+    """The desired state, or exit 2 with every problem: an invalid state is never applied.
+
+    From git: `revision`, else the one the daemon is held at, else the branch's newest.
+    """
+    from monop import source
 
     try:
-        return load(settings.desired, default_address=settings.scrape_address)
+        git = source.git_source(settings)
+        if git is None:
+            return source.read(settings).state
+        hold = source.read_hold(settings.state_dir)
+        wanted = revision or (hold.revision if hold else None)
+        commit = git.commit(wanted) if wanted else git.fetch()
+        return source.read(settings, commit).state
     except InvalidDesiredState as err:
         for problem in err.problems:
             typer.echo(str(problem), err=True)
-        _fail(f"{settings.desired}: the desired state is invalid; nothing was changed", EXIT_USAGE)
+        _fail(
+            f"{settings.git_url or settings.desired}: the desired state is invalid; nothing was changed",
+            EXIT_USAGE,
+        )
 
 
 def _desired_units(settings: Settings) -> list[Unit]:
@@ -268,7 +284,6 @@ def status(
     Exit 0 when everything is in sync, 1 when anything is not, 2 when monop could not tell.
     """
     settings = _settings(ctx, desired=desired, state_dir=state_dir)
-    state = _desired_state(settings)
     from monop import render
     from monop.plan import units
     from monop.reconcile import survey
@@ -276,6 +291,9 @@ def status(
 
     daemon, records = StateStore(settings.state_dir).load()
     alive = daemon is not None and _alive(daemon.pid)
+    # From git, what runs is compared with the revision the daemon applies, not the branch's newest.
+    applied = ((daemon.git or {}).get("applied") or {}).get("revision") if daemon and alive else None
+    state = _desired_state(settings, applied)
     # monop's own target is desired while its daemon runs, at the address it serves.
     own = daemon.metrics_address if daemon is not None and alive else None
     podman = _connect(settings)
@@ -457,6 +475,113 @@ def run(
         daemon.lock.release()
 
 
+@app.command()
+def history(
+    ctx: typer.Context,
+    state_dir: StateDirOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 20,
+) -> None:
+    """List the revisions the daemon applied or rejected: when, result, what changed."""
+    from monop.statestore import StateStore
+
+    settings = _settings(ctx, state_dir=state_dir)
+    entries = StateStore(settings.state_dir).history()[::-1][:limit]
+    if as_json:
+        _print_json(entries)
+        return
+    if not entries:
+        typer.echo(f"no revisions recorded in {settings.state_dir} (is monop run following a git_url?)")
+        return
+    rows = [("TIME", "REVISION", "RESULT", "AUTHOR", "CHANGES", "SUBJECT")]
+    for e in entries:
+        when = datetime.fromtimestamp(e.get("at", 0), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if e.get("result") == "rejected":
+            changes = (e.get("errors") or ["?"])[0]
+        else:
+            marks = [("+", "created"), ("~", "recreated"), ("-", "removed")]
+            changes = " ".join(f"{m}{key}" for m, field in marks for key in e.get(field, [])) or "-"
+        rows.append(
+            (
+                when,
+                str(e.get("revision", "-"))[:12],
+                str(e.get("result")),
+                str(e.get("author", "-")),
+                changes,
+                str(e.get("subject", "")),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        typer.echo("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    revision: Annotated[
+        str | None, typer.Argument(help="A commit (sha or prefix); default: the previously applied one.")
+    ] = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Take the stack back to an earlier revision and hold it there until `monop resume`.
+
+    The revision is validated first; the running daemon is told at once (SIGHUP).
+    """
+    from monop import source
+    from monop.statestore import StateStore
+
+    settings = _settings(ctx, state_dir=state_dir)
+    git = source.git_source(settings)
+    if git is None:
+        _fail("rollback needs a git source: set git_url (see monop run --help)", EXIT_USAGE)
+    store = StateStore(settings.state_dir)
+    daemon, _ = store.load()
+    if revision is None:
+        current = ((daemon.git or {}).get("applied") or {}).get("revision") if daemon else None
+        earlier = [
+            e["revision"]
+            for e in store.history()
+            if e.get("result") in ("applied", "rollback") and e.get("revision") != current
+        ]
+        if not earlier:
+            _fail("no earlier applied revision in the history; name one: monop rollback REV", EXIT_USAGE)
+        revision = earlier[-1]
+    commit = git.commit(revision)
+    _desired_state(settings, commit.sha)  # exits 2 with the problems if that revision is invalid
+    source.write_hold(settings.state_dir, source.Hold(commit.sha, time.time()))
+    told = _signal_daemon(daemon)
+    typer.echo(
+        f"holding at {commit.short} ({commit.subject}); `monop resume` follows {settings.git_branch} again"
+        + ("" if told else "\nmonop run is not running: it will start at this revision")
+    )
+
+
+@app.command()
+def resume(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
+    """Stop holding a rolled-back revision: follow the branch again."""
+    from monop import source
+    from monop.statestore import StateStore
+
+    settings = _settings(ctx, state_dir=state_dir)
+    hold = source.read_hold(settings.state_dir)
+    if hold is None:
+        typer.echo("not held: the daemon follows the branch")
+        return
+    source.write_hold(settings.state_dir, None)
+    daemon, _ = StateStore(settings.state_dir).load()
+    _signal_daemon(daemon)
+    typer.echo(f"released {hold.revision[:12]}; following {settings.git_branch}")
+
+
+def _signal_daemon(daemon: DaemonRecord | None) -> bool:
+    """SIGHUP the daemon of this state directory, if it runs: it re-reads its desired state."""
+    if daemon is None or not _alive(daemon.pid):
+        return False
+    os.kill(daemon.pid, signal.SIGHUP)
+    return True
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -482,7 +607,7 @@ def main() -> None:
         app(prog_name="monop")
     except SettingsError as err:
         _fail(str(err), EXIT_USAGE)
-    except (PodmanUnavailable, AlreadyRunning) as err:
+    except (PodmanUnavailable, AlreadyRunning, GitError) as err:
         _fail(str(err), EXIT_USAGE)
     except MonopError as err:
         _fail(str(err), EXIT_PROBLEM)

@@ -10,19 +10,20 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from monop import log, prometheus, rulefiles, systemd
+from monop import log, prometheus, rulefiles, source, systemd
 from monop.apply import Outcome, execute
 from monop.controller.backoff import Backoff, CrashLoop
 from monop.controller.clock import Clock, RealClock
 from monop.controller.queue import WorkQueue
 from monop.controller.workers import Result, Workers
-from monop.desired.loader import load
 from monop.desired.state import DesiredState
 from monop.diff import Reason
 from monop.errors import InvalidDesiredState, PodmanUnavailable
+from monop.gitsource import Commit, GitError
 from monop.live.podman import Podman, PodmanError, resolve_url
 from monop.live.prom import PrometheusAPI, TargetHealth, TargetReport, verify
 from monop.metrics import Metrics
@@ -30,6 +31,7 @@ from monop.model.duration import format_duration
 from monop.observed import ObservedState
 from monop.plan import Action, Plan, Unit, plan, units
 from monop.settings import Settings
+from monop.source import Revision
 from monop.states import ActionKind, State
 from monop.statestore import DaemonLock, DaemonRecord, ResourceRecord, StateStore
 
@@ -64,6 +66,13 @@ class Daemon:
         self._down_since: dict[tuple[str, str], float] = {}  # (resource, instance) -> wall time
         self._target_restart: dict[str, str] = {}  # key -> why its target says restart it
         self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
+        self.git = source.git_source(settings)
+        self.applied: Commit | None = None  # the revision in force
+        self.newest: Commit | None = None  # the branch's newest commit, as last fetched
+        self.rejected: dict[str, Any] | None = None  # the last revision refused, while it is the newest
+        self._restored_applied: str | None = None
+        self.refresh_task: asyncio.Future[None] | None = None
+        self._refresh_again = False
         self.rules_task: asyncio.Future[None] | None = None
         self.desired_error: str | None = None
         self.podman_reachable = False
@@ -94,6 +103,8 @@ class Daemon:
         if daemon is not None:
             self.crash_loop.restore(daemon.crash_loops)
             self.last_full_reconcile = daemon.last_full_reconcile_at
+            applied = (daemon.git or {}).get("applied") or {}
+            self._restored_applied = applied.get("revision")  # used when the remote cannot be reached
 
     def save(self) -> None:
         ready, _ = self.ready
@@ -109,36 +120,132 @@ class Daemon:
             crash_loops=self.crash_loop.to_json(),
             metrics_address=self.http_address,
             rule_errors=dict(self.rule_errors),
+            git=self.git_record(),
         )
         self.store.save(daemon, self.records)
         self.metrics.ready.set(1 if ready else 0)
 
     def reload_desired(self) -> bool:
-        """Read the desired state; an invalid one is refused and the last valid one stays in force."""
+        """Read the desired state; an invalid one is refused and the last valid one stays in force.
+
+        A directory is read at once. A git source is fetched and read in a worker thread, one
+        refresh at a time (a trigger during one runs another after it); returns True then.
+        """
+        if self.git is not None:
+            self._schedule_refresh()
+            return True
         try:
-            state = load(self.settings.desired, default_address=self.settings.scrape_address)
+            revision = source.read(self.settings)
         except InvalidDesiredState as err:
-            errors = [str(p) for p in err.problems if p.severity.value == "error"]
-            self.desired_error = "; ".join(errors[:5]) + (
-                f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-            )
-            self.metrics.desired_valid.set(0)
-            self.metrics.desired_errors.inc()
-            self.log.error("desired_state_rejected", source=str(self.settings.desired), problems=errors)
-            self.save()
+            self._reject(err, None)
             return False
-        previous = set(self.units or {})
+        self._adopt(revision)
+        return True
+
+    def _schedule_refresh(self) -> None:
+        if self.refresh_task is not None and not self.refresh_task.done():
+            self._refresh_again = True
+            return
+        self.refresh_task = asyncio.ensure_future(self._refresh())
+
+    async def _refresh(self) -> None:
+        while True:
+            self._refresh_again = False
+            await self._refresh_once()
+            if not self._refresh_again:
+                return
+
+    async def _refresh_once(self) -> None:
+        """Fetch the branch; adopt the commit to follow (the held one, else the newest) if valid."""
+        assert self.git is not None
+        git = self.git
+        try:
+            self.newest = await asyncio.to_thread(git.fetch)
+        except GitError as err:
+            self.metrics.git_fetch_errors.inc()
+            self.log.warning("git_fetch_failed", error=str(err))
+        hold = source.read_hold(self.settings.state_dir)
+        wanted = hold.revision if hold else (self.newest.sha if self.newest else self._restored_applied)
+        if wanted is None:
+            self.save()
+            return
+        try:
+            commit = await asyncio.to_thread(git.commit, wanted)
+        except GitError as err:
+            self.log.error("git_revision_unknown", revision=wanted, error=str(err))
+            self.save()
+            return
+        if self.applied is not None and commit.sha == self.applied.sha and self.units is not None:
+            self.save()
+            return
+        if self.rejected is not None and self.rejected.get("revision") == commit.sha:
+            return  # refused already; said once
+        try:
+            revision = await asyncio.to_thread(source.read, self.settings, commit, activate=True)
+        except InvalidDesiredState as err:
+            self._reject(err, commit)
+            return
+        self._adopt(revision, result="rollback" if hold else "applied")
+
+    def _adopt(self, revision: Revision, result: str = "applied") -> None:
+        state, commit = revision.state, revision.commit
+        before = self.units or {}
         self.units = {u.key: u for u in units(state)}
+        changes = {
+            "created": sorted(set(self.units) - set(before)),
+            "recreated": sorted(
+                k for k in set(self.units) & set(before) if self.units[k].spec_hash != before[k].spec_hash
+            ),
+            "removed": sorted(set(before) - set(self.units)),
+        }
         self.desired = state
         self._write_targets(state)
         self.rules_task = asyncio.ensure_future(self.sync_rules(state))
         self.desired_error = None
+        self.rejected = None
         self.metrics.desired_valid.set(1)
-        self.log.info("desired_state_loaded", source=str(self.settings.desired), resources=len(self.units))
-        for key in previous | set(self.units):
+        where = {"revision": commit.sha, "subject": commit.subject} if commit else {}
+        self.log.info("desired_state_loaded", source=state.source, resources=len(self.units), **where)
+        if commit is not None:
+            self.applied = commit
+            self.metrics.applied_revision.info({"revision": commit.sha})
+            self.store.append_history(
+                {**_commit_json(commit), "at": self.clock.wall(), "result": result, **changes}
+            )
+        for key in set(before) | set(self.units):
             self.enqueue(key)
         self.save()
-        return True
+
+    def _reject(self, err: InvalidDesiredState, commit: Commit | None) -> None:
+        errors = [str(p) for p in err.problems if p.severity.value == "error"]
+        self.desired_error = "; ".join(errors[:5]) + (
+            f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+        )
+        self.metrics.desired_valid.set(0)
+        self.metrics.desired_errors.inc()
+        where = {"revision": commit.sha, "author": commit.author} if commit else {}
+        self.log.error("desired_state_rejected", source=self._source_name, problems=errors, **where)
+        if commit is not None:
+            self.rejected = {**_commit_json(commit), "errors": errors}
+            self.store.append_history({**self.rejected, "at": self.clock.wall(), "result": "rejected"})
+        self.save()
+
+    @property
+    def _source_name(self) -> str:
+        return self.settings.git_url or str(self.settings.desired)
+
+    def git_record(self) -> dict[str, Any] | None:
+        if self.git is None:
+            return None
+        hold = source.read_hold(self.settings.state_dir)
+        return {
+            "url": self.settings.git_url,
+            "branch": self.settings.git_branch,
+            "applied": _commit_json(self.applied) if self.applied else None,
+            "newest": _commit_json(self.newest) if self.newest else None,
+            "held": hold.revision if hold else None,
+            "rejected": self.rejected,
+        }
 
     def _write_targets(self, state: DesiredState) -> None:
         """Keep Prometheus's file_sd files equal to the desired scrape targets, monop's own included."""
@@ -406,6 +513,10 @@ class Daemon:
         if kind in ("Exporter", "CAdvisor", "BusinessService"):
             self.metrics.reconciles.labels(kind, result).inc()
             self.metrics.reconcile_seconds.labels(kind).observe(self.clock.now() - started)
+
+
+def _commit_json(commit: Commit) -> dict[str, Any]:
+    return {"revision": commit.sha, "author": commit.author, "subject": commit.subject, "time": commit.time}
 
 
 def _operation(error: str | None) -> str:

@@ -97,6 +97,17 @@ class Metrics:
         self.rule_groups = Gauge(
             "monop_rule_groups", "Desired alert rule groups by state.", ["state"], registry=registry
         )
+        self.git_fetch_errors = Counter(
+            "monop_git_fetch_errors", "Fetches of the git source that failed.", registry=registry
+        )
+        self.webhook_refused = Counter(
+            "monop_webhook_refused",
+            "Webhook requests refused for a missing or wrong signature.",
+            registry=registry,
+        )
+        self.applied_revision = Info(
+            "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
+        )
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:

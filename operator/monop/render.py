@@ -231,7 +231,27 @@ def daemon_line(daemon: DaemonRecord | None, alive: bool, now: float) -> str:
         parts.append(f"last full reconcile {age_s(now - daemon.last_full_reconcile_at)} ago")
     if daemon.desired_error:
         parts.append(f"desired state REJECTED, last valid one in force: {daemon.desired_error}")
-    return ", ".join(parts)
+    line = ", ".join(parts)
+    git = daemon.git
+    if git:
+        applied, newest = git.get("applied") or {}, git.get("newest") or {}
+        words = [f"git: {git.get('url')} {git.get('branch')}"]
+        words.append(
+            f"applied {_short(applied.get('revision'))}" + (f" ({applied.get('subject')})" if applied else "")
+        )
+        if newest and newest.get("revision") != applied.get("revision"):
+            words.append(f"newest {_short(newest.get('revision'))} differs")
+        if git.get("held"):
+            words.append(f"HELD at {_short(git['held'])} (monop resume to follow {git.get('branch')})")
+        rejected = git.get("rejected")
+        if rejected:
+            words.append(f"REJECTED {_short(rejected.get('revision'))} by {rejected.get('author')}")
+        line += "\n" + ", ".join(words)
+    return line
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
 
 
 def age_s(seconds: float) -> str:

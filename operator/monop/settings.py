@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MONOP_", extra="forbid", frozen=True)
 
     desired: Path = Field(Path("desired"), description="Directory (or file) of desired-state YAML.")
+    git_url: str | None = Field(
+        None,
+        description="A git repository (local path or URL) to take the desired state from, instead of `desired`.",
+    )
+    git_branch: str = Field("main", description="The branch monop follows.")
+    git_path: str = Field("desired", description="The desired-state directory inside the repository.")
+    git_fetch_interval: Duration = Field(60.0, gt=0, description="How often the daemon fetches the branch.")
+    webhook_secret: str | None = Field(
+        None, description="Shared secret of POST /hooks/git (HMAC-SHA256, as GitHub's X-Hub-Signature-256)."
+    )
     scrape_address: str = Field(
         "host.containers.internal",
         description="Host Prometheus uses to reach published ports, unless a scrape says.",

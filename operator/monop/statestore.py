@@ -13,6 +13,7 @@ from monop.errors import MonopError
 from monop.files import write_atomic
 
 STATE_FILE = "status.json"
+HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "monop.lock"
 
 
@@ -50,6 +51,8 @@ class DaemonRecord:
     crash_loops: dict[str, Any] = field(default_factory=dict)
     metrics_address: str | None = None  # where it serves /metrics: monop's own scrape target
     rule_errors: dict[str, str] = field(default_factory=dict)  # rule groups refused, and why
+    # From a git source: {"applied": {...}, "newest": {...}, "held": sha, "rejected": {...}}.
+    git: dict[str, Any] | None = None
 
 
 class StateStore:
@@ -76,6 +79,30 @@ class StateStore:
             return daemon, resources
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None, {}
+
+    def append_history(self, entry: dict[str, Any]) -> None:
+        """One line per applied or rejected revision, appended and synced."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / HISTORY_FILE).open("a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every entry, oldest first; a line that cannot be read (a torn last write) is skipped."""
+        try:
+            lines = (self.directory / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
 
 
 class DaemonLock:

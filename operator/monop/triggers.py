@@ -11,7 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from monop import ownership, systemd
+from monop import ownership, systemd, webhook
 from monop.daemon import Daemon
 from monop.errors import PodmanUnavailable
 
@@ -29,6 +29,32 @@ async def watch_desired(daemon: Daemon, stop: asyncio.Event) -> None:
     async for _changes in awatch(root, debounce=debounce_ms, step=50, stop_event=stop, recursive=True):
         daemon.log.info("desired_state_changed", path=str(path))
         daemon.reload_desired()
+
+
+async def watch_git(daemon: Daemon, stop: asyncio.Event) -> None:
+    """A local repository: a new commit on the branch is seen when its ref changes, at once."""
+    from watchfiles import awatch
+
+    assert daemon.git is not None
+    git_dir = daemon.git.local_git_dir
+    if git_dir is None:
+        return  # a remote: fetched on an interval and by the webhook
+    ref = f"refs/heads/{daemon.settings.git_branch}"
+
+    def ours(_change: object, path: str) -> bool:
+        return path.endswith((ref, "packed-refs"))
+
+    async for _changes in awatch(git_dir, watch_filter=ours, debounce=100, step=50, stop_event=stop):
+        daemon.log.info("git_ref_changed", ref=ref)
+        daemon.reload_desired()
+
+
+async def fetch_every(daemon: Daemon, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), daemon.settings.git_fetch_interval)
+        if not stop.is_set():
+            daemon.reload_desired()
 
 
 async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
@@ -108,8 +134,24 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     )
     daemon.reload_desired()
     daemon.workers.start()
+    if daemon.git is not None:
+        sources = [
+            asyncio.create_task(watch_git(daemon, stop), name="watch-git"),
+            asyncio.create_task(fetch_every(daemon, stop), name="fetch-git"),
+        ]
+        server.add_route(
+            "POST",
+            "/hooks/git",
+            webhook.handler(
+                lambda: daemon.settings.webhook_secret,
+                daemon.reload_desired,
+                lambda: daemon.metrics.webhook_refused.inc(),
+            ),
+        )
+    else:
+        sources = [asyncio.create_task(watch_desired(daemon, stop), name="watch-desired")]
     tasks: list[asyncio.Future[None]] = [
-        asyncio.create_task(watch_desired(daemon, stop), name="watch-desired"),
+        *sources,
         asyncio.create_task(follow_events(daemon, stop), name="podman-events"),
         asyncio.create_task(resync_every(daemon, stop), name="resync"),
         asyncio.create_task(watchdog(stop), name="watchdog"),
@@ -119,8 +161,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     systemd.stopping()
     daemon.log.info("daemon_stopping")
     await daemon.workers.stop(timeout=daemon.settings.stop_timeout)
-    if daemon.rules_task is not None:
-        tasks.append(daemon.rules_task)
+    tasks += [t for t in (daemon.rules_task, daemon.refresh_task) if t is not None]
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -34,10 +34,14 @@ def load(
     default_address: str = "host.containers.internal",
     device_exists: Callable[[str], bool] = os.path.exists,
     revision: str | None = None,
+    display: str | None = None,
 ) -> DesiredState:
-    """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem."""
+    """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
+
+    `display` is how messages name `path` (a git source says `REV:dir`).
+    """
     root = Path(path)
-    display = str(path)
+    display = display or str(path)
     if not root.exists():
         raise InvalidDesiredState([Problem(display, None, None, None, "no such file or directory")])
     problems: list[Problem] = []

@@ -1,0 +1,157 @@
+"""A git repository as the source of desired state, through the `git` command.
+
+monop keeps its own bare clone in the state directory and never writes to the user's
+repository or working tree. A revision is read by exporting its tree (`git archive`) into
+a directory of the state directory, then loaded like any desired-state directory, its
+problems named `REV:path/file.yaml:LINE`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from monop.errors import MonopError
+
+KEEP_EXPORTS = 5
+
+
+class GitError(MonopError):
+    """git could not do what monop asked: an unreachable remote, an unknown branch or revision."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    author: str
+    subject: str
+    time: float
+
+    @property
+    def short(self) -> str:
+        return self.sha[:12]
+
+
+class GitSource:
+    def __init__(self, url: str, branch: str, path: str, workdir: Path) -> None:
+        self.url = url
+        self.branch = branch
+        self.path = path.strip("/") or "."
+        self.workdir = workdir
+        self.repo = workdir / "clone.git"
+        self.exports = workdir / "revisions"
+
+    @property
+    def local_git_dir(self) -> Path | None:
+        """The git directory of a local source repository (a plain path), whose refs can be watched.
+
+        A URL (`file://` included) is treated as a remote: fetched on an interval and by the webhook.
+        """
+        if "://" in self.url or ":" in self.url.split("/", 1)[0]:
+            return None
+        path = Path(self.url)
+        if not path.exists():
+            return None
+        return path / ".git" if (path / ".git").is_dir() else path
+
+    def _git(self, *args: str, timeout: float = 120) -> str:
+        try:
+            done = subprocess.run(
+                ["git", f"--git-dir={self.repo}", *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                # The environment's own git and ssh setup (keys, credentials) applies; git never
+                # stops to ask for a password on a terminal nobody watches.
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise GitError(f"git {args[0]}: {err}") from None
+        if done.returncode != 0:
+            raise GitError(f"git {args[0]} ({self.url}): {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+
+    def fetch(self) -> Commit:
+        """Bring the branch up to date in monop's clone; the commit it points at."""
+        if not (self.repo / "HEAD").exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._git("init", "--bare", "--quiet")
+            self._git("remote", "add", "origin", self.url)
+        self._git(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "origin",
+            f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}",
+        )
+        return self.commit(f"refs/remotes/origin/{self.branch}")
+
+    def commit(self, rev: str) -> Commit:
+        """The commit `rev` names in monop's clone (a sha, a prefix of one, or a ref)."""
+        out = self._git("log", "-1", "--format=%H%x00%an <%ae>%x00%s%x00%ct", rev, "--")
+        sha, author, subject, when = out.rstrip("\n").split("\0")
+        return Commit(sha, author, subject, float(when))
+
+    def export(self, commit: Commit) -> Path:
+        """The desired-state directory of `commit`, exported once into the state directory."""
+        target = self.exports / commit.sha
+        if not target.exists():
+            archive = subprocess.run(
+                ["git", f"--git-dir={self.repo}", "archive", "--format=tar", commit.sha],
+                capture_output=True,
+                timeout=120,
+            )
+            if archive.returncode != 0:
+                raise GitError(
+                    f"git archive {commit.short}: {archive.stderr.decode(errors='replace').strip()}"
+                )
+            self.exports.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(prefix=f".{commit.sha[:12]}-", dir=self.exports))
+            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                tar.extractall(partial, filter="data")
+            try:
+                partial.rename(target)
+            except OSError:  # another monop process exported it meanwhile: same content
+                shutil.rmtree(partial, ignore_errors=True)
+            self._prune(keep=commit.sha)
+        return target / self.path
+
+    def activate(self, commit: Commit) -> Path:
+        """Make `commit`'s tree the one containers read (`applied/`), swapped in whole.
+
+        Containers mount files from here, so the path must not change from one revision to
+        the next: only content that changed makes a container's spec change.
+        """
+        source = self.exports / commit.sha
+        applied, fresh, old = (
+            self.workdir / "applied",
+            self.workdir / ".applied.new",
+            self.workdir / ".applied.old",
+        )
+        for leftover in (fresh, old):
+            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.copytree(source, fresh, symlinks=True)
+        if applied.exists():
+            applied.rename(old)
+        fresh.rename(applied)
+        shutil.rmtree(old, ignore_errors=True)
+        return applied / self.path
+
+    def display(self, commit: Commit) -> str:
+        """How messages name the desired state of `commit`: `abc123def456:desired`."""
+        return f"{commit.short}:{self.path}"
+
+    def _prune(self, keep: str) -> None:
+        exported = sorted(
+            (p for p in self.exports.iterdir() if not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for old in exported[:-KEEP_EXPORTS]:
+            if old.name != keep:
+                shutil.rmtree(old, ignore_errors=True)
