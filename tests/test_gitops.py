@@ -240,3 +240,17 @@ def test_a_restarted_daemon_keeps_the_applied_revision_when_the_remote_is_gone(
         assert loaded["revision"] == repo.first  # type: ignore[attr-defined]
         wait_for(lambda: again.notified("STATUS=2 resources, 0 drifted"), 30, "all in sync")
     assert ids(podman_service) == before  # nothing recreated, nothing duplicated
+
+
+def test_validate_checks_the_branchs_newest_commit(repo: Repo, tmp_path: Path) -> None:
+    env = {**os.environ, "MONOP_GIT_URL": str(repo.path), "MONOP_STATE_DIR": str(tmp_path / "cli-state")}
+    ok = subprocess.run([sys.executable, "-m", "monop", "validate"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and ok.stdout.endswith(f"{repo.path} main: 2 resources valid\n")
+    text = (repo.desired / "beta.yaml").read_text()
+    (repo.desired / "beta.yaml").write_text(text.replace(f":{PORT + 1}:", ":99999:"))
+    bad = repo.commit("oops")
+    done = subprocess.run(
+        [sys.executable, "-m", "monop", "validate"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{bad[:12]}:desired/beta.yaml:")

@@ -89,13 +89,16 @@ def validate(
 ) -> None:
     """Check the desired state: every file, every resource, all problems in one run.
 
-    Exit 0 when valid, 1 when not, 2 on a usage error.
+    With git_url set and no PATH, the branch's newest commit is checked. Exit 0 when valid,
+    1 when not, 2 on a usage error.
     """
     settings = _settings(ctx, desired=path or desired)
-    from monop.desired.loader import load
+    from monop import source
 
+    if path is not None or desired is not None:
+        settings = settings.model_copy(update={"git_url": None})  # a path given is what is checked
     try:
-        state = load(settings.desired, default_address=settings.scrape_address)
+        state = source.read(settings).state
         problems, resources = list(state.warnings), [r.key for r in (*state.resources, *state.rule_groups)]
     except InvalidDesiredState as err:
         problems, resources = list(err.problems), []
@@ -105,7 +108,7 @@ def validate(
         _print_json(
             {
                 "valid": valid,
-                "source": str(settings.desired),
+                "source": settings.git_url or str(settings.desired),
                 "resources": resources,
                 "problems": [p.to_json() for p in problems],
             }
@@ -113,7 +116,8 @@ def validate(
     else:
         for problem in problems:
             typer.echo(str(problem), err=problem.severity is Severity.ERROR)
-        typer.echo(_summary(str(settings.desired), resources, problems, valid), err=not valid)
+        shown = f"{settings.git_url} {settings.git_branch}" if settings.git_url else str(settings.desired)
+        typer.echo(_summary(shown, resources, problems, valid), err=not valid)
     raise typer.Exit(EXIT_OK if valid else EXIT_PROBLEM)
 
 

@@ -74,7 +74,8 @@ class GitSource:
         except (OSError, subprocess.TimeoutExpired) as err:
             raise GitError(f"git {args[0]}: {err}") from None
         if done.returncode != 0:
-            raise GitError(f"git {args[0]} ({self.url}): {done.stderr.strip() or done.stdout.strip()}")
+            said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+            raise GitError(f"git {args[0]} {self.url}: {said[0] if said else f'exit {done.returncode}'}")
         return done.stdout
 
     def fetch(self) -> Commit:
