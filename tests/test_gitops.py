@@ -254,3 +254,47 @@ def test_validate_checks_the_branchs_newest_commit(repo: Repo, tmp_path: Path) -
     )
     assert done.returncode == 1
     assert done.stderr.startswith(f"{bad[:12]}:desired/beta.yaml:")
+
+
+def test_a_mounted_file_from_the_repository_is_in_sync_and_its_change_recreates(
+    repo: Repo, podman_service: PodmanService, tmp_path: Path
+) -> None:
+    """Containers mount from one stable tree, so status agrees with what runs, revision after revision."""
+    (repo.desired / "app.conf").write_text("level=1\n")
+    text = (repo.desired / "alpha.yaml").read_text()
+    (repo.desired / "alpha.yaml").write_text(
+        text.replace("  ports:", '  volumes: ["app.conf:/etc/app.conf:ro"]\n  ports:')
+    )
+    repo.commit("alpha reads app.conf")
+    with daemon_for(str(repo.path), podman_service, tmp_path) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: set(ids(podman_service)) == {"alpha", "beta"}, 60, "alpha and beta created")
+        wait_for(lambda: daemon.status()[0] == 0, 30, "status in sync")
+        before = ids(podman_service)
+        (repo.desired / "app.conf").write_text("level=2\n")
+        repo.commit("more logging")
+        wait_for(
+            lambda: ids(podman_service).get("alpha") not in (None, before["alpha"]), 30, "alpha recreated"
+        )
+        wait_for(lambda: daemon.status()[0] == 0, 30, "status in sync after the change")
+        assert ids(podman_service)["beta"] == before["beta"]
+        shown = podman_service.podman("exec", "alpha", "cat", "/etc/app.conf").stdout
+        assert shown == "level=2\n"
+
+
+def test_a_restart_onto_an_invalid_head_keeps_the_applied_revision(
+    repo: Repo, podman_service: PodmanService, tmp_path: Path
+) -> None:
+    with daemon_for(str(repo.path), podman_service, tmp_path) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: set(ids(podman_service)) == {"alpha", "beta"}, 60, "alpha and beta created")
+    before = ids(podman_service)
+    text = (repo.desired / "beta.yaml").read_text()
+    (repo.desired / "beta.yaml").write_text(text.replace(f":{PORT + 1}:", ":99999:"))
+    bad = repo.commit("oops, while the daemon was down")
+    with daemon_for(str(repo.path), podman_service, tmp_path) as again:
+        again.wait_ready()  # ready on the revision it had applied: systemd does not restart it in a loop
+        again.wait_event("desired_state_rejected", revision=bad)
+        assert again.wait_event("desired_state_loaded")["revision"] == repo.first  # type: ignore[attr-defined]
+        wait_for(lambda: again.notified("STATUS=2 resources, 0 drifted"), 30, "all in sync")
+    assert ids(podman_service) == before

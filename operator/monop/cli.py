@@ -21,7 +21,7 @@ from monop import __version__
 from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
 from monop.gitsource import GitError
 from monop.settings import Settings, load_settings
-from monop.statestore import AlreadyRunning
+from monop.statestore import AlreadyRunning, DaemonLock
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs: startup stays fast
     from monop.desired.state import DesiredState
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # the CLI imports what a command needs when it runs: startup 
     from monop.live.prom import TargetReport
     from monop.plan import Unit
     from monop.rulefiles import RuleStatus, SyncResult
-    from monop.statestore import DaemonRecord
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -164,7 +163,9 @@ PruneOpt = Annotated[
 ]
 
 
-def _desired_state(settings: Settings, revision: str | None = None) -> DesiredState:
+def _desired_state(
+    settings: Settings, revision: str | None = None, *, activate: bool = False
+) -> DesiredState:
     """The desired state, or exit 2 with every problem: an invalid state is never applied.
 
     From git: `revision`, else the one the daemon is held at, else the branch's newest.
@@ -178,7 +179,7 @@ def _desired_state(settings: Settings, revision: str | None = None) -> DesiredSt
         hold = source.read_hold(settings.state_dir)
         wanted = revision or (hold.revision if hold else None)
         commit = git.commit(wanted) if wanted else git.fetch()
-        return source.read(settings, commit).state
+        return source.read(settings, commit, activate=activate).state
     except InvalidDesiredState as err:
         for problem in err.problems:
             typer.echo(str(problem), err=True)
@@ -188,10 +189,11 @@ def _desired_state(settings: Settings, revision: str | None = None) -> DesiredSt
         )
 
 
-def _desired_units(settings: Settings) -> list[Unit]:
+def _desired_units(settings: Settings, *, activate: bool = False) -> list[Unit]:
+    """`activate`: from git, the revision becomes the tree containers mount files from (apply)."""
     from monop.plan import units
 
-    return units(_desired_state(settings))
+    return units(_desired_state(settings, activate=activate))
 
 
 render_app = typer.Typer(help="Print configuration for the tools beside monop.", no_args_is_help=True)
@@ -294,7 +296,7 @@ def status(
     from monop.statestore import StateStore
 
     daemon, records = StateStore(settings.state_dir).load()
-    alive = daemon is not None and _alive(daemon.pid)
+    alive = daemon is not None and DaemonLock(settings.state_dir).holder() == daemon.pid
     # From git, what runs is compared with the revision the daemon applies, not the branch's newest.
     applied = ((daemon.git or {}).get("applied") or {}).get("revision") if daemon and alive else None
     state = _desired_state(settings, applied)
@@ -405,7 +407,7 @@ def apply(
     Exit 0 when everything ended in sync, 1 otherwise.
     """
     settings = _settings(ctx, desired=desired)
-    wanted = _desired_units(settings)
+    wanted = _desired_units(settings, activate=True)
     from monop import log, render
     from monop.live.podman import PodmanError
     from monop.reconcile import converge
@@ -554,7 +556,7 @@ def rollback(
     commit = git.commit(revision)
     _desired_state(settings, commit.sha)  # exits 2 with the problems if that revision is invalid
     source.write_hold(settings.state_dir, source.Hold(commit.sha, time.time()))
-    told = _signal_daemon(daemon)
+    told = _signal_daemon(settings.state_dir)
     typer.echo(
         f"holding at {commit.short} ({commit.subject}); `monop resume` follows {settings.git_branch} again"
         + ("" if told else "\nmonop run is not running: it will start at this revision")
@@ -565,7 +567,6 @@ def rollback(
 def resume(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
     """Stop holding a rolled-back revision: follow the branch again."""
     from monop import source
-    from monop.statestore import StateStore
 
     settings = _settings(ctx, state_dir=state_dir)
     hold = source.read_hold(settings.state_dir)
@@ -573,26 +574,16 @@ def resume(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
         typer.echo("not held: the daemon follows the branch")
         return
     source.write_hold(settings.state_dir, None)
-    daemon, _ = StateStore(settings.state_dir).load()
-    _signal_daemon(daemon)
+    _signal_daemon(settings.state_dir)
     typer.echo(f"released {hold.revision[:12]}; following {settings.git_branch}")
 
 
-def _signal_daemon(daemon: DaemonRecord | None) -> bool:
-    """SIGHUP the daemon of this state directory, if it runs: it re-reads its desired state."""
-    if daemon is None or not _alive(daemon.pid):
+def _signal_daemon(state_dir: Path) -> bool:
+    """SIGHUP the daemon holding this state directory, if one does: it re-reads its desired state."""
+    pid = DaemonLock(state_dir).holder()
+    if pid is None:
         return False
-    os.kill(daemon.pid, signal.SIGHUP)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    os.kill(pid, signal.SIGHUP)
     return True
 
 

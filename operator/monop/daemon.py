@@ -74,6 +74,7 @@ class Daemon:
         self.refresh_task: asyncio.Future[None] | None = None
         self._refresh_again = False
         self.rules_task: asyncio.Future[None] | None = None
+        self._rules_lock = asyncio.Lock()
         self.desired_error: str | None = None
         self.podman_reachable = False
         self.records: dict[str, ResourceRecord] = {}
@@ -184,8 +185,27 @@ class Daemon:
             revision = await asyncio.to_thread(source.read, self.settings, commit, activate=True)
         except InvalidDesiredState as err:
             self._reject(err, commit)
+            restored = self._restored_applied
+            if self.units is None and restored and restored != commit.sha:
+                # Just started, and the branch's head is invalid: the revision applied before
+                # the restart stays in force, as it would have had the daemon kept running.
+                self.log.info("git_keeping_applied_revision", revision=restored)
+                await self._adopt_revision(restored, result="applied")
+            return
+        except (GitError, OSError) as err:  # the export failed: the applied revision stays
+            self.log.error("git_export_failed", revision=commit.sha, error=str(err))
             return
         self._adopt(revision, result="rollback" if hold else "applied")
+
+    async def _adopt_revision(self, sha: str, result: str) -> None:
+        assert self.git is not None
+        try:
+            commit = await asyncio.to_thread(self.git.commit, sha)
+            revision = await asyncio.to_thread(source.read, self.settings, commit, activate=True)
+        except (InvalidDesiredState, GitError, OSError) as err:
+            self.log.error("git_revision_unusable", revision=sha, error=str(err))
+            return
+        self._adopt(revision, result=result)
 
     def _adopt(self, revision: Revision, result: str = "applied") -> None:
         state, commit = revision.state, revision.commit
@@ -265,9 +285,10 @@ class Daemon:
         """Rule files equal to the desired AlertRuleGroups; a refused group keeps its previous file."""
         api = PrometheusAPI(self.settings.prometheus_url) if self.settings.prometheus_url else None
         try:
-            result = await rulefiles.sync(state.rule_groups, self.settings.rules_dir, api)
-        except OSError as err:
-            self.log.error("rule_files_write_failed", rules_dir=str(self.settings.rules_dir), error=str(err))
+            async with self._rules_lock:  # one sync at a time: a rollback never undoes a newer write
+                result = await rulefiles.sync(state.rule_groups, self.settings.rules_dir, api)
+        except Exception as err:
+            self.log.error("rule_files_sync_failed", rules_dir=str(self.settings.rules_dir), error=str(err))
             return
         finally:
             if api is not None:

@@ -47,6 +47,16 @@ class GitSource:
         self.repo = workdir / "clone.git"
         self.exports = workdir / "revisions"
 
+    def applied_revision(self) -> str | None:
+        """The commit whose tree is in `applied/`, the one containers mount files from."""
+        try:
+            return (self.workdir / "applied.revision").read_text().strip() or None
+        except OSError:
+            return None
+
+    def applied_path(self) -> Path:
+        return self.workdir / "applied" / self.path
+
     @property
     def local_git_dir(self) -> Path | None:
         """The git directory of a local source repository (a plain path), whose refs can be watched.
@@ -95,7 +105,8 @@ class GitSource:
 
     def commit(self, rev: str) -> Commit:
         """The commit `rev` names in monop's clone (a sha, a prefix of one, or a ref)."""
-        out = self._git("log", "-1", "--format=%H%x00%an <%ae>%x00%s%x00%ct", rev, "--")
+        # --end-of-options: a revision from a hold file or the command line is never an option.
+        out = self._git("log", "-1", "--format=%H%x00%an <%ae>%x00%s%x00%ct", "--end-of-options", rev, "--")
         sha, author, subject, when = out.rstrip("\n").split("\0")
         return Commit(sha, author, subject, float(when))
 
@@ -114,11 +125,14 @@ class GitSource:
                 )
             self.exports.mkdir(parents=True, exist_ok=True)
             partial = Path(tempfile.mkdtemp(prefix=f".{commit.sha[:12]}-", dir=self.exports))
-            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                tar.extractall(partial, filter="data")
             try:
+                with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                    _extract(tar, partial)
                 partial.rename(target)
-            except OSError:  # another monop process exported it meanwhile: same content
+            except (tarfile.TarError, OSError) as err:
+                if not target.exists():  # else another monop process exported it meanwhile
+                    raise GitError(f"cannot export {commit.short}: {err}") from None
+            finally:
                 shutil.rmtree(partial, ignore_errors=True)
             self._prune(keep=commit.sha)
         return target / self.path
@@ -142,6 +156,7 @@ class GitSource:
             applied.rename(old)
         fresh.rename(applied)
         shutil.rmtree(old, ignore_errors=True)
+        (self.workdir / "applied.revision").write_text(commit.sha + "\n")
         return applied / self.path
 
     def display(self, commit: Commit) -> str:
@@ -156,3 +171,24 @@ class GitSource:
         for old in exported[:-KEEP_EXPORTS]:
             if old.name != keep:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Extract a `git archive`, refusing members that would land outside `into`.
+
+    tarfile's `data` filter does this where Python has it (3.11.4 and later); the same
+    checks by hand elsewhere.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    root = into.resolve()
+    for member in tar.getmembers():
+        where = (root / member.name).resolve()
+        if not where.is_relative_to(root):
+            raise tarfile.TarError(f"{member.name}: outside the tree")
+        if member.issym() or member.islnk():
+            target = (where.parent / member.linkname).resolve()
+            if Path(member.linkname).is_absolute() or not target.is_relative_to(root):
+                raise tarfile.TarError(f"{member.name}: links outside the tree ({member.linkname})")
+    tar.extractall(into)

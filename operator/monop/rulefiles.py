@@ -9,6 +9,7 @@ never replaces a good file, and a group Prometheus did not load is drift.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -103,7 +104,7 @@ async def sync(groups: Sequence[LoadedResource], rules_dir: Path, api: Prometheu
             continue
         candidate = rules_dir / f".{name}.check"  # never matched by the *.yml Prometheus reads
         write_atomic(candidate, body, mode=0o644)
-        problem = check(candidate)
+        problem = await asyncio.to_thread(check, candidate)
         if problem is not None:
             candidate.unlink()
             rejected[name.removesuffix(SUFFIX)] = problem
@@ -115,8 +116,8 @@ async def sync(groups: Sequence[LoadedResource], rules_dir: Path, api: Prometheu
         (rules_dir / name).unlink()
     reload_error = None
     if (written or removed) and api is not None:
-        reload_error = await _reload(api)
-        if reload_error is not None and not reload_error.startswith("cannot reach"):
+        reload_error, refused = await _reload(api)
+        if refused and reload_error is not None:
             # Prometheus refused the new files: put the previous ones back and load those again.
             for name in written:
                 rejected[name.removesuffix(SUFFIX)] = reload_error
@@ -136,11 +137,16 @@ async def sync(groups: Sequence[LoadedResource], rules_dir: Path, api: Prometheu
     )
 
 
-async def _reload(api: PrometheusAPI) -> str | None:
+async def _reload(api: PrometheusAPI) -> tuple[str | None, bool]:
+    """Why the reload failed (None if it did not), and whether Prometheus refused the files.
+
+    Unreachable, or reloads not enabled: the files stay, and load at Prometheus's next reload.
+    """
     try:
-        return await api.reload()
+        refusal = await api.reload()
     except PrometheusUnreachable as err:
-        return f"cannot reach Prometheus to reload: {err}"
+        return f"cannot reload Prometheus: {err}", False
+    return refusal, refusal is not None
 
 
 async def statuses(

@@ -46,9 +46,14 @@ def read(settings: Settings, commit: Commit | None = None, *, activate: bool = F
     exported = git.export(commit)
     display = git.display(commit)
     state = load(exported, default_address=settings.scrape_address, revision=commit.sha, display=display)
+    # Containers mount files from the applied tree, a path that does not change between
+    # revisions: the applied commit is read from there, so its specs match what runs.
     if activate:
-        applied = git.activate(commit)
-        state = load(applied, default_address=settings.scrape_address, revision=commit.sha, display=display)
+        git.activate(commit)
+    if git.applied_revision() == commit.sha:
+        state = load(
+            git.applied_path(), default_address=settings.scrape_address, revision=commit.sha, display=display
+        )
     return Revision(state, commit)
 
 

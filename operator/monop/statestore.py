@@ -128,6 +128,22 @@ class DaemonLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
+    def holder(self) -> int | None:
+        """The pid of the daemon holding the lock now, or None: a pid file alone can be stale."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        else:
+            return None  # nobody holds it
+        finally:
+            os.close(fd)  # closing drops the shared lock, if it was taken
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

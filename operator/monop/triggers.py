@@ -76,6 +76,9 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
             daemon._set_reachable(False)
             daemon.metrics.event_reconnects.inc()
             daemon.log.warning("podman_event_stream_lost", error=str(err), retry_in=delay)
+        except Exception:  # anything else: say it, and follow the events again after the backoff
+            daemon.metrics.event_reconnects.inc()
+            daemon.log.exception("podman_event_stream_failed", retry_in=delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 30.0)
@@ -90,7 +93,10 @@ def _key_of(daemon: Daemon, name: str, attributes: Mapping[str, str]) -> str | N
 
 async def resync_every(daemon: Daemon, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        await daemon.resync()
+        try:
+            await daemon.resync()
+        except Exception:  # one failed pass must not end the resyncs for the months to come
+            daemon.log.exception("resync_failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), daemon.settings.resync_interval)
 
@@ -117,6 +123,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         systemd.reloading()
         daemon.log.info("reload_requested")
         daemon.reload_settings()
+        daemon.rejected = None  # asked to look again: a refused revision is tried again too
         daemon.reload_desired()
         systemd.ready()
 

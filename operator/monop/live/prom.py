@@ -112,7 +112,10 @@ class PrometheusAPI:
         return targets
 
     async def reload(self) -> str | None:
-        """Ask Prometheus to re-read its configuration and rules: None when it did, else why not."""
+        """Ask Prometheus to re-read its configuration and rules: None when it did, else its refusal.
+
+        Raises PrometheusUnreachable when it cannot be asked (down, or reloads not enabled).
+        """
         try:
             response = await self._client.post("/-/reload")
         except httpx.HTTPError as err:
@@ -121,8 +124,10 @@ class PrometheusAPI:
             ) from None
         if response.status_code == 200:
             return None
-        if response.status_code == 403:
-            return "Prometheus refuses /-/reload: start it with --web.enable-lifecycle"
+        if response.status_code in (403, 404, 405):
+            raise PrometheusUnreachable(
+                f"{self.url}/-/reload answers {response.status_code}: start Prometheus with --web.enable-lifecycle"
+            )
         return response.text.strip() or f"reload failed with HTTP {response.status_code}"
 
     async def rule_groups(self) -> set[str]:
