@@ -297,4 +297,7 @@ def test_a_restart_onto_an_invalid_head_keeps_the_applied_revision(
         again.wait_event("desired_state_rejected", revision=bad)
         assert again.wait_event("desired_state_loaded")["revision"] == repo.first  # type: ignore[attr-defined]
         wait_for(lambda: again.notified("STATUS=2 resources, 0 drifted"), 30, "all in sync")
+        # Starting again on the same revision is not news: the history has no second entry for it.
+        results = [(e["revision"], e["result"]) for e in history(podman_service, again)]
+    assert results == [(repo.first, "applied"), (bad, "rejected")]  # type: ignore[attr-defined]
     assert ids(podman_service) == before

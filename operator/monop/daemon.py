@@ -227,11 +227,13 @@ class Daemon:
         where = {"revision": commit.sha, "subject": commit.subject} if commit else {}
         self.log.info("desired_state_loaded", source=state.source, resources=len(self.units), **where)
         if commit is not None:
+            restarted = not before and commit.sha == self._restored_applied  # what ran already: not news
             self.applied = commit
             self.metrics.applied_revision.info({"revision": commit.sha})
-            self.store.append_history(
-                {**_commit_json(commit), "at": self.clock.wall(), "result": result, **changes}
-            )
+            if not restarted:
+                self.store.append_history(
+                    {**_commit_json(commit), "at": self.clock.wall(), "result": result, **changes}
+                )
         for key in set(before) | set(self.units):
             self.enqueue(key)
         self.save()
