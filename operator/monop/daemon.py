@@ -316,9 +316,18 @@ class Daemon:
     def reload_settings(self) -> None:
         if self._reload_settings is not None:
             try:
-                self.settings = self._reload_settings()
+                settings = self._reload_settings()
             except Exception as err:  # a bad config file must not take the daemon down
                 self.log.error("settings_reload_failed", error=str(err))
+                return
+            if (settings.git_url is None) != (self.settings.git_url is None):
+                # What triggers a reload (a directory watch, a ref watch) is set up at start.
+                self.log.error(
+                    "settings_reload_refused", error="switching between a directory and git needs a restart"
+                )
+                return
+            self.settings = settings
+            self.git = source.git_source(settings)
 
     def enqueue(self, key: str, event_at: float | None = None, *, resync: bool = False) -> None:
         """Queue `key` now. A resync leaves a key waiting out its backoff alone; anything that

@@ -94,6 +94,8 @@ class GitSource:
             self.workdir.mkdir(parents=True, exist_ok=True)
             self._git("init", "--bare", "--quiet")
             self._git("remote", "add", "origin", self.url)
+        else:
+            self._git("remote", "set-url", "origin", self.url)  # git_url may have changed since
         self._git(
             "fetch",
             "--quiet",
