@@ -34,7 +34,7 @@ def test_crds_are_structural_enough_for_kubernetes() -> None:
 
 def test_every_field_of_the_desired_state_is_in_its_crd(repo: Path) -> None:
     crds = {body["spec"]["names"]["kind"]: body for body in all_crds().values()}
-    for loaded in load(repo / "desired", device_exists=lambda _: True).resources:
+    for loaded in load(repo / "desired", exists_on_host=lambda _: True).resources:
         schema = crds[loaded.resource.kind]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         spec_props = schema["properties"]["spec"]["properties"]
         written = loaded.resource.spec.model_dump(by_alias=True, exclude_unset=True)

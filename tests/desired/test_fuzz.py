@@ -57,7 +57,7 @@ def check(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "r.yaml").write_bytes(data)
         try:
-            state = load(tmp, device_exists=lambda _: True)
+            state = load(tmp, exists_on_host=lambda _: True)
         except InvalidDesiredState as err:
             assert err.problems, "an invalid state names at least one problem"
             assert all(p.file.endswith("r.yaml") and p.message for p in err.problems)

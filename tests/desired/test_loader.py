@@ -25,12 +25,12 @@ spec:
 
 def problems_of(path: Path) -> list[str]:
     with pytest.raises(InvalidDesiredState) as err:
-        load(path, device_exists=lambda _: True)
+        load(path, exists_on_host=lambda _: True)
     return [str(p) for p in err.value.problems if p.severity is Severity.ERROR]
 
 
 def test_the_repositorys_desired_state_is_valid(repo: Path) -> None:
-    state = load(repo / "desired", device_exists=lambda _: True)
+    state = load(repo / "desired", exists_on_host=lambda _: True)
     assert [r.key for r in state.resources] == [
         "BusinessService/business-dashboard",
         "BusinessService/business-metrics",
@@ -67,7 +67,11 @@ def test_every_problem_is_reported_in_one_run_through_the_cli(repo: Path, tmp_pa
         [sys.executable, "-m", "monop", "validate", "desired"], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode == 1
-    assert result.stdout.count("warning") == 5  # the nvidia devices: not on this machine
+    # Warnings depend on the host: the nvidia devices, and the seed's socket mount point.
+    host_lacks = [not Path(f"/dev/{d}").exists() for d in ("nvidia0", "nvidiactl", "nvidia-modeset")]
+    host_lacks += [not Path(f"/dev/{d}").exists() for d in ("nvidia-uvm", "nvidia-uvm-tools")]
+    host_lacks += [not Path("/var/run/docker.sock").exists()]
+    assert result.stdout.count("warning") == sum(host_lacks)
     assert result.stderr.splitlines() == [
         "desired/bad-port.yaml:7: Exporter/bad-port: spec.ports[0]: host port 99999 is not in 1..65535",
         "desired/broken.yaml:3: invalid YAML: while parsing a flow sequence: did not find expected ',' or ']'",
@@ -75,7 +79,7 @@ def test_every_problem_is_reported_in_one_run_through_the_cli(repo: Path, tmp_pa
         "is also published by BusinessService/business-metrics at desired/business.yaml:17",
         "desired/unknown-field.yaml:8: Exporter/typo: spec: unknown field 'imagePullPolicy' "
         "(did you mean 'pullPolicy'?)",
-        "desired: invalid: 4 error(s), 5 warning(s)",
+        f"desired: invalid: 4 error(s), {sum(host_lacks)} warning(s)",
     ]
 
 
@@ -173,7 +177,7 @@ def test_warnings_unpinned_images_and_missing_devices(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
         EXPORTER.format(name="a", port=9101).replace(":v1.8.2", ":latest") + "  devices: [/dev/nvidia0]\n"
     )
-    state = load(tmp_path, device_exists=lambda path: path != "/dev/nvidia0")
+    state = load(tmp_path, exists_on_host=lambda path: path != "/dev/nvidia0")
     assert [str(w).replace(str(tmp_path) + "/", "") for w in state.warnings] == [
         "a.yaml:6: warning: Exporter/a: spec.image: image 'quay.io/prometheus/node-exporter:latest' is not pinned "
         "to a version or digest; it changes under you",
@@ -199,3 +203,18 @@ def test_mounted_files_from_the_tree_are_digested_and_not_read_as_resources(tmp_
         "Exporter/a: spec.volumes[1]: hostPath '../outside' leaves the desired tree",
         f"Exporter/a: spec.volumes[2]: hostPath './nothere' does not exist (looked for {tmp_path}/nothere)",
     ]
+
+
+def test_a_mount_point_inside_a_read_only_mount_must_exist_on_the_host(tmp_path: Path) -> None:
+    """The seed's cAdvisor: the socket at /var/run/docker.sock inside /var/run mounted read-only."""
+    (tmp_path / "c.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: CAdvisor\nmetadata: {name: cadvisor}\n"
+        "spec: {image: 'gcr.io/cadvisor/cadvisor:v0.49.1', port: 8083}\n"
+    )
+    missing = load(tmp_path, exists_on_host=lambda path: path != "/var/run/docker.sock")
+    [warning] = [str(w) for w in missing.warnings]
+    assert warning.startswith(
+        f"{tmp_path}/c.yaml:4: warning: CAdvisor/cadvisor: spec.volumes[3]: /var/run/docker.sock is inside "
+        "the read-only mount of /var/run at /var/run, and /var/run/docker.sock does not exist on this host"
+    )
+    assert load(tmp_path, exists_on_host=lambda _: True).warnings == ()

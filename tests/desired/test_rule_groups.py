@@ -22,7 +22,7 @@ def errors(tmp_path: Path, rules: str) -> list[str]:
 
 
 def test_rule_groups_are_not_containers(repo: Path) -> None:
-    state = load(repo / "desired", device_exists=lambda _: True)
+    state = load(repo / "desired", exists_on_host=lambda _: True)
     assert [g.key for g in state.rule_groups] == [
         "AlertRuleGroup/gpu-monitoring",
         "AlertRuleGroup/system-critical",

@@ -32,7 +32,7 @@ def load(
     path: str | os.PathLike[str],
     *,
     default_address: str = "host.containers.internal",
-    device_exists: Callable[[str], bool] = os.path.exists,
+    exists_on_host: Callable[[str], bool] = os.path.exists,
     revision: str | None = None,
     display: str | None = None,
 ) -> DesiredState:
@@ -61,7 +61,7 @@ def load(
             problems.extend(file_problems)
     rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
     loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
-    problems.extend(check_all(loaded, default_address=default_address, device_exists=device_exists))
+    problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
     problems.extend(duplicate_names(rule_groups))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
 
 from monop.desired.state import LoadedResource
 from monop.desired.yamldoc import dotted
@@ -14,7 +15,7 @@ def check_all(
     resources: Sequence[LoadedResource],
     *,
     default_address: str,
-    device_exists: Callable[[str], bool],
+    exists_on_host: Callable[[str], bool],
 ) -> list[Problem]:
     """Every cross-resource error and every warning, in file order."""
     problems: list[Problem] = []
@@ -23,7 +24,7 @@ def check_all(
     problems += _target_clashes(resources, default_address)
     for res in resources:
         problems += _host_network_ports(res)
-        problems += _warnings(res, device_exists)
+        problems += _warnings(res, exists_on_host)
     return problems
 
 
@@ -96,16 +97,42 @@ def _host_network_ports(res: LoadedResource) -> list[Problem]:
     return problems
 
 
-def _warnings(res: LoadedResource, device_exists: Callable[[str], bool]) -> list[Problem]:
+def _warnings(res: LoadedResource, exists_on_host: Callable[[str], bool]) -> list[Problem]:
     spec = res.resource.spec
     problems = []
     if not is_pinned(spec.image):
         message = f"image {spec.image!r} is not pinned to a version or digest; it changes under you"
         problems.append(_at(res, ("spec", "image"), message, Severity.WARNING))
     for i, device in enumerate(spec.devices):
-        if not device_exists(device.host_path):
+        if not exists_on_host(device.host_path):
             message = f"device {device.host_path} does not exist on this host"
             problems.append(_at(res, ("spec", "devices", i), message, Severity.WARNING))
+    problems += _mount_points(res, exists_on_host)
+    return problems
+
+
+def _mount_points(res: LoadedResource, exists_on_host: Callable[[str], bool]) -> list[Problem]:
+    """A mount inside a read-only mount needs its mount point to exist already on the host.
+
+    The seed's cAdvisor mounts /var/run read-only and the Podman socket at
+    /var/run/docker.sock inside it: on a host without /var/run/docker.sock, runc cannot create
+    the mount point in the read-only tree and the container never starts.
+    """
+    volumes = [(i, v) for i, v in enumerate(res.resource.spec.volumes) if v.host_path.startswith("/")]
+    problems = []
+    for i, inner in volumes:
+        for _, outer in volumes:
+            target, around = PurePosixPath(inner.container_path), PurePosixPath(outer.container_path)
+            if not outer.read_only or target == around or not target.is_relative_to(around):
+                continue
+            point = PurePosixPath(outer.host_path) / target.relative_to(around)
+            if not exists_on_host(str(point)):
+                message = (
+                    f"{inner.container_path} is inside the read-only mount of {outer.host_path} at "
+                    f"{outer.container_path}, and {point} does not exist on this host: the runtime "
+                    "cannot create the mount point there, so the container will not start"
+                )
+                problems.append(_at(res, ("spec", "volumes", i), message, Severity.WARNING))
     return problems
 
 
