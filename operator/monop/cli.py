@@ -88,8 +88,7 @@ def validate(
 ) -> None:
     """Check the desired state: every file, every resource, all problems in one run.
 
-    With git_url set and no PATH, the branch's newest commit is checked. Exit 0 when valid,
-    1 when not, 2 on a usage error.
+    With git_url set and no PATH, the branch's newest commit is checked. Exit 0 when valid, 1 when not, 2 on a usage error.
     """
     settings = _settings(ctx, desired=path or desired)
     from monop import source
@@ -225,11 +224,9 @@ def render_prometheus(
         ),
     ] = False,
 ) -> None:
-    """Print what prometheus.yml needs: scrape_configs (one job per scrape job, and monop
-    itself) and rule_files (the AlertRuleGroups).
+    """Print what prometheus.yml needs: scrape_configs (one job per scrape job, and monop itself) and rule_files (the AlertRuleGroups).
 
-    The targets and rules are not in it: they are in files the daemon keeps equal to the
-    desired state, so this is pasted into prometheus.yml once and never edited again.
+    The targets and rules are not in it: they are in files the daemon keeps equal to the desired state, so this is pasted into prometheus.yml once and never edited again.
     """
     from monop import prometheus
 
@@ -461,8 +458,9 @@ def run(
 ) -> None:
     """Run the daemon: keep what runs equal to the desired state until SIGTERM.
 
-    Reconciles on desired-state edits, Podman events, a periodic resync and SIGHUP; speaks
-    sd_notify (READY, WATCHDOG, STATUS, RELOADING, STOPPING) when run by systemd.
+    Reconciles on desired-state edits, or new commits when git_url is set (the branch's ref is watched, a remote is fetched every git_fetch_interval and on POST /hooks/git), on Podman events, on a periodic resync and on SIGHUP.
+
+    Speaks sd_notify (READY, WATCHDOG, STATUS, RELOADING, STOPPING) when run by systemd. Settings come from flags, MONOP_* variables and the config file; see README.md.
     """
     flags = {"desired": desired, "state_dir": state_dir, "metrics_address": metrics_address}
     settings = _settings(ctx, **flags)
