@@ -44,13 +44,29 @@ def tree(tmp_path: Path, podman: object) -> Path:
     return desired
 
 
-def test_converge_from_empty_then_nothing_to_do(tree: Path, podman_service: PodmanService) -> None:
+@pytest.fixture(autouse=True)
+def own_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's apply writes its Prometheus target files into its own directory."""
+    monkeypatch.setenv("MONOP_SD_DIR", str(tmp_path / "file_sd"))
+    monkeypatch.setenv("MONOP_RULES_DIR", str(tmp_path / "rules"))
+    monkeypatch.setenv("MONOP_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
+
+
+def test_converge_from_empty_then_nothing_to_do(
+    tree: Path, podman_service: PodmanService, own_files: Path
+) -> None:
     first = monop(podman_service, "apply", "-d", str(tree))
     assert first.returncode == 0, first.stderr
-    assert sorted(line.split(":")[0] for line in first.stdout.splitlines()) == [
+    lines = first.stdout.splitlines()
+    assert sorted(line.split(":")[0] for line in lines if not line.startswith("updated ")) == [
         "create BusinessService/alpha",
         "create BusinessService/beta",
         "create BusinessService/gamma",
+    ]
+    # What Prometheus is to scrape is written too, as the daemon would.
+    assert sorted(line for line in lines if line.startswith("updated ")) == [
+        f"updated {own_files}/file_sd/{job}.json" for job in ("alpha", "beta", "gamma", "monop")
     ]
     assert set(ids(podman_service)) == {"alpha", "beta", "gamma"}
     second = monop(podman_service, "apply", "-d", str(tree))
@@ -183,3 +199,20 @@ def test_an_invalid_desired_state_is_never_applied(tree: Path, podman_service: P
     assert result.returncode == 2
     assert "host port 99999 is not in 1..65535" in result.stderr
     assert ids(podman_service) == {}
+
+
+def test_apply_writes_rule_files_and_refuses_a_broken_group(
+    tree: Path, podman_service: PodmanService, own_files: Path
+) -> None:
+    group = "apiVersion: monop.dev/v1alpha1\nkind: AlertRuleGroup\nmetadata: {{name: g}}\nspec:\n  rules:\n    - {{alert: A, expr: '{expr}'}}\n"
+    (tree / "rules.yaml").write_text(group.format(expr="up == == 0"))
+    broken = monop(podman_service, "apply", "-d", str(tree))
+    assert broken.returncode == 1
+    assert "AlertRuleGroup/g: Rejected: " in broken.stderr and "parse error" in broken.stderr
+    assert not (own_files / "rules" / "g.yml").exists()
+    (tree / "rules.yaml").write_text(group.format(expr="up == 0"))
+    fixed = monop(podman_service, "apply", "-d", str(tree))
+    assert fixed.returncode == 0, fixed.stderr
+    assert f"updated {own_files}/rules/g.yml" in fixed.stdout.splitlines()
+    status = monop(podman_service, "status", "-d", str(tree), "--json")
+    assert json.loads(status.stdout)["ruleGroups"] == [{"name": "g", "state": "Written", "error": None}]

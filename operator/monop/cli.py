@@ -404,10 +404,13 @@ def apply(
     Exit 0 when everything ended in sync, 1 otherwise.
     """
     settings = _settings(ctx, desired=desired)
-    wanted = _desired_units(settings, activate=True)
+    state = _desired_state(settings, activate=True)
     from monop import log, render
     from monop.live.podman import PodmanError
+    from monop.plan import units
     from monop.reconcile import converge
+
+    wanted = units(state)
 
     log.configure(level="warning")  # the outcome lines say what happened; the log only what went wrong
     podman = _connect(settings)
@@ -424,21 +427,52 @@ def apply(
         )
     finally:
         podman.close()
+    written, rejected = _publish_for_prometheus(state, settings)
     if as_json:
         _print_json(
             {
-                "ok": result.ok,
+                "ok": result.ok and not rejected,
                 "actions": [render.outcome_json(o) for o in result.outcomes],
                 "resources": [render.status_json(s) for s in result.after.statuses],
+                "filesWritten": [str(p) for p in written],
+                "ruleGroupsRejected": rejected,
             }
         )
-    elif not result.outcomes:
-        typer.echo("nothing to do: everything is in sync" if result.after.in_sync else "nothing monop can do")
-    if not as_json:
+    else:
+        for path in written:
+            typer.echo(f"updated {path}")
+        if not result.outcomes and not written:
+            typer.echo(
+                "nothing to do: everything is in sync" if result.after.in_sync else "nothing monop can do"
+            )
         for s in result.after.statuses:
             if not s.state.ok:
                 typer.echo(f"{s.key}: {s.state.value}: " + "; ".join(str(r) for r in s.reasons), err=True)
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_PROBLEM)
+        for name, why in rejected.items():
+            typer.echo(f"AlertRuleGroup/{name}: Rejected: {why}", err=True)
+    raise typer.Exit(EXIT_OK if result.ok and not rejected else EXIT_PROBLEM)
+
+
+def _publish_for_prometheus(state: DesiredState, settings: Settings) -> tuple[list[Path], dict[str, str]]:
+    """What the daemon keeps beside containers, once: target files and rule files.
+
+    The paths written, and the rule groups promtool or Prometheus refused (their old files stay).
+    """
+    from monop import prometheus
+    from monop.statestore import StateStore
+
+    daemon, _ = StateStore(settings.state_dir).load()
+    running = daemon is not None and DaemonLock(settings.state_dir).holder() == daemon.pid
+    address = (
+        daemon.metrics_address if running and daemon and daemon.metrics_address else settings.metrics_address
+    )
+    jobs = prometheus.jobs(state, settings.scrape_address, address)
+    written = prometheus.write_sd_files(jobs, settings.sd_dir)
+    if not state.rule_groups and not settings.rules_dir.exists():
+        return written, {}  # no rules, and none ever written: nothing to load (or import)
+    result = asyncio.run(_sync_rules(state, settings))
+    written += [settings.rules_dir / f"{name}.yml" for name in (*result.written, *result.removed)]
+    return written, result.rejected
 
 
 @app.command()
