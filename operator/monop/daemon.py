@@ -226,6 +226,8 @@ class Daemon:
         self.metrics.desired_valid.set(1)
         where = {"revision": commit.sha, "subject": commit.subject} if commit else {}
         self.log.info("desired_state_loaded", source=state.source, resources=len(self.units), **where)
+        for warning in state.warnings:  # once per load: an unpinned image, a device this host lacks
+            self.log.warning("desired_state_warning", problem=str(warning))
         if commit is not None:
             restarted = not before and commit.sha == self._restored_applied  # what ran already: not news
             self.applied = commit

@@ -245,3 +245,15 @@ def test_a_container_that_keeps_dying_goes_into_crash_loop_backoff(
     restarts = len(daemon.events("container_started", resource="BusinessService/crasher"))
     time.sleep(2)  # observing that nothing happens needs a span of time; 2 s of a 10 s backoff
     assert len(daemon.events("container_started", resource="BusinessService/crasher")) == restarts
+
+
+def test_warnings_of_the_desired_state_are_logged_once_per_load(
+    daemon: DaemonProcess, podman_service: PodmanService, desired: Path
+) -> None:
+    images.tag(podman_service, images.METRICS, "localhost/monop-test/metrics:latest")
+    write_service(desired, "delta", PORT + 3, image="localhost/monop-test/metrics:latest")
+    warning = daemon.wait_event("desired_state_warning")
+    assert "BusinessService/delta" in warning["problem"] and "not pinned" in warning["problem"]
+    wait_for(
+        lambda: all_running(podman_service, (*NAMES, "delta")), 30, "delta running: a warning does not block"
+    )
