@@ -139,29 +139,15 @@ def test_an_invalid_commit_is_rejected_and_the_next_valid_one_resumes(
     fixed = repo.commit("fix the port")
     wait_for(lambda: env_of(podman_service, "beta") == "app_up 3", 30, "beta from the fix")
     wait_for(lambda: set(ids(podman_service)) == {"beta"}, 30, "alpha removed by the fix")
-    results = [(e["revision"], e["result"]) for e in history(podman_service, following)]
+    results = [(e["revision"], e["result"]) for e in history(following)]
     assert results[-3:] == [(repo.first, "applied"), (bad, "rejected"), (fixed, "applied")]  # type: ignore[attr-defined]
 
 
-def history(podman_service: PodmanService, daemon: DaemonProcess) -> list[dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "monop", "history", "--json", "--state-dir", str(daemon.state_dir)],
-        capture_output=True,
-        text=True,
-        env=daemon.env,
-        check=True,
-    )
+def history(daemon: DaemonProcess) -> list[dict[str, object]]:
+    """`monop history`, oldest first."""
+    done = daemon.monop("history", "--json")
+    assert done.returncode == 0, done.stderr
     return list(reversed(json.loads(done.stdout)))
-
-
-def monop(daemon: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monop", *args, "--state-dir", str(daemon.state_dir)],
-        capture_output=True,
-        text=True,
-        env=daemon.env,
-        timeout=60,
-    )
 
 
 def test_rollback_holds_an_earlier_revision_until_resume(
@@ -171,7 +157,7 @@ def test_rollback_holds_an_earlier_revision_until_resume(
     repo.commit("beta reports 2")
     wait_for(lambda: env_of(podman_service, "beta") == "app_up 2", 30, "beta at the second commit")
 
-    done = monop(following, "rollback")
+    done = following.monop("rollback")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"holding at {repo.first[:12]} (alpha and beta)")  # type: ignore[attr-defined]
     wait_for(lambda: env_of(podman_service, "beta") == "app_up 1", 30, "beta back at the first commit")
@@ -188,9 +174,9 @@ def test_rollback_holds_an_earlier_revision_until_resume(
     )
     assert env_of(podman_service, "beta") == "app_up 1"  # held: the new commit waits
 
-    assert monop(following, "resume").returncode == 0
+    assert following.monop("resume").returncode == 0
     wait_for(lambda: env_of(podman_service, "beta") == "app_up 3", 30, "beta follows the branch again")
-    assert [e["result"] for e in history(podman_service, following)][-2:] == ["rollback", "applied"]
+    assert [e["result"] for e in history(following)][-2:] == ["rollback", "applied"]
 
 
 def test_the_webhook_fetches_only_when_signed(
@@ -298,6 +284,6 @@ def test_a_restart_onto_an_invalid_head_keeps_the_applied_revision(
         assert again.wait_event("desired_state_loaded")["revision"] == repo.first  # type: ignore[attr-defined]
         wait_for(lambda: again.notified("STATUS=2 resources, 0 drifted"), 30, "all in sync")
         # Starting again on the same revision is not news: the history has no second entry for it.
-        results = [(e["revision"], e["result"]) for e in history(podman_service, again)]
+        results = [(e["revision"], e["result"]) for e in history(again)]
     assert results == [(repo.first, "applied"), (bad, "rejected")]  # type: ignore[attr-defined]
     assert ids(podman_service) == before

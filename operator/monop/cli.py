@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeGuard
 
 import typer
 import yaml
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the CLI imports what a command needs when it runs: startup 
     from monop.live.prom import TargetReport
     from monop.plan import Unit
     from monop.rulefiles import RuleStatus, SyncResult
+    from monop.statestore import DaemonRecord
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -259,14 +260,10 @@ def _connect(settings: Settings) -> Podman:
 
 async def _sync_rules(state: DesiredState, settings: Settings) -> SyncResult:
     from monop import rulefiles
-    from monop.live.prom import PrometheusAPI
+    from monop.live import prom
 
-    api = PrometheusAPI(settings.prometheus_url) if settings.prometheus_url else None
-    try:
+    async with prom.connect(settings.prometheus_url) as api:
         return await rulefiles.sync(state.rule_groups, settings.rules_dir, api)
-    finally:
-        if api is not None:
-            await api.close()
 
 
 @app.command()
@@ -293,7 +290,7 @@ def status(
     from monop.statestore import StateStore
 
     daemon, records = StateStore(settings.state_dir).load()
-    alive = daemon is not None and DaemonLock(settings.state_dir).holder() == daemon.pid
+    alive = _running(daemon, settings.state_dir)
     # From git, what runs is compared with the revision the daemon applies, not the branch's newest.
     applied = ((daemon.git or {}).get("applied") or {}).get("revision") if daemon and alive else None
     state = _desired_state(settings, applied)
@@ -301,11 +298,10 @@ def status(
     own = daemon.metrics_address if daemon is not None and alive else None
     podman = _connect(settings)
     try:
-        result, targets, rules = asyncio.run(
+        result, (targets, rules) = asyncio.run(
             _gather(
                 survey(units(state), podman),
-                _verify_targets(state, settings, own),
-                _rule_statuses(state, settings, daemon.rule_errors if daemon else {}),
+                _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
             )
         )
     finally:
@@ -341,36 +337,24 @@ async def _gather(*aws: Awaitable[Any]) -> list[Any]:
     return list(await asyncio.gather(*aws))
 
 
-async def _rule_statuses(
-    state: DesiredState, settings: Settings, rejected: dict[str, str]
-) -> list[RuleStatus]:
-    if not state.rule_groups:
-        return []
-    from monop import rulefiles
-    from monop.live.prom import PrometheusAPI
+async def _ask_prometheus(
+    state: DesiredState, settings: Settings, metrics_address: str | None, rejected: dict[str, str]
+) -> tuple[TargetReport | None, list[RuleStatus]]:
+    """What Prometheus says of the desired targets (None when none is configured) and rule groups."""
+    from monop import prometheus, rulefiles
+    from monop.live import prom
 
-    api = PrometheusAPI(settings.prometheus_url) if settings.prometheus_url else None
-    try:
-        return await rulefiles.statuses(state.rule_groups, settings.rules_dir, api, rejected)
-    finally:
+    async with prom.connect(settings.prometheus_url) as api:
+        targets = None
         if api is not None:
-            await api.close()
-
-
-async def _verify_targets(
-    state: DesiredState, settings: Settings, metrics_address: str | None
-) -> TargetReport | None:
-    """What Prometheus says of the desired targets; None when no Prometheus is configured."""
-    if not settings.prometheus_url:
-        return None
-    from monop import prometheus
-    from monop.live.prom import PrometheusAPI, verify
-
-    api = PrometheusAPI(settings.prometheus_url)
-    try:
-        return await verify(prometheus.jobs(state, settings.scrape_address, metrics_address), api)
-    finally:
-        await api.close()
+            jobs = prometheus.jobs(state, settings.scrape_address, metrics_address)
+            targets = await prom.verify(jobs, api)
+        rules = (
+            await rulefiles.statuses(state.rule_groups, settings.rules_dir, api, rejected)
+            if state.rule_groups
+            else []
+        )
+    return targets, rules
 
 
 @app.command("plan")
@@ -462,10 +446,9 @@ def _publish_for_prometheus(state: DesiredState, settings: Settings) -> tuple[li
     from monop.statestore import StateStore
 
     daemon, _ = StateStore(settings.state_dir).load()
-    running = daemon is not None and DaemonLock(settings.state_dir).holder() == daemon.pid
     address = (
-        daemon.metrics_address if running and daemon and daemon.metrics_address else settings.metrics_address
-    )
+        daemon.metrics_address if _running(daemon, settings.state_dir) else None
+    ) or settings.metrics_address
     jobs = prometheus.jobs(state, settings.scrape_address, address)
     written = prometheus.write_sd_files(jobs, settings.sd_dir)
     if not state.rule_groups and not settings.rules_dir.exists():
@@ -608,6 +591,11 @@ def resume(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
     source.write_hold(settings.state_dir, None)
     _signal_daemon(settings.state_dir)
     typer.echo(f"released {hold.revision[:12]}; following {settings.git_branch}")
+
+
+def _running(daemon: DaemonRecord | None, state_dir: Path) -> TypeGuard[DaemonRecord]:
+    """Whether the daemon whose record this is still holds its state directory's lock."""
+    return daemon is not None and DaemonLock(state_dir).holder() == daemon.pid
 
 
 def _signal_daemon(state_dir: Path) -> bool:

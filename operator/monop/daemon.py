@@ -24,8 +24,9 @@ from monop.desired.state import DesiredState
 from monop.diff import Reason
 from monop.errors import InvalidDesiredState, PodmanUnavailable
 from monop.gitsource import Commit, GitError
+from monop.live import prom
 from monop.live.podman import Podman, PodmanError, resolve_url
-from monop.live.prom import PrometheusAPI, TargetHealth, TargetReport, verify
+from monop.live.prom import TargetHealth, TargetReport
 from monop.metrics import Metrics
 from monop.model.duration import format_duration
 from monop.observed import ObservedState
@@ -71,6 +72,7 @@ class Daemon:
         self.newest: Commit | None = None  # the branch's newest commit, as last fetched
         self.rejected: dict[str, Any] | None = None  # the last revision refused, while it is the newest
         self._restored_applied: str | None = None
+        self.held: str | None = None  # the revision `monop rollback` holds, as last read
         self.refresh_task: asyncio.Future[None] | None = None
         self._refresh_again = False
         self.rules_task: asyncio.Future[None] | None = None
@@ -166,12 +168,17 @@ class Daemon:
             self.metrics.git_fetch_errors.inc()
             self.log.warning("git_fetch_failed", error=str(err))
         hold = source.read_hold(self.settings.state_dir)
-        wanted = hold.revision if hold else (self.newest.sha if self.newest else self._restored_applied)
+        self.held = hold.revision if hold else None
+        wanted = self.held or (self.newest.sha if self.newest else self._restored_applied)
         if wanted is None:
             self.save()
             return
         try:
-            commit = await asyncio.to_thread(git.commit, wanted)
+            # The newest commit was just read by the fetch; only another revision needs git again.
+            if self.newest is not None and self.newest.sha == wanted:
+                commit = self.newest
+            else:
+                commit = await asyncio.to_thread(git.commit, wanted)
         except GitError as err:
             self.log.error("git_revision_unknown", revision=wanted, error=str(err))
             self.save()
@@ -261,13 +268,12 @@ class Daemon:
     def git_record(self) -> dict[str, Any] | None:
         if self.git is None:
             return None
-        hold = source.read_hold(self.settings.state_dir)
         return {
             "url": self.settings.git_url,
             "branch": self.settings.git_branch,
             "applied": _commit_json(self.applied) if self.applied else None,
             "newest": _commit_json(self.newest) if self.newest else None,
-            "held": hold.revision if hold else None,
+            "held": self.held,
             "rejected": self.rejected,
         }
 
@@ -287,16 +293,13 @@ class Daemon:
 
     async def sync_rules(self, state: DesiredState) -> None:
         """Rule files equal to the desired AlertRuleGroups; a refused group keeps its previous file."""
-        api = PrometheusAPI(self.settings.prometheus_url) if self.settings.prometheus_url else None
         try:
-            async with self._rules_lock:  # one sync at a time: a rollback never undoes a newer write
+            async with self._rules_lock, prom.connect(self.settings.prometheus_url) as api:
+                # One sync at a time: a rollback never undoes a newer write.
                 result = await rulefiles.sync(state.rule_groups, self.settings.rules_dir, api)
         except Exception as err:
             self.log.error("rule_files_sync_failed", rules_dir=str(self.settings.rules_dir), error=str(err))
             return
-        finally:
-            if api is not None:
-                await api.close()
         desired = {rulefiles.group_of(g).name for g in state.rule_groups}
         self.rule_errors = {
             name: why
@@ -309,7 +312,7 @@ class Daemon:
             self.log.info("rule_group_removed", group=name)
         for name, why in result.rejected.items():
             self.log.error("rule_group_rejected", group=name, error=why)
-        if result.changed and result.reload_error is None and api is not None:
+        if result.changed and result.reload_error is None and self.settings.prometheus_url:
             self.log.info("prometheus_reloaded", url=self.settings.prometheus_url)
         elif result.reload_error is not None:
             self.log.error("prometheus_reload_failed", error=result.reload_error)
@@ -395,14 +398,12 @@ class Daemon:
             return
         address = self.http_address or self.settings.metrics_address
         jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address)
-        api = PrometheusAPI(self.settings.prometheus_url)
-        try:
-            report = await verify(jobs, api)
+        async with prom.connect(self.settings.prometheus_url) as api:
+            assert api is not None
+            report = await prom.verify(jobs, api)
             rules = await rulefiles.statuses(
                 self.desired.rule_groups, self.settings.rules_dir, api, self.rule_errors
             )
-        finally:
-            await api.close()
         if self.targets is not None and self.targets.reachable != report.reachable:
             self.log.warning(
                 "prometheus_unreachable" if not report.reachable else "prometheus_reachable",

@@ -167,16 +167,19 @@ class DaemonProcess:
                     return float(sample.value)
         return None
 
-    def status(self) -> tuple[int, dict[str, Any]]:
-        """`monop status --json` of this daemon's desired state and state directory: exit code, output."""
-        where = ["-d", str(self.desired), "--state-dir", str(self.state_dir)]
-        done = subprocess.run(
-            [sys.executable, "-m", "monop", "status", "--json", *where],
+    def monop(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `monop` command run beside this daemon: its settings, its state directory."""
+        return subprocess.run(
+            [sys.executable, "-m", "monop", *args, "--state-dir", str(self.state_dir)],
             capture_output=True,
             text=True,
             env=self.env,
             timeout=60,
         )
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        """`monop status --json` of this daemon's desired state and state directory: exit code, output."""
+        done = self.monop("status", "--json", "-d", str(self.desired))
         return done.returncode, json.loads(done.stdout) if done.stdout else {"stderr": done.stderr}
 
     def stderr_tail(self, lines: int = 20) -> str:

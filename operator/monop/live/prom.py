@@ -7,7 +7,8 @@ target down.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -138,6 +139,19 @@ class PrometheusAPI:
         data = await self._get("/api/v1/query", query=expr)
         result: list[dict[str, Any]] = data.get("result", [])
         return result
+
+
+@contextlib.asynccontextmanager
+async def connect(url: str | None) -> AsyncIterator[PrometheusAPI | None]:
+    """A client of the Prometheus at `url`, closed after use; None when none is configured."""
+    if not url:
+        yield None
+        return
+    api = PrometheusAPI(url)
+    try:
+        yield api
+    finally:
+        await api.close()
 
 
 async def verify(jobs: Sequence[Job], api: PrometheusAPI) -> TargetReport:
