@@ -16,6 +16,7 @@ from typing import Any, Literal, get_origin
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monop.desired.promql import check_groups
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
 from monop.desired.validate import check_all, duplicate_names
@@ -36,10 +37,12 @@ def load(
     exists_on_host: Callable[[str], bool] = os.path.exists,
     revision: str | None = None,
     display: str | None = None,
+    check_rules: bool = False,
 ) -> DesiredState:
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
-    `display` is how messages name `path` (a git source says `REV:dir`).
+    `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
+    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms).
     """
     root = Path(path)
     display = display or str(path)
@@ -64,6 +67,8 @@ def load(
     loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
     problems.extend(duplicate_names(rule_groups))
+    if check_rules:
+        problems.extend(check_groups(rule_groups))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     loaded.sort(key=lambda r: r.key)
