@@ -97,7 +97,7 @@ def validate(
     if path is not None or desired is not None:
         settings = settings.model_copy(update={"git_url": None})  # a path given is what is checked
     try:
-        state = source.read(settings).state
+        state = source.read(settings, check_rules=True).state
         problems, resources = list(state.warnings), [r.key for r in (*state.resources, *state.rule_groups)]
     except InvalidDesiredState as err:
         problems, resources = list(err.problems), []

@@ -19,12 +19,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from monop.desired import promql
+from monop.desired.promql import group_of as group_of  # re-exported: the daemon reads it here
 from monop.desired.state import LoadedResource
 from monop.files import write_atomic
 from monop.live.prom import PrometheusAPI, PrometheusUnreachable
-from monop.model.rules import AlertRuleGroupResource
 
 SUFFIX = ".yml"
 
@@ -66,15 +65,9 @@ class SyncResult:
         return bool(self.written or self.removed)
 
 
-def group_of(loaded: LoadedResource) -> AlertRuleGroupResource:
-    resource = loaded.resource
-    assert isinstance(resource, AlertRuleGroupResource)
-    return resource
-
-
 def render(loaded: LoadedResource) -> str:
     """The rule file's text. YAML quoting keeps any PromQL quotes (`mode='idle'`, `mode="idle"`) intact."""
-    body = yaml.safe_dump(group_of(loaded).to_prometheus(), sort_keys=False, width=10_000, allow_unicode=True)
+    body = promql.render(group_of(loaded))
     return f"# Written by monop from {loaded.file}; edit that file, not this one.\n{body}"
 
 
@@ -87,7 +80,8 @@ def check(path: Path) -> str | None:
     if done.returncode == 0:
         return None
     lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    return "; ".join(line for line in lines if not line.startswith("Checking ")) or "promtool check failed"
+    # One complaint a line, so promql.locate can put each at its desired file and line.
+    return "\n".join(line for line in lines if not line.startswith("Checking ")) or "promtool check failed"
 
 
 async def sync(groups: Sequence[LoadedResource], rules_dir: Path, api: PrometheusAPI | None) -> SyncResult:
@@ -97,15 +91,17 @@ async def sync(groups: Sequence[LoadedResource], rules_dir: Path, api: Prometheu
     rules_dir.mkdir(parents=True, exist_ok=True)
     rules_dir.chmod(0o755)  # Prometheus runs as another user
     previous = {p.name: p.read_text(encoding="utf-8") for p in rules_dir.glob(f"*{SUFFIX}")}
-    wanted = {f"{group_of(g).name}{SUFFIX}": render(g) for g in groups}
+    wanted = {f"{group_of(g).name}{SUFFIX}": (render(g), g) for g in groups}
     written, rejected = [], {}
-    for name, body in wanted.items():
+    for name, (body, group) in wanted.items():
         if previous.get(name) == body:
             continue
         candidate = rules_dir / f".{name}.check"  # never matched by the *.yml Prometheus reads
         write_atomic(candidate, body, mode=0o644)
         problem = await asyncio.to_thread(check, candidate)
         if problem is not None:
+            # Said at the desired file and line, not the candidate's name nobody wrote.
+            problem = "; ".join(str(p) for p in promql.locate(problem, {str(candidate): group}))
             candidate.unlink()
             rejected[name.removesuffix(SUFFIX)] = problem
             continue

@@ -33,19 +33,29 @@ def git_source(settings: Settings) -> GitSource | None:
     return GitSource(settings.git_url, settings.git_branch, settings.git_path, settings.state_dir / "git")
 
 
-def read(settings: Settings, commit: Commit | None = None, *, activate: bool = False) -> Revision:
+def read(
+    settings: Settings, commit: Commit | None = None, *, activate: bool = False, check_rules: bool = False
+) -> Revision:
     """The desired state: the directory, or a git commit (default: the branch's newest).
 
     Raises InvalidDesiredState naming `REV:path/file:LINE`; with `activate`, a valid commit
-    becomes the tree containers mount files from.
+    becomes the tree containers mount files from. With `check_rules`, promtool checks the rule groups.
     """
     git = git_source(settings)
     if git is None:
-        return Revision(load(settings.desired, default_address=settings.scrape_address))
+        return Revision(
+            load(settings.desired, default_address=settings.scrape_address, check_rules=check_rules)
+        )
     commit = commit or git.fetch()
     exported = git.export(commit)
     display = git.display(commit)
-    state = load(exported, default_address=settings.scrape_address, revision=commit.sha, display=display)
+    state = load(
+        exported,
+        default_address=settings.scrape_address,
+        revision=commit.sha,
+        display=display,
+        check_rules=check_rules,
+    )
     # Containers mount files from the applied tree, a path that does not change between
     # revisions: the applied commit is read from there, so its specs match what runs.
     if activate:

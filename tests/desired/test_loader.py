@@ -110,7 +110,7 @@ def test_every_problem_is_reported_in_one_run_through_the_cli(repo: Path, tmp_pa
         (
             "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\nspec:\n  image: a:1\n"
             "  privileged: maybe\n",
-            "f.yaml:6: Exporter/x: spec.privileged: Input should be a valid boolean, unable to interpret input",
+            "f.yaml:6: Exporter/x: spec.privileged: should be true or false; got a string",
         ),
         (
             "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\nspec:\n  image: a:1\n"

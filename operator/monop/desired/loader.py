@@ -11,12 +11,14 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_origin
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monop.desired.promql import check_groups
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
+from monop.desired.typed import annotation_at, describe, found, shape
 from monop.desired.validate import check_all, duplicate_names
 from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
@@ -35,10 +37,12 @@ def load(
     exists_on_host: Callable[[str], bool] = os.path.exists,
     revision: str | None = None,
     display: str | None = None,
+    check_rules: bool = False,
 ) -> DesiredState:
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
-    `display` is how messages name `path` (a git source says `REV:dir`).
+    `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
+    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms).
     """
     root = Path(path)
     display = display or str(path)
@@ -63,6 +67,8 @@ def load(
     loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
     problems.extend(duplicate_names(rule_groups))
+    if check_rules:
+        problems.extend(check_groups(rule_groups))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     loaded.sort(key=lambda r: r.key)
@@ -141,10 +147,19 @@ def _load_document(
         return None, [
             problem(("kind",), f"unknown kind {kind!r}{_suggest(str(kind), ALL_KINDS)}; one of {known}")
         ]
+    shaped, wrong = shape(model, value, doc.texts)
+    problems = [Problem(shown, doc.line_of(loc), key, dotted(loc), message) for loc, message in wrong]
     try:
-        resource = model.model_validate(value)
+        resource = model.model_validate(shaped)
     except ValidationError as err:
-        return None, [_from_pydantic(e, doc, shown, key) for e in err.errors(include_url=False)]
+        said = {loc for loc, _ in wrong}
+        problems += [
+            _from_pydantic(e, doc, shown, key, model)
+            for e in err.errors(include_url=False)
+            if tuple(e["loc"]) not in said
+        ]
+    if problems:
+        return None, problems
     loaded = LoadedResource(resource, shown, doc.line, doc.lines, base)  # type: ignore[arg-type]
     if isinstance(resource, AlertRuleGroupResource):
         return loaded, []  # a rule group mounts nothing
@@ -152,9 +167,37 @@ def _load_document(
     return dataclasses.replace(loaded, mounted=mounted), problems
 
 
-def _from_pydantic(error: ErrorDetails, doc: Document, shown: str, key: str | None) -> Problem:
+# pydantic's error types that mean "a value of the wrong kind", said in the user's words instead.
+_WRONG_KIND = {
+    "string_type",
+    "int_type",
+    "int_parsing",
+    "int_from_float",
+    "float_type",
+    "float_parsing",
+    "bool_type",
+    "bool_parsing",
+    "tuple_type",
+    "list_type",
+    "dict_type",
+    "mapping_type",
+    "model_type",
+    "model_attributes_type",
+    "iterable_type",
+    "finite_number",
+    "literal_error",
+    "string_sub_type",
+}
+
+
+def _from_pydantic(
+    error: ErrorDetails, doc: Document, shown: str, key: str | None, model: type[Any]
+) -> Problem:
     loc = tuple(error["loc"])
     kind = error["type"]
+    if kind in _WRONG_KIND:
+        message = _wrong_kind(model, loc, kind, error["input"], doc.texts.get(loc))
+        return Problem(shown, doc.line_of(loc), key, dotted(doc.deepest(loc)) or None, message)
     if kind == "missing":
         return Problem(shown, doc.line_of(loc), key, dotted(loc), "required field is missing")
     if kind == "extra_forbidden":
@@ -164,9 +207,32 @@ def _from_pydantic(error: ErrorDetails, doc: Document, shown: str, key: str | No
         return Problem(shown, doc.line_of(loc), key, dotted(loc[:-1]) or None, message)
     shown_loc = doc.deepest(loc)
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message.replace("Input should be", "should be")
     if shown_loc != loc and kind not in ("value_error",):
         message = f"{dotted(loc[len(shown_loc) :])}: {message}"
     return Problem(shown, doc.line_of(loc), key, dotted(shown_loc) or None, message)
+
+
+_FALLBACK = {
+    "string": "a string",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "tuple": "a list",
+    "list": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
+}
+
+
+def _wrong_kind(model: type[Any], loc: tuple[str | int, ...], kind: str, value: Any, text: str | None) -> str:
+    """`should be a list of strings; got a string`, as kubectl says what it found."""
+    at = annotation_at(model, loc)
+    wanted = describe(*at) if at is not None else _FALLBACK.get(kind.split("_")[0], "another kind of value")
+    got = text if text is not None else found(value)
+    if isinstance(value, str) and at is not None and get_origin(at[0]) is Literal:
+        got = repr(value)
+    return f"should be {wanted}; got {got}"
 
 
 def _known_fields(value: dict[str, Any], loc: tuple[str | int, ...]) -> list[str]:
@@ -199,9 +265,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 
 def _what(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+    return found(value)
 
 
 def _mounted_files(res: LoadedResource, root: Path) -> tuple[tuple[MountedFile, ...], list[Problem]]:

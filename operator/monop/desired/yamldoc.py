@@ -2,12 +2,16 @@
 
 PyYAML's composer keeps a mark on each node; converting nodes ourselves (instead of
 `safe_load`) lets every later error point at the line of the field it is about.
+
+YAML 1.1 reads some unquoted scalars as other types: `0022` as 18, `1:30` as 90, `1.10` as
+1.1, `yes` as true. The text as written is kept beside each such value (`Document.texts`),
+so a field that takes a string gets exactly what was written (monop.desired.typed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -46,6 +50,7 @@ class Document:
     value: Any
     line: int
     lines: dict[Path, int]
+    texts: dict[Path, str] = field(default_factory=dict)  # unquoted non-string scalars, as written
 
     def line_of(self, path: Path) -> int:
         """The line of the deepest prefix of `path` present in the document."""
@@ -66,6 +71,7 @@ class Document:
 class _Converter:
     def __init__(self) -> None:
         self.lines: dict[Path, int] = {}
+        self.texts: dict[Path, str] = {}
         self.count = 0
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
@@ -82,7 +88,16 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
-        return _construct(node)
+        value = _construct(node)
+        if isinstance(value, str):
+            if "\0" in value:
+                # No path, argument, variable or label can carry it: the kernel ends the string there.
+                raise YamlError(
+                    "a value contains a NUL byte (\\0), which no path, argument or label can hold", line
+                )
+        elif value is not None and not node.style:  # plain: None (Python loader) or "" (C loader)
+            self.texts[path] = node.value
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -90,9 +105,10 @@ class _Converter:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise YamlError("merge keys (<<) are not supported", key_node.start_mark.line + 1)
             key = _scalar(key_node)
-            if not isinstance(key, str | int | float | bool) or isinstance(key, bool):
+            if not isinstance(key, str | int | float | bool):
                 raise YamlError(f"mapping key {key!r} must be a string", key_node.start_mark.line + 1)
-            key = str(key)
+            # A key is always a name: `0022:` is the name "0022", as written, not 18.
+            key = key if isinstance(key, str) else str(key_node.value)
             if key in out:
                 raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
             # The key's line, not the value's: for a nested mapping that is where the field is named.
@@ -135,7 +151,7 @@ def read_documents(text: str) -> Iterator[Document]:
             converter = _Converter()
             value = converter.convert(node, ())
             if value is not None:
-                yield Document(value, node.start_mark.line + 1, converter.lines)
+                yield Document(value, node.start_mark.line + 1, converter.lines, converter.texts)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise YamlError(_describe(err), mark.line + 1 if mark else None) from None

@@ -71,6 +71,11 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
         return _inline(node, defs)
     if "prefixItems" in node:
         node = {k: v for k, v in node.items() if k != "prefixItems"}
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(node.get(exclusive), int | float) and not isinstance(node.get(exclusive), bool):
+            # JSON Schema 2020-12 (pydantic) writes the bound in exclusiveMinimum; OpenAPI v3.0,
+            # which apiextensions v1 follows, writes it in minimum with exclusiveMinimum: true.
+            node = {**node, bound: node[exclusive], exclusive: True}
     if node.get("additionalProperties") is False:
         # Structural schemas forbid it; unknown fields are pruned by Kubernetes and refused by monop.
         node = {k: v for k, v in node.items() if k != "additionalProperties"}

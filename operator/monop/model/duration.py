@@ -7,13 +7,22 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from monop.model.text import Text
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d|w|y))+$"
 
 
+# Go's time.Duration and Prometheus's model.Duration are int64 nanoseconds: about 292 years.
+MAX_SECONDS = (2**63 - 1) / 1e9
+
+
 def parse_duration(text: str) -> float:
-    """Seconds in a duration string; raises ValueError with a message a person understands."""
+    """Seconds in a duration string; raises ValueError with a message a person understands.
+
+    At most MAX_SECONDS, the longest duration Podman and Prometheus can hold.
+    """
     text = text.strip()
     if text == "0":
         return 0.0
@@ -24,8 +33,15 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"{text!r} is not a duration (examples: 30s, 1m0s, 1h30m, 500ms)")
-    return total
+        hint = "; add a unit" if re.fullmatch(r"\d+(\.\d+)?", text) else ""
+        raise ValueError(f"{text!r} is not a duration (examples: 30s, 1m0s, 1h30m, 500ms){hint}")
+    return _bounded(total, text)
+
+
+def _bounded(seconds: float, shown: object) -> float:
+    if not seconds <= MAX_SECONDS:  # also NaN
+        raise ValueError(f"{shown} is longer than Podman and Prometheus can hold (about 292 years)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -42,20 +58,23 @@ def format_duration(seconds: float) -> str:
 
 
 def _coerce(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("a duration is a string like 30s, not a boolean")
-    if isinstance(value, int | float):
+    # Numbers come only from Python callers: the loader gives this field the text as written.
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _bounded(float(value), value)
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"a duration is a string like 30s, not {type(value).__name__}")
+    raise ValueError(f"should be {NOUN}")
+
+
+NOUN = "a duration like 30s, 1m0s, 1h30m or 500ms"
 
 
 Duration = Annotated[
     float,
     BeforeValidator(_coerce),
+    Text(NOUN),
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema(
         {"type": "string", "pattern": _PATTERN, "description": "A duration: 30s, 1m0s, 1h30m, 500ms."}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,10 +16,12 @@ Protocol = Literal["tcp", "udp", "sctp"]
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def _port(value: Any, what: str) -> int:
+    if isinstance(value, bool | float):
+        raise ValueError(f"{what} {value!r} is not a whole number")
     try:
         port = int(value)
     except (TypeError, ValueError):
@@ -38,6 +40,8 @@ def _absolute(value: str, what: str) -> str:
 class Port(_Part):
     """A published port; `"[hostIP:]hostPort:containerPort[/protocol]"` or `"containerPort"`."""
 
+    noun: ClassVar[str] = 'a port ("8080:80/tcp") or a mapping with containerPort, hostPort, hostIP, protocol'
+
     container_port: int = Field(alias="containerPort", description="Port inside the container.")
     host_port: int | None = Field(
         None, alias="hostPort", description="Port on the host; defaults to containerPort."
@@ -52,8 +56,8 @@ class Port(_Part):
             return {"containerPort": value}
         if not isinstance(value, str):
             return value
-        text, _, protocol = value.partition("/")
-        fields: dict[str, Any] = {"protocol": protocol.lower() or "tcp"}
+        text, slash, protocol = value.partition("/")
+        fields: dict[str, Any] = {"protocol": protocol if slash else "tcp"}
         # An IPv6 host address is written in brackets: "[::1]:9100:9100".
         match = re.fullmatch(r"(?:(\[[^\]]+\]|[^:]+):)?(?:([^:]*):)?([^:]+)", text)
         if match is None:
@@ -67,6 +71,12 @@ class Port(_Part):
         if host_ip:
             fields["hostIP"] = host_ip.strip("[]")
         return fields
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: Any) -> Any:
+        # `TCP` as Kubernetes writes it, `tcp` as podman does: the same for both forms.
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("container_port", mode="before")
     @classmethod
@@ -97,6 +107,8 @@ class Port(_Part):
 class Volume(_Part):
     """A bind mount; `"hostPath:containerPath[:ro|rw]"`. A relative hostPath is read from the desired tree."""
 
+    noun: ClassVar[str] = 'a volume ("/sys:/sys:ro") or a mapping with hostPath, containerPath, readOnly'
+
     host_path: str = Field(alias="hostPath", min_length=1)
     container_path: str = Field(alias="containerPath", min_length=1)
     read_only: bool = Field(False, alias="readOnly")
@@ -123,6 +135,10 @@ class Volume(_Part):
 
 class Device(_Part):
     """A host device; `"/dev/nvidia0[:/dev/nvidia0[:rwm]]"` as `podman run --device` takes it."""
+
+    noun: ClassVar[str] = (
+        'a device ("/dev/nvidia0:/dev/nvidia0:rwm") or a mapping with hostPath, containerPath, permissions'
+    )
 
     host_path: str = Field(alias="hostPath")
     container_path: str | None = Field(None, alias="containerPath")

@@ -6,6 +6,7 @@ errors. `expand()` turns a resource into the ContainerConfig Podman runs.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -33,6 +35,7 @@ _JOB = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _CAP = re.compile(r"^(CAP_)?[A-Z_]+$")
+_INT32 = 2**31 - 1  # Podman's healthcheck retries is a Go int; no one waits for more failures than this
 
 
 def _url_path(value: str) -> str:
@@ -60,13 +63,34 @@ def _label_names(value: dict[str, str]) -> dict[str, str]:
 MetricName = Annotated[str, AfterValidator(_metric_name)]
 Labels = Annotated[dict[str, str], AfterValidator(_label_names)]
 
+# monop's own labels on every container it owns (monop.ownership.PREFIX); a user's would forge them.
+OWN_PREFIX = "monop.dev/"
+
+
+def _container_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        # Podman refuses an empty key ("invalid label format"); `=` splits key from value in
+        # `podman --label` and `--filter label=`; monop's own prefix would claim ownership.
+        if not key.strip() or "=" in key or key != key.strip():
+            raise ValueError(
+                f"label key {key!r} is not one Podman takes (empty, '=' or white space at an end)"
+            )
+        if key.startswith(OWN_PREFIX):
+            raise ValueError(f"label key {key!r} is monop's own ({OWN_PREFIX}...): choose another prefix")
+    return value
+
+
+ContainerLabels = Annotated[dict[str, str], AfterValidator(_container_labels)]
+
+
+def _either(description: str) -> WithJsonSchema:
+    # Kubernetes' structural schemas cannot say "a string or an object" (or "a mapping or a
+    # list"); monop's own validator checks each form, so the CRD keeps the value and describes it.
+    return WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True, "description": description})
+
 
 def _short_or_long(example: str, fields: str) -> WithJsonSchema:
-    # Kubernetes' structural schemas cannot say "a string or an object"; monop's own
-    # validator checks both forms, so the CRD keeps the value and describes it.
-    return WithJsonSchema(
-        {"x-kubernetes-preserve-unknown-fields": True, "description": f"{example!r}, or {{{fields}}}."}
-    )
+    return _either(f"{example!r}, or {{{fields}}}.")
 
 
 PortItem = Annotated[Port, _short_or_long("8080:80/tcp", "containerPort, hostPort, hostIP, protocol")]
@@ -79,7 +103,7 @@ DeviceItem = Annotated[
 class Strict(BaseModel):
     """Base of every model here: unknown fields rejected, values frozen, aliases in camelCase."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class Metadata(Strict):
@@ -114,6 +138,15 @@ def _env_value(value: Any) -> Any:
     return value
 
 
+def _env_item(item: Any) -> Any:
+    if isinstance(item, dict) and "value" in item:
+        return {**item, "value": _env_value(item["value"])}
+    return item
+
+
+_ENV_LIST = TypeAdapter(tuple[EnvVar, ...])
+
+
 class Capabilities(Strict):
     add: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
@@ -133,10 +166,10 @@ class Capabilities(Strict):
 class Healthcheck(Strict):
     """Podman's healthcheck. `test` is an argv list, or a string run by the shell."""
 
-    test: tuple[str, ...]
+    test: Annotated[tuple[str, ...], _either("A command: a string run by the shell, or an argv list.")]
     interval: Duration = 30.0
     timeout: Duration = 30.0
-    retries: int = Field(3, ge=0)
+    retries: int = Field(3, ge=0, le=_INT32)
     start_period: Duration = Field(0.0, alias="startPeriod")
 
     @field_validator("test", mode="before")
@@ -156,9 +189,15 @@ class Healthcheck(Strict):
         return value
 
 
+# Linux's largest configurable CPU count (CONFIG_NR_CPUS); more cannot be meant.
+MAX_CPUS = 8192
+
+
 class Limits(Strict):
     memory: MemoryBytes | None = Field(None, description="Memory limit: 256Mi, 1G, 512m.")
-    cpus: float | None = Field(None, gt=0, description="CPU limit in cores, like `podman run --cpus`.")
+    cpus: float | None = Field(
+        None, gt=0, le=MAX_CPUS, description="CPU limit in cores, like `podman run --cpus`."
+    )
 
 
 class Scrape(Strict):
@@ -213,8 +252,8 @@ class ContainerSpec(Strict):
     image: str = Field(min_length=1, description="Image reference, pinned by tag or digest.")
     command: tuple[str, ...] | None = Field(None, description="Overrides the image's entrypoint.")
     args: tuple[str, ...] | None = Field(None, description="Overrides the image's command (cmd).")
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Environment: a map, or a list of {name, value}."
+    env: Annotated[dict[str, str], _either("Environment: a map, or a list of {name, value}.")] = Field(
+        default_factory=dict
     )
     ports: tuple[PortItem, ...] = ()
     volumes: tuple[VolumeItem, ...] = ()
@@ -229,7 +268,7 @@ class ContainerSpec(Strict):
         description="Podman's own restart policy; monop restarts stopped containers anyway.",
     )
     healthcheck: Healthcheck | None = None
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels on the container.")
+    labels: ContainerLabels = Field(default_factory=dict, description="Labels on the container.")
     limits: Limits = Field(default_factory=Limits)
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", alias="pullPolicy")
     extra_hosts: tuple[str, ...] = Field(
@@ -240,7 +279,8 @@ class ContainerSpec(Strict):
     @classmethod
     def _env_forms(cls, value: Any) -> Any:
         if isinstance(value, list):
-            pairs = [EnvVar.model_validate(item) for item in value]
+            # Through a TypeAdapter so an error says which item: env[1].value.
+            pairs = _ENV_LIST.validate_python([_env_item(item) for item in value])
             return {pair.name: pair.value for pair in pairs}
         if isinstance(value, dict):
             return {key: _env_value(val) for key, val in value.items()}
@@ -272,8 +312,14 @@ class ContainerSpec(Strict):
     @classmethod
     def _extra_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
-            if ":" not in entry:
+            # As Podman's --add-host reads it: split at the first ':', so an IPv6 address stays whole.
+            host, colon, address = entry.partition(":")
+            if not colon or not host or any(ch.isspace() for ch in host):
                 raise ValueError(f"extra host {entry!r} must be host:ip")
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"extra host {entry!r}: {address!r} is not an IP address") from None
         return value
 
     def scrape_endpoints(self) -> tuple[Scrape, ...]:
@@ -359,13 +405,15 @@ class Probe(Strict):
     port: int = Field(ge=1, le=65535)
     interval: Duration = 30.0
     timeout: Duration = 5.0
-    retries: int = Field(3, ge=1)
+    retries: int = Field(3, ge=1, le=_INT32)
 
 
 class BusinessService(ContainerSpec):
     """An application container with one or more `/metrics` endpoints and an optional HTTP probe."""
 
-    scrape: tuple[Scrape, ...] = Field(default=(), description="One endpoint, or a list of them.")
+    scrape: Annotated[
+        tuple[Scrape, ...], _either("One endpoint {job, port, path, ...}, or a list of them.")
+    ] = ()
     probe: Probe | None = None
 
     @field_validator("scrape", mode="before")
