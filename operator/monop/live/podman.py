@@ -73,6 +73,16 @@ class ContainerEvent:
     time: float = 0.0
 
 
+@dataclass(frozen=True)
+class HealthState:
+    """A container's health as Podman inspects it: status, failures in a row, the last check's exit code and output."""
+
+    status: str  # healthy, unhealthy, starting, or "" without a healthcheck
+    failing_streak: int = 0
+    exit_code: int | None = None
+    output: str = ""
+
+
 class Podman:
     """An async client of one Podman service."""
 
@@ -192,7 +202,11 @@ class Podman:
         return await self._call("inspect", name, get)
 
     async def run_healthcheck(self, name: str) -> str:
-        """Run the container's healthcheck now; Podman's own timers need systemd, which may be absent."""
+        """Run the container's healthcheck now; Podman's own timers need systemd, which may be absent.
+
+        Returns this check's result, `healthy` or `unhealthy`: Podman 4.3 answers with the check's
+        own result, and counts it toward the container's state (`health_state` reads that).
+        """
 
         def run() -> str:
             response = self._client.api.get(f"/containers/{quote(name)}/healthcheck")
@@ -200,6 +214,19 @@ class Podman:
             return str(response.json().get("Status", ""))
 
         return await self._call("healthcheck", name, run)
+
+    async def health_state(self, name: str) -> HealthState:
+        """The container's health as Podman keeps it (inspect's State.Health), with the last check's output."""
+        data = await self.inspect(name)
+        health = (data.get("State") or {}).get("Health") or {}
+        log = health.get("Log") or [{}]
+        last = log[-1] if isinstance(log[-1], dict) else {}
+        return HealthState(
+            str(health.get("Status") or ""),
+            int(health.get("FailingStreak") or 0),
+            int(last["ExitCode"]) if isinstance(last.get("ExitCode"), int) else None,
+            str(last.get("Output") or "").strip(),
+        )
 
     async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""
