@@ -268,8 +268,13 @@ async def probe_once(client: httpx.AsyncClient, probe: HttpProbe) -> tuple[bool,
 
 
 def _cause(err: BaseException) -> str:
-    while err.__cause__ is not None:
-        err = err.__cause__
+    """The root cause, in words: `connection refused`, not anyio's `All connection attempts failed`."""
+    seen = 0
+    while (err.__cause__ or err.__context__) is not None and seen < 10:
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+        seen += 1
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused (nothing listens there)"
     return str(err) or type(err).__name__
 
 

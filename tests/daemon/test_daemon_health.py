@@ -1,0 +1,182 @@
+"""A declared health check is evaluated: `monop run` against a real Podman on a host without systemd timers.
+
+This machine has no systemd as PID 1, so Podman never runs a healthcheck by itself; with
+`health_checks: auto` the daemon runs them, and BusinessService probes, and restarts what
+fails under the same crash-loop rules as a stopped container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monop_testbed import images
+from monop_testbed.daemon import DaemonProcess
+from monop_testbed.podman_service import PodmanService, wait_for
+
+pytestmark = pytest.mark.podman
+
+PORT = 19460  # 19460-19469: this file's host ports
+
+
+def service(name: str, port: int, extra: str) -> str:
+    return f"""\
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: {name}
+spec:
+  image: {images.METRICS}
+  env: {{PORT: "{port}"}}
+  ports: ["127.0.0.1:{port}:{port}"]
+{extra}"""
+
+
+def write(tmp_path: Path, name: str, port: int, extra: str) -> Path:
+    tree = tmp_path / "desired"
+    tree.mkdir(exist_ok=True)
+    (tree / f"{name}.yaml").write_text(service(name, port, extra))
+    return tree
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path, podman_service: PodmanService, podman: object) -> Iterator[Any]:
+    made: list[DaemonProcess] = []
+
+    def start(tree: Path) -> DaemonProcess:
+        process = DaemonProcess(podman_service.url, tree, tmp_path / "state").start().wait_ready()
+        made.append(process)
+        return process
+
+    yield start
+    for process in made:
+        if process.alive:
+            process.stop()
+
+
+def resource(shown: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in shown["resources"] if r["name"] == name)
+
+
+def reasons(row: dict[str, Any]) -> str:
+    return "; ".join(f"{r['field']}: {r['new']}" if r["new"] else r["field"] for r in row["reasons"])
+
+
+def test_a_failing_healthcheck_is_run_found_unhealthy_and_restarted_with_backoff(
+    start_daemon: Any, tmp_path: Path
+) -> None:
+    tree = write(
+        tmp_path, "sick", PORT, '  healthcheck: {test: "exit 1", interval: 1s, timeout: 1s, retries: 1}\n'
+    )
+    daemon = start_daemon(tree)
+    assert daemon.events("daemon_started")[0]["health_checks"] == "monop"  # no systemd here
+    daemon.wait_event("health_check_failed", resource="BusinessService/sick", timeout=30)
+    # Three restarts within 5 minutes, and the fourth waits: CrashLoopBackOff, as for a container that dies.
+    held = daemon.wait_event("crash_loop_backoff", resource="BusinessService/sick", timeout=60)
+    assert held["restart_in"] >= 5
+    restarts = daemon.events("container_restarted", resource="BusinessService/sick")
+    assert len(restarts) == 3
+    assert "check `exit 1` failed (exit code 1)" in restarts[0]["reason"]
+    assert daemon.metric("monop_health_checks_total", kind="check", result="fail") >= 3  # type: ignore[operator]
+    code, shown = daemon.status()
+    row = resource(shown, "sick")
+    assert (
+        code == 1 and row["state"] in ("Unhealthy", "CrashLoopBackOff") and row["daemon"]["restartCount"] == 3
+    )
+
+    # Without the daemon, status still knows: Podman keeps the container unhealthy, the record has the output.
+    assert daemon.stop() == 0
+    code, shown = daemon.status()
+    row = resource(shown, "sick")
+    assert code == 1 and row["state"] == "Unhealthy" and not shown["daemon"]["running"]
+    assert "check `exit 1` failed (exit code 1)" in reasons(row)
+    assert row["health"]["health"] == "unhealthy"
+
+
+@pytest.mark.parametrize(
+    ("probe", "said"),
+    [
+        (f"{{path: /nope, port: {PORT + 1}}}", "HTTP 404 Not Found"),
+        (f"{{path: /metrics, port: {PORT + 9}}}", "connection refused (nothing listens there)"),
+    ],
+    ids=["404", "no-listener"],
+)
+def test_a_failing_probe_makes_it_unhealthy_and_restarted(
+    start_daemon: Any, tmp_path: Path, probe: str, said: str
+) -> None:
+    extra = "  probe: " + probe.replace("}", ", interval: 1s, timeout: 1s, retries: 2}") + "\n"
+    daemon = start_daemon(write(tmp_path, "web", PORT + 1, extra))
+    failed = daemon.wait_event("health_check_failed", resource="BusinessService/web", timeout=30)
+    assert said in failed["detail"] and "2 failure(s) in a row, retries 2" in failed["detail"]
+    daemon.wait_event("crash_loop_backoff", resource="BusinessService/web", timeout=60)
+    restarts = daemon.events("container_restarted", resource="BusinessService/web")
+    assert len(restarts) == 3 and said in restarts[0]["reason"]
+    code, shown = daemon.status()
+    row = resource(shown, "web")
+    assert code == 1 and row["daemon"]["restartCount"] == 3 and said in reasons(row)
+
+    # The daemon stopped during the backoff: status alone shows the probe's last verdict of this run.
+    assert daemon.stop() == 0
+    code, shown = daemon.status()
+    row = resource(shown, "web")
+    assert code == 1 and row["state"] == "Unhealthy" and said in reasons(row)
+    assert row["health"]["detail"].startswith("GET http://127.0.0.1:")
+
+
+def test_passing_checks_and_probes_stay_in_sync(start_daemon: Any, tmp_path: Path) -> None:
+    extra = (
+        '  healthcheck: {test: "true", interval: 1s, timeout: 1s, retries: 1}\n'
+        f"  probe: {{path: /metrics, port: {PORT + 2}, interval: 1s, timeout: 1s, retries: 1}}\n"
+    )
+    daemon = start_daemon(write(tmp_path, "fine", PORT + 2, extra))
+
+    def passes(kind: str) -> float:
+        return daemon.metric("monop_health_checks_total", kind=kind, result="pass") or 0
+
+    wait_for(lambda: passes("check") >= 3 and passes("probe") >= 3, 30, "three passing checks and probes")
+    code, shown = daemon.status()
+    row = resource(shown, "fine")
+    assert code == 0 and row["state"] == "InSync" and row["container"]["health"] == "healthy"
+    assert row["daemon"]["restartCount"] == 0 and not daemon.events("container_restarted")
+    assert daemon.metric("monop_health_checks_total", kind="probe", result="fail") == 0
+    assert daemon.metric("monop_health_checks_total", kind="check", result="error") == 0
+
+
+def test_status_without_any_daemon_says_a_check_nobody_runs_is_not_in_sync(
+    tmp_path: Path, podman_service: PodmanService, podman: object
+) -> None:
+    """The issue's input, applied once: Podman never runs the check here, so it stays `starting`."""
+    tree = write(
+        tmp_path, "idle", PORT + 3, '  healthcheck: {test: "exit 1", interval: 1s, timeout: 1s, retries: 1}\n'
+    )
+    env = {"MONOP_PODMAN_URL": podman_service.url, "MONOP_STATE_DIR": str(tmp_path / "state")}
+    monop = [sys.executable, "-m", "monop"]
+    applied = subprocess.run(
+        [*monop, "apply", "-d", str(tree)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert applied.returncode == 0, applied.stderr
+    started = time.monotonic()
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*monop, "status", "--json", "-d", str(tree)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+
+    first = status()
+    if time.monotonic() - started < 2:  # within start period + interval x retries + timeout (3 s): not judged
+        assert first.returncode == 0, first.stdout
+    wait_for(lambda: status().returncode == 1, 30, "status to judge the stalled check")
+    row = resource(json.loads(status().stdout), "idle")
+    assert row["state"] == "Unhealthy" and row["container"]["health"] == "starting"
+    assert "no check has run" in reasons(row)
