@@ -51,8 +51,9 @@ def write(tmp_path: Path, name: str, port: int, extra: str) -> Path:
 def start_daemon(tmp_path: Path, podman_service: PodmanService, podman: object) -> Iterator[Any]:
     made: list[DaemonProcess] = []
 
-    def start(tree: Path) -> DaemonProcess:
-        process = DaemonProcess(podman_service.url, tree, tmp_path / "state").start().wait_ready()
+    def start(tree: Path, **env: str) -> DaemonProcess:
+        process = DaemonProcess(podman_service.url, tree, tmp_path / "state", extra_env=env)
+        process.start().wait_ready()
         made.append(process)
         return process
 
@@ -148,6 +149,33 @@ def test_passing_checks_and_probes_stay_in_sync(start_daemon: Any, tmp_path: Pat
     assert row["daemon"]["restartCount"] == 0 and not daemon.events("container_restarted")
     assert daemon.metric("monop_health_checks_total", kind="probe", result="fail") == 0
     assert daemon.metric("monop_health_checks_total", kind="check", result="error") == 0
+
+
+def test_left_to_podman_a_check_that_never_runs_is_reported_not_restarted(
+    start_daemon: Any, tmp_path: Path
+) -> None:
+    """`health_checks: podman` trusts timers this host does not have: the stall is seen, and said."""
+    tree = write(
+        tmp_path,
+        "trusting",
+        PORT + 4,
+        '  healthcheck: {test: "exit 1", interval: 1s, timeout: 1s, retries: 1}\n',
+    )
+    daemon = start_daemon(tree, MONOP_HEALTH_CHECKS="podman")
+    assert daemon.events("daemon_started")[0]["health_checks"] == "podman"
+
+    def stalled() -> bool:
+        code, shown = daemon.status()
+        return code == 1 and resource(shown, "trusting")["state"] == "Unhealthy"
+
+    wait_for(stalled, 30, "the stalled check to be reported")
+    _, shown = daemon.status()
+    row = resource(shown, "trusting")
+    assert "no check has run" in reasons(row) and row["container"]["health"] == "starting"
+    assert daemon.metric("monop_health_checks_total", kind="check", result="fail") == 0
+    assert not daemon.events("container_restarted")
+    # The daemon looked again at the deadline by itself (resync is 30 s): its record says Unhealthy.
+    wait_for(lambda: daemon.metric("monop_resources", state="Unhealthy") == 1, 10, "the daemon to count it")
 
 
 def test_status_without_any_daemon_says_a_check_nobody_runs_is_not_in_sync(
