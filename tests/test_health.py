@@ -17,6 +17,8 @@ from monop.health import (
     from_records,
     next_verdict,
     probe_of,
+    redact,
+    secret_values,
     started,
 )
 from monop.healthrun import podman_runs_timers
@@ -242,3 +244,20 @@ def test_podmans_timers_run_where_systemd_does(tmp_path: Path, url: str, dirs: l
 
 def test_started_is_epoch_seconds() -> None:
     assert started(container(at=T0)) == T0
+
+
+def test_podmans_record_of_the_last_check_is_shown_with_secrets_masked() -> None:
+    live = LiveContainer(
+        "c1",
+        "web",
+        "running",
+        health="unhealthy",
+        health_output="exit code 7: curl: token s3cret-value refused",
+        started_at=datetime.fromtimestamp(T0, UTC),
+    )
+    secrets = secret_values((("API_TOKEN", "s3cret-value"), ("PORT", "8080"), ("DB_PASSWORD", "")))
+    assert secrets == ("s3cret-value",)
+    verdict = Knowledge(T0 + 5).judge("k", HC, live, secrets)
+    assert verdict is not None
+    assert verdict.detail == "check `exit 1` failed (exit code 7: curl: token <secret> refused)"
+    assert redact("a s3cret-value b", secrets) == "a <secret> b"

@@ -11,12 +11,13 @@ past start period + interval x retries + timeout, which means nothing runs its c
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from monop import ownership
 from monop.model.duration import format_duration
 from monop.model.resources import BusinessService, ResourceBase
 from monop.model.runtime import Healthcheck
@@ -142,8 +143,13 @@ class Knowledge:
     checks: Mapping[str, Verdict] = field(default_factory=_empty)
     probes: Mapping[str, Verdict] = field(default_factory=_empty)
 
-    def judge(self, key: str, hc: Healthcheck | None, container: LiveContainer) -> Verdict | None:
-        """The resource's health now, or None when nothing checks it (or it does not run)."""
+    def judge(
+        self, key: str, hc: Healthcheck | None, container: LiveContainer, secrets: Sequence[str] = ()
+    ) -> Verdict | None:
+        """The resource's health now, or None when nothing checks it (or it does not run).
+
+        `secrets`: values that must not appear in the check's output as shown (see `secret_values`).
+        """
         if container.state != "running":
             return None
         probe = self.probes.get(key)
@@ -156,7 +162,12 @@ class Knowledge:
         check = check if check is not None and check.about(container) else None
         since = started(container)
         if container.health == "unhealthy":
-            detail = check.detail if check is not None and check.detail else "Podman reports it unhealthy"
+            if check is not None and check.detail:
+                detail = check.detail
+            elif container.health_output:
+                detail = redact(failed_check(hc, container.health_output), secrets)
+            else:
+                detail = "Podman reports it unhealthy"
             return Verdict(container.id, since, Health.UNHEALTHY, detail, check.failures if check else 0)
         if container.health == "starting" and since is not None and self.now - since > deadline(hc):
             return Verdict(container.id, since, Health.STALLED, stalled_detail(hc, self.now - since))
@@ -164,6 +175,25 @@ class Knowledge:
         if probe is not None and probe.health is Health.STARTING:
             health = Health.STARTING
         return Verdict(container.id, since, health, check.detail if check else "")
+
+
+def failed_check(hc: Healthcheck, last: str, streak: int | None = None) -> str:
+    """`check `exit 1` failed (exit code 1: output); 3 in a row, retries 3`."""
+    command = hc.test[1] if hc.test[0] == "CMD-SHELL" else " ".join(hc.test[1:])
+    words = f"check `{command}` failed ({last})"
+    return words if streak is None else f"{words}; {streak} in a row, retries {hc.retries}"
+
+
+def secret_values(env: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """The values of secret-looking variables (`ownership.is_secret`), longest first."""
+    return tuple(sorted((v for k, v in env if v and ownership.is_secret(k)), key=len, reverse=True))
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with each secret value replaced, wherever a check printed it."""
+    for value in secrets:
+        text = text.replace(value, "<secret>")
+    return text
 
 
 def stalled_detail(hc: Healthcheck, seconds: float) -> str:

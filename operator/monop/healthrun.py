@@ -22,7 +22,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monop import log, ownership
 from monop.controller.clock import Clock
-from monop.health import Health, HttpProbe, Knowledge, Mode, Verdict, deadline, next_verdict, started
+from monop.health import (
+    Health,
+    HttpProbe,
+    Knowledge,
+    Mode,
+    Verdict,
+    deadline,
+    failed_check,
+    next_verdict,
+    redact,
+    secret_values,
+    started,
+)
 from monop.live.podman import HealthState, PodmanError
 from monop.model.runtime import Healthcheck
 from monop.observed import LiveContainer, ObservedState
@@ -121,7 +133,7 @@ class HealthRunner:
                 if self._monop_runs(unit.key, container, hc):
                     wanted[(unit.key, "check")] = (
                         (run, hc),
-                        _bind(self._check_loop, unit.key, container, hc),
+                        _bind(self._check_loop, unit.key, container, hc, secret_values(unit.config.env)),
                     )
                 else:
                     wanted[(unit.key, "deadline")] = (
@@ -177,12 +189,16 @@ class HealthRunner:
         await self.clock.sleep(since + deadline(hc) - self.clock.wall() + 0.5)
         self.on_change(key)
 
-    async def _check_loop(self, key: str, container: LiveContainer, hc: Healthcheck) -> None:
+    async def _check_loop(
+        self, key: str, container: LiveContainer, hc: Healthcheck, secrets: tuple[str, ...]
+    ) -> None:
         while True:
             await self.clock.sleep(hc.interval_s)
-            await self._guarded(key, "check", self._check(key, container, hc))
+            await self._guarded(key, "check", self._check(key, container, hc, secrets))
 
-    async def _check(self, key: str, container: LiveContainer, hc: Healthcheck) -> None:
+    async def _check(
+        self, key: str, container: LiveContainer, hc: Healthcheck, secrets: tuple[str, ...]
+    ) -> None:
         try:
             result = await asyncio.wait_for(
                 self.podman.run_healthcheck(container.name), hc.timeout_s + _GRACE
@@ -200,7 +216,7 @@ class HealthRunner:
                 container.id,
                 started(container),
                 _health(state.status),
-                _check_detail(hc, state),
+                redact(failed_check(hc, state.last_check(), state.failing_streak), secrets),
                 state.failing_streak,
                 at,
             )
@@ -283,16 +299,6 @@ def _health(status: str) -> Health:
         return Health(status)
     except ValueError:
         return Health.STARTING
-
-
-def _check_detail(hc: Healthcheck, state: HealthState) -> str:
-    command = hc.test[1] if hc.test[0] == "CMD-SHELL" else " ".join(hc.test[1:])
-    words = f"check `{command}` failed" + (
-        f" (exit code {state.exit_code})" if state.exit_code is not None else ""
-    )
-    if state.output:
-        words += f": {state.output[-300:]}"
-    return f"{words}; {state.failing_streak} in a row, retries {hc.retries}"
 
 
 def _bind(fn: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], Awaitable[None]]:

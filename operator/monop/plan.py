@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from monop import ownership
 from monop.desired.state import DesiredState, LoadedResource
 from monop.diff import Reason, spec_reasons
-from monop.health import Health, HttpProbe, Knowledge, Verdict, probe_of
+from monop.health import Health, HttpProbe, Knowledge, Verdict, probe_of, secret_values
 from monop.model.expand import expand, spec_hash
 from monop.model.runtime import ContainerConfig
 from monop.observed import LiveContainer, ObservedState, resolve_image
@@ -146,7 +146,7 @@ def _compare(
 
     verdict = None
     if have is not None and health is not None:
-        verdict = health.judge(want.key, want.config.healthcheck, have)
+        verdict = health.judge(want.key, want.config.healthcheck, have, secret_values(want.config.env))
 
     def status(state: State, *reasons: Reason) -> Status:
         return Status(want.key, want.name, state, reasons, have, want.config.image, verdict)

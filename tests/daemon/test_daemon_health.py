@@ -27,7 +27,7 @@ pytestmark = pytest.mark.podman
 PORT = 19460  # 19460-19469: this file's host ports
 
 
-def service(name: str, port: int, extra: str) -> str:
+def service(name: str, port: int, extra: str, env: str = "") -> str:
     return f"""\
 apiVersion: monop.dev/v1alpha1
 kind: BusinessService
@@ -35,15 +35,15 @@ metadata:
   name: {name}
 spec:
   image: {images.METRICS}
-  env: {{PORT: "{port}"}}
+  env: {{PORT: "{port}"{env}}}
   ports: ["127.0.0.1:{port}:{port}"]
 {extra}"""
 
 
-def write(tmp_path: Path, name: str, port: int, extra: str) -> Path:
+def write(tmp_path: Path, name: str, port: int, extra: str, env: str = "") -> Path:
     tree = tmp_path / "desired"
     tree.mkdir(exist_ok=True)
-    (tree / f"{name}.yaml").write_text(service(name, port, extra))
+    (tree / f"{name}.yaml").write_text(service(name, port, extra, env))
     return tree
 
 
@@ -74,9 +74,9 @@ def reasons(row: dict[str, Any]) -> str:
 def test_a_failing_healthcheck_is_run_found_unhealthy_and_restarted_with_backoff(
     start_daemon: Any, tmp_path: Path
 ) -> None:
-    tree = write(
-        tmp_path, "sick", PORT, '  healthcheck: {test: "exit 1", interval: 1s, timeout: 1s, retries: 1}\n'
-    )
+    # The check prints a secret: what monop shows and keeps must not.
+    check = '  healthcheck: {test: "echo token=$API_TOKEN; exit 1", interval: 1s, timeout: 1s, retries: 1}\n'
+    tree = write(tmp_path, "sick", PORT, check, env=', API_TOKEN: "hunter2-s3cret"')
     daemon = start_daemon(tree)
     assert daemon.events("daemon_started")[0]["health_checks"] == "monop"  # no systemd here
     daemon.wait_event("health_check_failed", resource="BusinessService/sick", timeout=30)
@@ -85,7 +85,9 @@ def test_a_failing_healthcheck_is_run_found_unhealthy_and_restarted_with_backoff
     assert held["restart_in"] >= 5
     restarts = daemon.events("container_restarted", resource="BusinessService/sick")
     assert len(restarts) == 3
-    assert "check `exit 1` failed (exit code 1)" in restarts[0]["reason"]
+    assert (
+        "check `echo token=$API_TOKEN; exit 1` failed (exit code 1: token=<secret>)" in restarts[0]["reason"]
+    )
     assert daemon.metric("monop_health_checks_total", kind="check", result="fail") >= 3  # type: ignore[operator]
     code, shown = daemon.status()
     row = resource(shown, "sick")
@@ -98,8 +100,10 @@ def test_a_failing_healthcheck_is_run_found_unhealthy_and_restarted_with_backoff
     code, shown = daemon.status()
     row = resource(shown, "sick")
     assert code == 1 and row["state"] == "Unhealthy" and not shown["daemon"]["running"]
-    assert "check `exit 1` failed (exit code 1)" in reasons(row)
+    assert "check `echo token=$API_TOKEN; exit 1` failed (exit code 1: token=<secret>)" in reasons(row)
     assert row["health"]["health"] == "unhealthy"
+    for told in (json.dumps(shown), (daemon.state_dir / "status.json").read_text(), json.dumps(daemon.logs)):
+        assert "hunter2" not in told
 
 
 @pytest.mark.parametrize(
@@ -178,6 +182,40 @@ def test_left_to_podman_a_check_that_never_runs_is_reported_not_restarted(
     wait_for(lambda: daemon.metric("monop_resources", state="Unhealthy") == 1, 10, "the daemon to count it")
 
 
+class Cli:
+    """`monop` commands with no daemon anywhere, on the test's Podman and state directory."""
+
+    def __init__(self, tmp_path: Path, podman_service: PodmanService, tree: Path) -> None:
+        self.tree = tree
+        self.env = {
+            **os.environ,
+            "MONOP_PODMAN_URL": podman_service.url,
+            "MONOP_STATE_DIR": str(tmp_path / "state"),
+        }
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monop", *args, "-d", str(self.tree)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def test_status_without_any_daemon_shows_what_podman_knows_of_a_failed_check(
+    tmp_path: Path, podman_service: PodmanService, podman: object
+) -> None:
+    check = '  healthcheck: {test: "echo disk full; exit 1", interval: 1m, timeout: 5s, retries: 1}\n'
+    monop = Cli(tmp_path, podman_service, write(tmp_path, "told", PORT + 5, check))
+    assert monop("apply").returncode == 0
+    podman_service.podman("healthcheck", "run", "told", check=False)  # as Podman's own timer would
+    done = monop("status", "--json")
+    row = resource(json.loads(done.stdout), "told")
+    assert done.returncode == 1 and row["state"] == "Unhealthy" and row["container"]["health"] == "unhealthy"
+    assert "check `echo disk full; exit 1` failed (exit code 1: disk full)" in reasons(row)
+
+
 def test_status_without_any_daemon_says_a_check_nobody_runs_is_not_in_sync(
     tmp_path: Path, podman_service: PodmanService, podman: object
 ) -> None:
@@ -185,21 +223,13 @@ def test_status_without_any_daemon_says_a_check_nobody_runs_is_not_in_sync(
     tree = write(
         tmp_path, "idle", PORT + 3, '  healthcheck: {test: "exit 1", interval: 1s, timeout: 1s, retries: 1}\n'
     )
-    env = {"MONOP_PODMAN_URL": podman_service.url, "MONOP_STATE_DIR": str(tmp_path / "state")}
-    monop = [sys.executable, "-m", "monop"]
-    applied = subprocess.run(
-        [*monop, "apply", "-d", str(tree)], env={**os.environ, **env}, capture_output=True, text=True
-    )
+    monop = Cli(tmp_path, podman_service, tree)
+    applied = monop("apply")
     assert applied.returncode == 0, applied.stderr
     started = time.monotonic()
 
     def status() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*monop, "status", "--json", "-d", str(tree)],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-        )
+        return monop("status", "--json")
 
     first = status()
     if time.monotonic() - started < 2:  # within start period + interval x retries + timeout (3 s): not judged

@@ -82,6 +82,11 @@ class HealthState:
     exit_code: int | None = None
     output: str = ""
 
+    def last_check(self) -> str:
+        """`exit code 1: <output>`, Podman's record of the last check (output truncated to 300 characters)."""
+        code = f"exit code {self.exit_code}" if self.exit_code is not None else "no exit code"
+        return f"{code}: {self.output[-300:]}" if self.output else code
+
 
 class Podman:
     """An async client of one Podman service."""
@@ -113,7 +118,14 @@ class Podman:
             containers.raise_for_status()
             images = self._client.api.get("/images/json")
             images.raise_for_status()
-            return containers.json() or [], images.json() or []
+            listed = containers.json() or []
+            for item in listed:
+                # The list says unhealthy but not why: the last check's output is in inspect.
+                if str(item.get("Status") or "").lower() == "unhealthy":
+                    inspected = self._client.api.get(f"/containers/{item['Id']}/json")
+                    if inspected.ok:
+                        item["_health"] = _health_state(inspected.json())
+            return listed, images.json() or []
 
         containers, images = await self._call("list", "containers", fetch)
         names = {
@@ -217,16 +229,7 @@ class Podman:
 
     async def health_state(self, name: str) -> HealthState:
         """The container's health as Podman keeps it (inspect's State.Health), with the last check's output."""
-        data = await self.inspect(name)
-        health = (data.get("State") or {}).get("Health") or {}
-        log = health.get("Log") or [{}]
-        last = log[-1] if isinstance(log[-1], dict) else {}
-        return HealthState(
-            str(health.get("Status") or ""),
-            int(health.get("FailingStreak") or 0),
-            int(last["ExitCode"]) if isinstance(last.get("ExitCode"), int) else None,
-            str(last.get("Output") or "").strip(),
-        )
+        return _health_state(await self.inspect(name))
 
     async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""
@@ -367,6 +370,18 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+def _health_state(inspected: Mapping[str, Any]) -> HealthState:
+    health = (inspected.get("State") or {}).get("Health") or {}
+    log = health.get("Log") or [{}]
+    last = log[-1] if isinstance(log[-1], dict) else {}
+    return HealthState(
+        str(health.get("Status") or ""),
+        int(health.get("FailingStreak") or 0),
+        int(last["ExitCode"]) if isinstance(last.get("ExitCode"), int) else None,
+        str(last.get("Output") or "").strip(),
+    )
+
+
 def _live(data: Mapping[str, Any]) -> LiveContainer:
     state = str(data.get("State", "")).lower()
     # The list's Status field carries the health state of containers with a healthcheck.
@@ -381,6 +396,7 @@ def _live(data: Mapping[str, Any]) -> LiveContainer:
         else "",
         exit_code=int(data["ExitCode"]) if data.get("Exited") or state == "exited" else None,
         health=health if health in ("healthy", "unhealthy", "starting") else None,
+        health_output=data["_health"].last_check() if "_health" in data else None,
         labels=MappingProxyType(dict(data.get("Labels") or {})),
         created_at=_time(data.get("Created")),
         started_at=_time(data.get("StartedAt")),
