@@ -208,6 +208,7 @@ class HealthRunner:
                 return
             raise
         at = self.clock.wall()
+        self._count("check", "pass" if result == "healthy" else "fail")
         if result == "healthy":
             verdict = Verdict(container.id, started(container), Health.HEALTHY, "check passed", 0, at)
         else:
@@ -220,7 +221,6 @@ class HealthRunner:
                 state.failing_streak,
                 at,
             )
-        self._count("check", "pass" if verdict.health is Health.HEALTHY else "fail")
         self._set(self.checks, key, verdict)
 
     async def _probe_loop(self, key: str, container: LiveContainer, probe: HttpProbe) -> None:
@@ -258,7 +258,7 @@ class HealthRunner:
         if (
             before is None
             or before.health is not verdict.health
-            or before.container_id != verdict.container_id
+            or (before.container_id, before.started_at) != (verdict.container_id, verdict.started_at)
         ):
             event = "health_check_failed" if verdict.health is Health.UNHEALTHY else "health_changed"
             self.log.info(event, resource=key, health=verdict.health.value, detail=verdict.detail)
