@@ -284,7 +284,7 @@ def status(
     Exit 0 when everything is in sync, 1 when anything is not, 2 when monop could not tell.
     """
     settings = _settings(ctx, desired=desired, state_dir=state_dir)
-    from monop import render
+    from monop import health, render
     from monop.plan import units
     from monop.reconcile import survey
     from monop.statestore import StateStore
@@ -296,11 +296,13 @@ def status(
     state = _desired_state(settings, applied)
     # monop's own target is desired while its daemon runs, at the address it serves.
     own = daemon.metrics_address if daemon is not None and alive else None
+    # What the daemon's own checks found last, for the containers that still run that way.
+    known = health.from_records({k: r.health for k, r in records.items()}, time.time())
     podman = _connect(settings)
     try:
         result, (targets, rules) = asyncio.run(
             _gather(
-                survey(units(state), podman),
+                survey(units(state), podman, health=known),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
             )
         )

@@ -24,6 +24,8 @@ from monop.desired.state import DesiredState
 from monop.diff import Reason
 from monop.errors import InvalidDesiredState, PodmanUnavailable
 from monop.gitsource import Commit, GitError
+from monop.health import Mode
+from monop.healthrun import HealthRunner
 from monop.live import prom
 from monop.live.podman import Podman, PodmanError, resolve_url
 from monop.live.prom import TargetHealth, TargetReport
@@ -61,6 +63,14 @@ class Daemon:
         self.store = StateStore(settings.state_dir)
         self.lock = DaemonLock(settings.state_dir)
         self.podman = Podman(resolve_url(settings.podman_url))
+        self.health = HealthRunner(
+            self.podman,
+            self.clock,
+            lambda key: self.enqueue(key),
+            mode=Mode(settings.health_checks),
+            podman_url=self.podman.url,
+            metrics=self.metrics,
+        )
         self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
         self.desired: DesiredState | None = None
         self.targets: TargetReport | None = None
@@ -367,7 +377,9 @@ class Daemon:
             self.save()
 
     def survey(self, observed: ObservedState) -> Plan:
-        return plan(list((self.units or {}).values()), observed, prune=True)
+        desired = list((self.units or {}).values())
+        self.health.follow(desired, observed)
+        return plan(desired, observed, prune=True, health=self.health.knowledge())
 
     async def resync(self) -> None:
         """Queue every resource and every orphan; record the states for metrics and STATUS."""
@@ -536,6 +548,7 @@ class Daemon:
     def _record(self, key: str, **fields: object) -> None:
         record = self.records.get(key) or ResourceRecord(key)
         fields.setdefault("backoff_until", None)
+        fields["health"] = self.health.record(key)
         state = fields.get("state")
         if isinstance(state, State):
             fields["state"] = state.value

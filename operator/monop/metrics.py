@@ -108,6 +108,13 @@ class Metrics:
         self.applied_revision = Info(
             "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
         )
+        self.health_checks = Counter(
+            "monop_health_checks",
+            "Health checks monop ran: kind check (a container's healthcheck) or probe (HTTP); "
+            "result pass, fail, or error (the check could not be run).",
+            ["kind", "result"],
+            registry=registry,
+        )
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:
@@ -121,6 +128,9 @@ class Metrics:
             self.resources.labels(state.value)
         for operation in OPERATIONS:
             self.podman_errors.labels(operation)
+        for check in ("check", "probe"):
+            for outcome in ("pass", "fail", "error"):
+                self.health_checks.labels(check, outcome)
 
     def set_targets(self, report: TargetReport) -> None:
         """Replace every target series: a target no longer desired stops being exported."""

@@ -23,6 +23,7 @@ class LiveContainer:
     image_id: str = ""
     exit_code: int | None = None
     health: str | None = None  # healthy, unhealthy, starting, or None without a healthcheck
+    health_output: str | None = None  # an unhealthy one's last check: `exit code N: output`
     labels: Mapping[str, str] = field(default_factory=_empty, compare=False)
     created_at: datetime | None = None
     started_at: datetime | None = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from monop import ownership
 from monop.desired.state import DesiredState, LoadedResource
 from monop.diff import Reason, spec_reasons
+from monop.health import Health, HttpProbe, Knowledge, Verdict, probe_of, secret_values
 from monop.model.expand import expand, spec_hash
 from monop.model.runtime import ContainerConfig
 from monop.observed import LiveContainer, ObservedState, resolve_image
@@ -27,6 +28,7 @@ class Unit:
     config: ContainerConfig
     spec_hash: str
     labels: Mapping[str, str] = field(compare=False, repr=False)
+    probe: HttpProbe | None = field(default=None, compare=False)  # not part of the container
 
     @property
     def name(self) -> str:
@@ -43,6 +45,7 @@ def unit(loaded: LoadedResource, revision: str | None = None) -> Unit:
         config,
         digest,
         ownership.labels(loaded.resource.kind, config, digest, mounted, revision),
+        probe_of(loaded.resource),
     )
 
 
@@ -60,6 +63,7 @@ class Status:
     reasons: tuple[Reason, ...] = ()
     container: LiveContainer | None = None
     image: str = ""
+    health: Verdict | None = None  # of a running container that something checks
 
 
 @dataclass(frozen=True)
@@ -100,13 +104,22 @@ _ORDER = list(ActionKind)
 _STOPPED = {"exited", "created", "stopped", "configured", "initialized"}
 
 
-def plan(desired: Sequence[Unit], observed: ObservedState, *, prune: bool = True) -> Plan:
-    """What each resource's state is, and the actions that bring each to InSync."""
+def plan(
+    desired: Sequence[Unit],
+    observed: ObservedState,
+    *,
+    prune: bool = True,
+    health: Knowledge | None = None,
+) -> Plan:
+    """What each resource's state is, and the actions that bring each to InSync.
+
+    `health` adds what monop's own checks found, and the time a `starting` one is judged at.
+    """
     live = observed.by_name()
     statuses: list[Status] = []
     actions: list[Action] = []
     for want in desired:
-        status, action = _compare(want, live.get(want.name), observed.images)
+        status, action = _compare(want, live.get(want.name), observed.images, health)
         statuses.append(status)
         if action is not None:
             actions.append(action)
@@ -124,15 +137,19 @@ def plan(desired: Sequence[Unit], observed: ObservedState, *, prune: bool = True
 
 
 def _compare(
-    want: Unit, have: LiveContainer | None, images: Mapping[str, str]
+    want: Unit, have: LiveContainer | None, images: Mapping[str, str], health: Knowledge | None = None
 ) -> tuple[Status, Action | None]:
     image_id = resolve_image(want.config.image, images)
     pull = want.config.pull_policy == "Always" or (
         want.config.pull_policy == "IfNotPresent" and image_id is None
     )
 
+    verdict = None
+    if have is not None and health is not None:
+        verdict = health.judge(want.key, want.config.healthcheck, have, secret_values(want.config.env))
+
     def status(state: State, *reasons: Reason) -> Status:
-        return Status(want.key, want.name, state, reasons, have, want.config.image)
+        return Status(want.key, want.name, state, reasons, have, want.config.image, verdict)
 
     def act(kind: ActionKind, *reasons: Reason) -> Action:
         return Action(kind, want.key, want.name, reasons, want, have.id if have else None, pull)
@@ -156,6 +173,12 @@ def _compare(
         # dead, removing, unknown: nothing to start; make it anew.
         reason = Reason("state", have.state, "running")
         return status(State.STOPPED, reason), act(ActionKind.RECREATE, reason)
+    if verdict is not None and verdict.health is Health.UNHEALTHY:
+        reason = Reason("health", None, f"unhealthy: {verdict.detail}")
+        return status(State.UNHEALTHY, reason), act(ActionKind.RESTART, reason)
+    if verdict is not None and verdict.health is Health.STALLED:
+        # A restart cannot make checks run: reported, not acted on.
+        return status(State.UNHEALTHY, Reason("health", None, verdict.detail)), None
     if have.health == "unhealthy":
         reason = Reason("health", "unhealthy", "healthy")
         return status(State.UNHEALTHY, reason), act(ActionKind.RESTART, reason)

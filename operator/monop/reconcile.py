@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from monop.apply import Outcome, Runtime, execute
+from monop.health import Knowledge
 from monop.observed import ObservedState
 from monop.plan import Plan, Unit, plan
 
@@ -32,8 +34,12 @@ class Pass:
         return all(o.ok for o in self.outcomes) and self.after.in_sync
 
 
-async def survey(units: Sequence[Unit], podman: Observer, *, prune: bool = True) -> Plan:
-    return plan(units, await podman.observe(), prune=prune)
+async def survey(
+    units: Sequence[Unit], podman: Observer, *, prune: bool = True, health: Knowledge | None = None
+) -> Plan:
+    """The plan for what runs now; health is judged at the current time unless `health` says more."""
+    observed = await podman.observe()
+    return plan(units, observed, prune=prune, health=health or Knowledge(time.time()))
 
 
 async def converge(

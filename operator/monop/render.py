@@ -145,6 +145,7 @@ def status_json(
             "health": container.health,
             "imageId": container.image_id or None,
         },
+        "health": None if status.health is None else status.health.to_json(),
         "daemon": None if record is None else record_json(record),
         "targets": None
         if targets is None or not targets.reachable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     )
     stop_timeout: Duration = Field(
         20.0, gt=0, description="On SIGTERM, how long actions in flight may still run."
+    )
+    health_checks: Literal["auto", "monop", "podman"] = Field(
+        "auto",
+        description="Who runs container healthchecks: podman (its systemd timers), monop (through the API), "
+        "or auto: monop where Podman's timers cannot run, and for a container whose checks never ran.",
     )
 
     @classmethod

@@ -34,6 +34,8 @@ class ResourceRecord:
     last_error: str | None = None
     restart_count: int = 0
     backoff_until: float | None = None
+    # The last verdicts of monop's own checks: {"check": {...}, "probe": {...}} (monop.health.Verdict).
+    health: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

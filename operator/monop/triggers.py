@@ -138,6 +138,8 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         "daemon_started",
         metrics=f"http://{server.host}:{server.port}/metrics",
         state_dir=str(daemon.settings.state_dir),
+        health_checks="monop" if daemon.health.runs_checks else "podman",
+        health_checks_why=daemon.health.why,
     )
     daemon.reload_desired()
     daemon.workers.start()
@@ -168,6 +170,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     systemd.stopping()
     daemon.log.info("daemon_stopping")
     await daemon.workers.stop(timeout=daemon.settings.stop_timeout)
+    await daemon.health.close()
     tasks += [t for t in (daemon.rules_task, daemon.refresh_task) if t is not None]
     for task in tasks:
         task.cancel()

@@ -73,6 +73,21 @@ class ContainerEvent:
     time: float = 0.0
 
 
+@dataclass(frozen=True)
+class HealthState:
+    """A container's health as Podman inspects it: status, failures in a row, the last check's exit code and output."""
+
+    status: str  # healthy, unhealthy, starting, or "" without a healthcheck
+    failing_streak: int = 0
+    exit_code: int | None = None
+    output: str = ""
+
+    def last_check(self) -> str:
+        """`exit code 1: <output>`, Podman's record of the last check (output truncated to 300 characters)."""
+        code = f"exit code {self.exit_code}" if self.exit_code is not None else "no exit code"
+        return f"{code}: {self.output[-300:]}" if self.output else code
+
+
 class Podman:
     """An async client of one Podman service."""
 
@@ -103,7 +118,14 @@ class Podman:
             containers.raise_for_status()
             images = self._client.api.get("/images/json")
             images.raise_for_status()
-            return containers.json() or [], images.json() or []
+            listed = containers.json() or []
+            for item in listed:
+                # The list says unhealthy but not why: the last check's output is in inspect.
+                if str(item.get("Status") or "").lower() == "unhealthy":
+                    inspected = self._client.api.get(f"/containers/{item['Id']}/json")
+                    if inspected.ok:
+                        item["_health"] = _health_state(inspected.json())
+            return listed, images.json() or []
 
         containers, images = await self._call("list", "containers", fetch)
         names = {
@@ -192,7 +214,11 @@ class Podman:
         return await self._call("inspect", name, get)
 
     async def run_healthcheck(self, name: str) -> str:
-        """Run the container's healthcheck now; Podman's own timers need systemd, which may be absent."""
+        """Run the container's healthcheck now; Podman's own timers need systemd, which may be absent.
+
+        Returns this check's result, `healthy` or `unhealthy`: Podman 4.3 answers with the check's
+        own result, and counts it toward the container's state (`health_state` reads that).
+        """
 
         def run() -> str:
             response = self._client.api.get(f"/containers/{quote(name)}/healthcheck")
@@ -200,6 +226,10 @@ class Podman:
             return str(response.json().get("Status", ""))
 
         return await self._call("healthcheck", name, run)
+
+    async def health_state(self, name: str) -> HealthState:
+        """The container's health as Podman keeps it (inspect's State.Health), with the last check's output."""
+        return _health_state(await self.inspect(name))
 
     async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""
@@ -340,6 +370,18 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+def _health_state(inspected: Mapping[str, Any]) -> HealthState:
+    health = (inspected.get("State") or {}).get("Health") or {}
+    log = health.get("Log") or [{}]
+    last = log[-1] if isinstance(log[-1], dict) else {}
+    return HealthState(
+        str(health.get("Status") or ""),
+        int(health.get("FailingStreak") or 0),
+        int(last["ExitCode"]) if isinstance(last.get("ExitCode"), int) else None,
+        str(last.get("Output") or "").strip(),
+    )
+
+
 def _live(data: Mapping[str, Any]) -> LiveContainer:
     state = str(data.get("State", "")).lower()
     # The list's Status field carries the health state of containers with a healthcheck.
@@ -354,6 +396,7 @@ def _live(data: Mapping[str, Any]) -> LiveContainer:
         else "",
         exit_code=int(data["ExitCode"]) if data.get("Exited") or state == "exited" else None,
         health=health if health in ("healthy", "unhealthy", "starting") else None,
+        health_output=data["_health"].last_check() if "_health" in data else None,
         labels=MappingProxyType(dict(data.get("Labels") or {})),
         created_at=_time(data.get("Created")),
         started_at=_time(data.get("StartedAt")),
