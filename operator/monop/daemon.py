@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from monop import log, prometheus, rulefiles, source, systemd
+from monop import log, prometheus, rulefiles, secrets, source, systemd
 from monop.apply import Outcome, execute
 from monop.controller.backoff import Backoff, CrashLoop
 from monop.controller.clock import Clock, RealClock
@@ -58,7 +58,7 @@ class Daemon:
         self.backoff = Backoff(self.clock)
         self.crash_loop = CrashLoop(self.clock)
         self.workers = Workers(self.queue, self.reconcile, self.backoff, n=settings.workers)
-        self.store = StateStore(settings.state_dir)
+        self.store = StateStore(settings.state_dir, shared=(settings.sd_dir, settings.rules_dir))
         self.lock = DaemonLock(settings.state_dir)
         self.podman = Podman(resolve_url(settings.podman_url))
         self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
@@ -263,13 +263,13 @@ class Daemon:
 
     @property
     def _source_name(self) -> str:
-        return self.settings.git_url or str(self.settings.desired)
+        return secrets.public_url(self.settings.git_url) or str(self.settings.desired)
 
     def git_record(self) -> dict[str, Any] | None:
         if self.git is None:
             return None
         return {
-            "url": self.settings.git_url,
+            "url": secrets.public_url(self.settings.git_url),
             "branch": self.settings.git_branch,
             "applied": _commit_json(self.applied) if self.applied else None,
             "newest": _commit_json(self.newest) if self.newest else None,
