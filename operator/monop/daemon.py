@@ -51,6 +51,7 @@ class Daemon:
         load_settings: Callable[[], Settings] | None = None,
     ) -> None:
         self.settings = settings
+        _remember_setting_secrets(settings)
         self.clock = clock or RealClock()
         self.metrics = Metrics(registry or CollectorRegistry())
         self._reload_settings = load_settings
@@ -332,6 +333,7 @@ class Daemon:
                 )
                 return
             self.settings = settings
+            _remember_setting_secrets(settings)
             self.git = source.git_source(settings)
 
     def enqueue(self, key: str, event_at: float | None = None, *, resync: bool = False) -> None:
@@ -548,6 +550,13 @@ class Daemon:
         if kind in ("Exporter", "CAdvisor", "BusinessService"):
             self.metrics.reconciles.labels(kind, result).inc()
             self.metrics.reconcile_seconds.labels(kind).observe(self.clock.now() - started)
+
+
+def _remember_setting_secrets(settings: Settings) -> None:
+    """The settings' own secrets are scrubbed from the log and state files like the containers'."""
+    url_password = secrets.split_userinfo(settings.git_url)[2] if settings.git_url else None
+    found = (settings.webhook_secret, settings.git_password, url_password)
+    secrets.remember(secrets.Secrets(frozenset(v for v in found if v)))
 
 
 def _commit_json(commit: Commit) -> dict[str, Any]:
