@@ -20,7 +20,7 @@ import yaml
 from monop import __version__
 from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
 from monop.gitsource import GitError
-from monop.secrets import public_url
+from monop.secrets import public_url, scrub
 from monop.settings import Settings, load_settings
 from monop.statestore import AlreadyRunning, DaemonLock
 
@@ -323,7 +323,8 @@ def status(
             {
                 "inSync": in_sync,
                 "resources": [render.status_json(s, records.get(s.key), targets) for s in statuses],
-                "daemon": None if daemon is None else {**dataclasses.asdict(daemon), "running": alive},
+                # scrub(): a status.json an older monop wrote may hold a git URL's password.
+                "daemon": None if daemon is None else scrub({**dataclasses.asdict(daemon), "running": alive}),
                 "prometheus": None if targets is None else targets.to_json(),
                 "ruleGroups": [r.to_json() for r in rules],
             }
