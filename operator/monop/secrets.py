@@ -165,14 +165,19 @@ class Secrets:
 def _pattern_spans(text: str) -> list[tuple[int, int]]:
     """Where the patterns see a secret in `text`; a mask already there is left alone."""
     spans = []
-    for match in _USERINFO.finditer(text):
-        if match["pw"]:
-            spans.append(match.span("pw"))
-        elif match["user"] and match["scheme"].lower() in ("http://", "https://"):
-            spans.append(match.span("user"))
-    spans += [m.span("value") for m in _HEADER.finditer(text)]
-    for pattern in (_ASSIGN, _FLAG_SPACE):
-        spans += [m.span("value") for m in pattern.finditer(text) if is_secret_name(m["name"])]
+    # Each pattern only where its punctuation is: most strings (paths, images) have none.
+    if "@" in text and "://" in text:
+        for match in _USERINFO.finditer(text):
+            if match["pw"]:
+                spans.append(match.span("pw"))
+            elif match["user"] and match["scheme"].lower() in ("http://", "https://"):
+                spans.append(match.span("user"))
+    if ":" in text:
+        spans += [m.span("value") for m in _HEADER.finditer(text)]
+    if "=" in text:
+        spans += [m.span("value") for m in _ASSIGN.finditer(text) if is_secret_name(m["name"])]
+    if "-" in text and (" " in text or "\t" in text):
+        spans += [m.span("value") for m in _FLAG_SPACE.finditer(text) if is_secret_name(m["name"])]
     return [(a, b) for a, b in spans if b > a and not text.startswith("<secret", a)]
 
 
