@@ -17,8 +17,6 @@ from monop.health import (
     from_records,
     next_verdict,
     probe_of,
-    redact,
-    secret_values,
     started,
 )
 from monop.healthrun import podman_runs_timers
@@ -26,6 +24,7 @@ from monop.model.resources import KINDS
 from monop.model.runtime import ContainerConfig, Healthcheck
 from monop.observed import LiveContainer, ObservedState
 from monop.plan import Unit, plan
+from monop.secrets import collect
 from monop.states import ActionKind, State
 
 T0 = 1_800_000_000.0  # the container's start, epoch seconds
@@ -255,9 +254,7 @@ def test_podmans_record_of_the_last_check_is_shown_with_secrets_masked() -> None
         health_output="exit code 7: curl: token s3cret-value refused",
         started_at=datetime.fromtimestamp(T0, UTC),
     )
-    secrets = secret_values((("API_TOKEN", "s3cret-value"), ("PORT", "8080"), ("DB_PASSWORD", "")))
-    assert secrets == ("s3cret-value",)
+    secrets = collect((("API_TOKEN", "s3cret-value"), ("PORT", "8080"), ("DB_PASSWORD", "")))
     verdict = Knowledge(T0 + 5).judge("k", HC, live, secrets)
     assert verdict is not None
     assert verdict.detail == "check `exit 1` failed (exit code 7: curl: token <secret> refused)"
-    assert redact("a s3cret-value b", secrets) == "a <secret> b"

@@ -71,7 +71,8 @@ async def execute(
             try:
                 await _carry_out(action, runtime, pull_once)
             except expected as err:
-                error = str(err)
+                # Podman may quote the command it could not run: made redacted, not only printed so.
+                error = action.unit.secrets.redact(str(err)) if action.unit else str(err)
             outcome = Outcome(action, error, time.monotonic() - started)
         log.get(resource=action.key).log(
             20 if outcome.ok else 40,

@@ -20,6 +20,7 @@ import yaml
 from monop import __version__
 from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
 from monop.gitsource import GitError
+from monop.secrets import public_url, scrub
 from monop.settings import Settings, load_settings
 from monop.statestore import AlreadyRunning, DaemonLock
 
@@ -107,7 +108,7 @@ def validate(
         _print_json(
             {
                 "valid": valid,
-                "source": settings.git_url or str(settings.desired),
+                "source": public_url(settings.git_url) or str(settings.desired),
                 "resources": resources,
                 "problems": [p.to_json() for p in problems],
             }
@@ -115,7 +116,11 @@ def validate(
     else:
         for problem in problems:
             typer.echo(str(problem), err=problem.severity is Severity.ERROR)
-        shown = f"{settings.git_url} {settings.git_branch}" if settings.git_url else str(settings.desired)
+        shown = (
+            f"{public_url(settings.git_url)} {settings.git_branch}"
+            if settings.git_url
+            else str(settings.desired)
+        )
         typer.echo(_summary(shown, resources, problems, valid), err=not valid)
     raise typer.Exit(EXIT_OK if valid else EXIT_PROBLEM)
 
@@ -184,7 +189,7 @@ def _desired_state(
         for problem in err.problems:
             typer.echo(str(problem), err=True)
         _fail(
-            f"{settings.git_url or settings.desired}: the desired state is invalid; nothing was changed",
+            f"{public_url(settings.git_url) or settings.desired}: the desired state is invalid; nothing was changed",
             EXIT_USAGE,
         )
 
@@ -320,7 +325,8 @@ def status(
             {
                 "inSync": in_sync,
                 "resources": [render.status_json(s, records.get(s.key), targets) for s in statuses],
-                "daemon": None if daemon is None else {**dataclasses.asdict(daemon), "running": alive},
+                # scrub(): a status.json an older monop wrote may hold a git URL's password.
+                "daemon": None if daemon is None else scrub({**dataclasses.asdict(daemon), "running": alive}),
                 "prometheus": None if targets is None else targets.to_json(),
                 "ruleGroups": [r.to_json() for r in rules],
             }

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from monop import log, prometheus, rulefiles, source, systemd
+from monop import log, prometheus, rulefiles, secrets, source, systemd
 from monop.apply import Outcome, execute
 from monop.controller.backoff import Backoff, CrashLoop
 from monop.controller.clock import Clock, RealClock
@@ -53,6 +53,7 @@ class Daemon:
         load_settings: Callable[[], Settings] | None = None,
     ) -> None:
         self.settings = settings
+        _remember_setting_secrets(settings)
         self.clock = clock or RealClock()
         self.metrics = Metrics(registry or CollectorRegistry())
         self._reload_settings = load_settings
@@ -60,7 +61,7 @@ class Daemon:
         self.backoff = Backoff(self.clock)
         self.crash_loop = CrashLoop(self.clock)
         self.workers = Workers(self.queue, self.reconcile, self.backoff, n=settings.workers)
-        self.store = StateStore(settings.state_dir)
+        self.store = StateStore(settings.state_dir, shared=(settings.sd_dir, settings.rules_dir))
         self.lock = DaemonLock(settings.state_dir)
         self.podman = Podman(resolve_url(settings.podman_url))
         self.health = HealthRunner(
@@ -273,13 +274,13 @@ class Daemon:
 
     @property
     def _source_name(self) -> str:
-        return self.settings.git_url or str(self.settings.desired)
+        return secrets.public_url(self.settings.git_url) or str(self.settings.desired)
 
     def git_record(self) -> dict[str, Any] | None:
         if self.git is None:
             return None
         return {
-            "url": self.settings.git_url,
+            "url": secrets.public_url(self.settings.git_url),
             "branch": self.settings.git_branch,
             "applied": _commit_json(self.applied) if self.applied else None,
             "newest": _commit_json(self.newest) if self.newest else None,
@@ -342,6 +343,7 @@ class Daemon:
                 )
                 return
             self.settings = settings
+            _remember_setting_secrets(settings)
             self.git = source.git_source(settings)
 
     def enqueue(self, key: str, event_at: float | None = None, *, resync: bool = False) -> None:
@@ -561,6 +563,13 @@ class Daemon:
         if kind in ("Exporter", "CAdvisor", "BusinessService"):
             self.metrics.reconciles.labels(kind, result).inc()
             self.metrics.reconcile_seconds.labels(kind).observe(self.clock.now() - started)
+
+
+def _remember_setting_secrets(settings: Settings) -> None:
+    """The settings' own secrets are scrubbed from the log and state files like the containers'."""
+    url_password = secrets.split_userinfo(settings.git_url)[2] if settings.git_url else None
+    found = (settings.webhook_secret, settings.git_password, url_password)
+    secrets.remember(secrets.Secrets(frozenset(v for v in found if v)))
 
 
 def _commit_json(commit: Commit) -> dict[str, Any]:

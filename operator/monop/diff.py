@@ -1,4 +1,8 @@
-"""Why a container differs from its spec: one Reason per field, old and new value as data."""
+"""Why a container differs from its spec: one Reason per field, old and new value as data.
+
+The records compared hold secrets as digests (monop.secrets); a reason shows each as
+`<secret>`, and a change only in secrets as `<secret changed>`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from monop import secrets
 
 # Field names of the stored record -> the name a user knows from the resource.
 _FIELD_NAMES = {
@@ -53,8 +59,15 @@ def spec_reasons(stored: Mapping[str, Any], desired: Mapping[str, Any]) -> list[
         elif key == "mounted":
             reasons += _mounted(old or {}, new or {})
         else:
-            reasons.append(Reason(_FIELD_NAMES.get(key, key), _show(old), _show(new)))
+            reasons.append(_reason(_FIELD_NAMES.get(key, key), _show(old), _show(new)))
     return reasons
+
+
+def _reason(field: str, old: str, new: str) -> Reason:
+    shown_old, shown_new = secrets.hide_digests(old), secrets.hide_digests(new)
+    if shown_old == shown_new and old != new:
+        return Reason(field, None, secrets.CHANGED)
+    return Reason(field, shown_old, shown_new)
 
 
 def _canon(value: Any) -> str:
@@ -68,7 +81,7 @@ def _pairs(key: str, old: list[list[str]], new: list[list[str]]) -> list[Reason]
     out = []
     for name in sorted(before.keys() | after.keys()):
         if before.get(name) != after.get(name):
-            out.append(Reason(f"{key} {name}", _quote(before.get(name)), _quote(after.get(name))))
+            out.append(_reason(f"{key} {name}", _quote(before.get(name)), _quote(after.get(name))))
     return out
 
 

@@ -4,6 +4,11 @@ monop keeps its own bare clone in the state directory and never writes to the us
 repository or working tree. A revision is read by exporting its tree (`git archive`) into
 a directory of the state directory, then loaded like any desired-state directory, its
 problems named `REV:path/file.yaml:LINE`.
+
+Credentials (the user and password of an `https://user:pass@host/repo.git`, or the
+git_username and git_password settings) are never written anywhere: the clone's remote is
+the URL without them, and git gets them for each call from a credential helper that reads
+them from that call's environment, so they are on no command line either.
 """
 
 from __future__ import annotations
@@ -17,9 +22,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from monop import secrets
 from monop.errors import MonopError
 
 KEEP_EXPORTS = 5
+# Says only the names of the variables; their values are in the environment of the one git call.
+_HELPER = (
+    '!f() { test "$1" = get || exit 0; echo "username=${MONOP_GIT_USERNAME}"; '
+    'echo "password=${MONOP_GIT_PASSWORD}"; }; f'
+)
 
 
 class GitError(MonopError):
@@ -39,8 +50,20 @@ class Commit:
 
 
 class GitSource:
-    def __init__(self, url: str, branch: str, path: str, workdir: Path) -> None:
-        self.url = url
+    def __init__(
+        self,
+        url: str,
+        branch: str,
+        path: str,
+        workdir: Path,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.url, url_user, url_password = secrets.split_userinfo(url)  # url: nothing secret in it
+        user, password = url_user or username, url_password or password
+        self._credentials = (user or "monop", password or "") if user or password else None
+        self._secrets = secrets.Secrets(frozenset(v for v in (password, url_user) if v))
         self.branch = branch
         self.path = path.strip("/") or "."
         self.workdir = workdir
@@ -71,27 +94,35 @@ class GitSource:
         return path / ".git" if (path / ".git").is_dir() else path
 
     def _git(self, *args: str, timeout: float = 120) -> str:
+        # The environment's own git and ssh setup (keys, credential helpers) applies; git never
+        # stops to ask for a password on a terminal nobody watches.
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        options: list[str] = []
+        if self._credentials is not None:
+            # Only monop's helper: another (`store`) would be handed the password to keep.
+            options = ["-c", "credential.helper=", "-c", f"credential.helper={_HELPER}"]
+            env["MONOP_GIT_USERNAME"], env["MONOP_GIT_PASSWORD"] = self._credentials
         try:
             done = subprocess.run(
-                ["git", f"--git-dir={self.repo}", *args],
+                ["git", f"--git-dir={self.repo}", *options, *args],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                # The environment's own git and ssh setup (keys, credentials) applies; git never
-                # stops to ask for a password on a terminal nobody watches.
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+                env=env,
             )
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise GitError(f"git {args[0]}: {err}") from None
+            raise GitError(f"git {args[0]}: {self._secrets.redact(str(err))}") from None
         if done.returncode != 0:
             said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-            raise GitError(f"git {args[0]} {self.url}: {said[0] if said else f'exit {done.returncode}'}")
+            why = self._secrets.redact(said[0]) if said else f"exit {done.returncode}"
+            raise GitError(f"git {args[0]} {self.url}: {why}")
         return done.stdout
 
     def fetch(self) -> Commit:
         """Bring the branch up to date in monop's clone; the commit it points at."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o700)  # monop's alone: revisions, the clone and its config
         if not (self.repo / "HEAD").exists():
-            self.workdir.mkdir(parents=True, exist_ok=True)
             self._git("init", "--bare", "--quiet")
             self._git("remote", "add", "origin", self.url)
         else:

@@ -11,18 +11,18 @@ past start period + interval x retries + timeout, which means nothing runs its c
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from monop import ownership
 from monop.model.duration import format_duration
 from monop.model.resources import BusinessService, ResourceBase
 from monop.model.runtime import Healthcheck
 from monop.model.targets import host_ports
 from monop.observed import LiveContainer
+from monop.secrets import Secrets
 
 
 class Mode(StrEnum):
@@ -38,6 +38,9 @@ class Health(StrEnum):
     STARTING = "starting"
     UNHEALTHY = "unhealthy"
     STALLED = "stalled"  # `starting` for longer than any verdict can take: its checks do not run
+
+
+_NO_SECRETS = Secrets()
 
 
 @dataclass(frozen=True)
@@ -144,11 +147,11 @@ class Knowledge:
     probes: Mapping[str, Verdict] = field(default_factory=_empty)
 
     def judge(
-        self, key: str, hc: Healthcheck | None, container: LiveContainer, secrets: Sequence[str] = ()
+        self, key: str, hc: Healthcheck | None, container: LiveContainer, secrets: Secrets = _NO_SECRETS
     ) -> Verdict | None:
         """The resource's health now, or None when nothing checks it (or it does not run).
 
-        `secrets`: values that must not appear in the check's output as shown (see `secret_values`).
+        `secrets`: the container's secrets, masked in the check's output as shown.
         """
         if container.state != "running":
             return None
@@ -165,7 +168,7 @@ class Knowledge:
             if check is not None and check.detail:
                 detail = check.detail
             elif container.health_output:
-                detail = redact(failed_check(hc, container.health_output), secrets)
+                detail = secrets.redact(failed_check(hc, container.health_output))
             else:
                 detail = "Podman reports it unhealthy"
             return Verdict(container.id, since, Health.UNHEALTHY, detail, check.failures if check else 0)
@@ -182,18 +185,6 @@ def failed_check(hc: Healthcheck, last: str, streak: int | None = None) -> str:
     command = hc.test[1] if hc.test[0] == "CMD-SHELL" else " ".join(hc.test[1:])
     words = f"check `{command}` failed ({last})"
     return words if streak is None else f"{words}; {streak} in a row, retries {hc.retries}"
-
-
-def secret_values(env: Iterable[tuple[str, str]]) -> tuple[str, ...]:
-    """The values of secret-looking variables (`ownership.is_secret`), longest first."""
-    return tuple(sorted((v for k, v in env if v and ownership.is_secret(k)), key=len, reverse=True))
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """`text` with each secret value replaced, wherever a check printed it."""
-    for value in secrets:
-        text = text.replace(value, "<secret>")
-    return text
 
 
 def stalled_detail(hc: Healthcheck, seconds: float) -> str:

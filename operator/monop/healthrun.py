@@ -31,13 +31,12 @@ from monop.health import (
     deadline,
     failed_check,
     next_verdict,
-    redact,
-    secret_values,
     started,
 )
 from monop.live.podman import HealthState, PodmanError
 from monop.model.runtime import Healthcheck
 from monop.observed import LiveContainer, ObservedState
+from monop.secrets import Secrets
 
 if TYPE_CHECKING:
     import httpx
@@ -133,7 +132,7 @@ class HealthRunner:
                 if self._monop_runs(unit.key, container, hc):
                     wanted[(unit.key, "check")] = (
                         (run, hc),
-                        _bind(self._check_loop, unit.key, container, hc, secret_values(unit.config.env)),
+                        _bind(self._check_loop, unit.key, container, hc, unit.secrets),
                     )
                 else:
                     wanted[(unit.key, "deadline")] = (
@@ -190,15 +189,13 @@ class HealthRunner:
         self.on_change(key)
 
     async def _check_loop(
-        self, key: str, container: LiveContainer, hc: Healthcheck, secrets: tuple[str, ...]
+        self, key: str, container: LiveContainer, hc: Healthcheck, secrets: Secrets
     ) -> None:
         while True:
             await self.clock.sleep(hc.interval_s)
             await self._guarded(key, "check", self._check(key, container, hc, secrets))
 
-    async def _check(
-        self, key: str, container: LiveContainer, hc: Healthcheck, secrets: tuple[str, ...]
-    ) -> None:
+    async def _check(self, key: str, container: LiveContainer, hc: Healthcheck, secrets: Secrets) -> None:
         try:
             result = await asyncio.wait_for(
                 self.podman.run_healthcheck(container.name), hc.timeout_s + _GRACE
@@ -217,7 +214,7 @@ class HealthRunner:
                 container.id,
                 started(container),
                 _health(state.status),
-                redact(failed_check(hc, state.last_check(), state.failing_streak), secrets),
+                secrets.redact(failed_check(hc, state.last_check(), state.failing_streak)),
                 state.failing_streak,
                 at,
             )

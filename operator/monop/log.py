@@ -43,6 +43,7 @@ def _ensure() -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info,
+            _scrub,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -52,6 +53,13 @@ def _ensure() -> None:
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+def _scrub(_logger: Any, _method: str, event: Any) -> Any:
+    """No log line carries a secret: every value the desired state holds, nor a URL's password."""
+    from monop import secrets
+
+    return secrets.scrub(event)
 
 
 def action_event(kind: str, ok: bool) -> str:

@@ -1,19 +1,18 @@
 """The labels that make a container monop's, and the record of the spec it was made from.
 
 Only containers labelled `monop.dev/managed-by=monop` are ever changed or removed. The spec
-is stored whole (secrets as digests) so a drift reason can name each field without an
-inspect call per container.
+is stored whole (every secret value as a digest, wherever it stands: see monop.secrets) so a
+drift reason can name each field without an inspect call per container.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from monop import secrets as secret
 from monop.model.runtime import ContainerConfig
 
 PREFIX = "monop.dev/"
@@ -25,29 +24,20 @@ SPEC = PREFIX + "spec"
 REVISION = PREFIX + "revision"
 MANAGER = "monop"
 
-_SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.IGNORECASE)
-
-
-def is_secret(name: str) -> bool:
-    """Environment variables whose values never leave monop in clear: in labels, logs or reasons."""
-    return bool(_SECRET.search(name))
-
-
-def mask(name: str, value: str) -> str:
-    """The value as recorded and shown: secret-looking ones as a digest that still tells change."""
-    if not is_secret(name):
-        return value
-    return "<secret sha256:" + hashlib.sha256(value.encode()).hexdigest()[:8] + ">"
-
 
 def is_managed(labels: Mapping[str, str]) -> bool:
     return labels.get(MANAGED_BY) == MANAGER
 
 
-def record(config: ContainerConfig, mounted: Mapping[str, str]) -> dict[str, Any]:
-    """The spec as stored on the container: plain JSON, secrets masked, mounted files by digest."""
-    data = dataclasses.asdict(config)
-    data["env"] = [[k, mask(k, v)] for k, v in config.env]
+def record(
+    config: ContainerConfig, mounted: Mapping[str, str], secrets: secret.Secrets | None = None
+) -> dict[str, Any]:
+    """The spec as stored on the container: plain JSON, secrets as digests, mounted files by digest."""
+    secrets = secrets or secret.Secrets()
+    data: dict[str, Any] = secret.scrub(dataclasses.asdict(config), secrets.record)
+    data["env"] = [
+        [k, secret.digest(v) if secrets.is_secret(k) else secrets.record(v)] for k, v in config.env
+    ]
     data["mounted"] = dict(sorted(mounted.items()))
     return data
 
@@ -58,13 +48,14 @@ def labels(
     spec_hash: str,
     mounted: Mapping[str, str],
     revision: str | None = None,
+    secrets: secret.Secrets | None = None,
 ) -> dict[str, str]:
     out = {
         MANAGED_BY: MANAGER,
         KIND: kind,
         NAME: config.name,
         SPEC_HASH: spec_hash,
-        SPEC: json.dumps(record(config, mounted), sort_keys=True, separators=(",", ":")),
+        SPEC: json.dumps(record(config, mounted, secrets), sort_keys=True, separators=(",", ":")),
     }
     if revision:
         out[REVISION] = revision

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monop import ownership
+from monop import ownership, secrets
 from monop.desired.state import DesiredState, LoadedResource
 from monop.diff import Reason, spec_reasons
-from monop.health import Health, HttpProbe, Knowledge, Verdict, probe_of, secret_values
+from monop.health import Health, HttpProbe, Knowledge, Verdict, probe_of
 from monop.model.expand import expand, spec_hash
 from monop.model.runtime import ContainerConfig
 from monop.observed import LiveContainer, ObservedState, resolve_image
@@ -29,6 +29,7 @@ class Unit:
     spec_hash: str
     labels: Mapping[str, str] = field(compare=False, repr=False)
     probe: HttpProbe | None = field(default=None, compare=False)  # not part of the container
+    secrets: secrets.Secrets = field(default=secrets.Secrets(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -36,16 +37,30 @@ class Unit:
 
 
 def unit(loaded: LoadedResource, revision: str | None = None) -> Unit:
-    config = expand(loaded.resource, loaded.base_dir)
+    config = expand(loaded.resource, loaded.base_dir, loaded.secret_env)
     mounted = {str(m.path): m.sha256 for m in loaded.mounted}
     digest = spec_hash(config, mounted.values())
+    found = unit_secrets(config, loaded.secret_env)
+    # Log lines and state files are scrubbed of every secret this process has seen.
+    secrets.remember(found)
     return Unit(
         loaded.key,
         loaded.resource.kind,
         config,
         digest,
-        ownership.labels(loaded.resource.kind, config, digest, mounted, revision),
-        probe_of(loaded.resource),
+        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, found),
+        probe=probe_of(loaded.resource),
+        secrets=found,
+    )
+
+
+def unit_secrets(config: ContainerConfig, secret_env: Mapping[str, str] | None = None) -> secrets.Secrets:
+    """Every secret value of a container: see monop.secrets for what counts as one."""
+    return secrets.collect(
+        config.env,
+        (config.command, config.args, config.healthcheck.test if config.healthcheck else None),
+        texts=[v for _, v in config.labels],
+        secret_names=secret_env or (),
     )
 
 
@@ -146,7 +161,7 @@ def _compare(
 
     verdict = None
     if have is not None and health is not None:
-        verdict = health.judge(want.key, want.config.healthcheck, have, secret_values(want.config.env))
+        verdict = health.judge(want.key, want.config.healthcheck, have, want.secrets)
 
     def status(state: State, *reasons: Reason) -> Status:
         return Status(want.key, want.name, state, reasons, have, want.config.image, verdict)
@@ -188,6 +203,8 @@ def _compare(
 def _drift(want: Unit, have: LiveContainer, image_id: str | None) -> list[Reason]:
     if have.labels.get(ownership.SPEC_HASH) != want.spec_hash:
         stored = ownership.stored_record(have.labels)
+        if stored is not None:  # made by an older monop, it may hold a secret in clear
+            stored = secrets.scrub(stored, want.secrets.record)
         desired = ownership.stored_record(want.labels) or {}
         reasons = spec_reasons(stored, desired) if stored is not None else []
         if reasons:

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
         None,
         description="A git repository (local path or URL) to take the desired state from, instead of `desired`.",
     )
+    git_username: str | None = Field(
+        None,
+        description="User name for an http(s) git_url; from the environment or config file, never a flag.",
+    )
+    git_password: str | None = Field(
+        None,
+        description="Password or token for an http(s) git_url (MONOP_GIT_PASSWORD); never stored or logged.",
+        repr=False,
+    )
     git_branch: str = Field("main", description="The branch monop follows.")
     git_path: str = Field("desired", description="The desired-state directory inside the repository.")
     git_fetch_interval: Duration = Field(60.0, gt=0, description="How often the daemon fetches the branch.")

@@ -30,7 +30,14 @@ class Revision:
 def git_source(settings: Settings) -> GitSource | None:
     if not settings.git_url:
         return None
-    return GitSource(settings.git_url, settings.git_branch, settings.git_path, settings.state_dir / "git")
+    return GitSource(
+        settings.git_url,
+        settings.git_branch,
+        settings.git_path,
+        settings.state_dir / "git",
+        username=settings.git_username,
+        password=settings.git_password,
+    )
 
 
 def read(
@@ -94,4 +101,4 @@ def write_hold(state_dir: Path, hold: Hold | None) -> None:
         path.unlink(missing_ok=True)
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(hold.to_json()) + "\n", mode=0o644)
+    write_atomic(path, json.dumps(hold.to_json()) + "\n", mode=0o600)

@@ -1,14 +1,22 @@
-"""What the daemon knows, kept in its state directory: written atomically, read by `monop status`."""
+"""What the daemon knows, kept in its state directory: written atomically, read by `monop status`.
+
+The state directory is 0700 and its files 0600: they name what runs and why, and are
+scrubbed of secrets anyway (monop.secrets). When Prometheus's file_sd or rules directory
+lies inside it (the default), it is 0711 instead, so Prometheus, another user, can reach
+its files by name without reading or listing anything else.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monop import secrets
 from monop.errors import MonopError
 from monop.files import write_atomic
 
@@ -57,20 +65,30 @@ class DaemonRecord:
     git: dict[str, Any] | None = None
 
 
+def secure_dir(directory: Path, shared: Iterable[Path] = ()) -> None:
+    """Create `directory` if need be; 0700, or 0711 when a `shared` path (for Prometheus) is inside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    inside = any(p.absolute().is_relative_to(directory.absolute()) for p in shared)
+    directory.chmod(0o711 if inside else 0o700)
+
+
 class StateStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, shared: Iterable[Path] = ()) -> None:
         self.directory = directory
         self.path = directory / STATE_FILE
+        self.shared = tuple(shared)  # directories Prometheus reads: sd_dir, rules_dir
 
     def save(self, daemon: DaemonRecord, resources: dict[str, ResourceRecord]) -> None:
         """Replace the file whole: a reader sees the old state or the new, never half of one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        secure_dir(self.directory, self.shared)
         body = json.dumps(
-            {"daemon": asdict(daemon), "resources": {k: asdict(r) for k, r in sorted(resources.items())}},
+            secrets.scrub(
+                {"daemon": asdict(daemon), "resources": {k: asdict(r) for k, r in sorted(resources.items())}}
+            ),
             indent=1,
             sort_keys=True,
         )
-        write_atomic(self.path, body, mode=0o644)
+        write_atomic(self.path, body, mode=0o600)
 
     def load(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord]]:
         """The saved state; a missing or unreadable file is an empty state, never an error."""
@@ -84,9 +102,13 @@ class StateStore:
 
     def append_history(self, entry: dict[str, Any]) -> None:
         """One line per applied or rejected revision, appended and synced."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / HISTORY_FILE).open("a", encoding="utf-8") as out:
-            out.write(json.dumps(entry, sort_keys=True) + "\n")
+        secure_dir(self.directory, self.shared)
+        fd = os.open(
+            self.directory / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        os.fchmod(fd, 0o600)  # a file an older monop made 0644
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
+            out.write(json.dumps(secrets.scrub(entry), sort_keys=True) + "\n")
             out.flush()
             os.fsync(out.fileno())
 
@@ -116,7 +138,7 @@ class DaemonLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from monop.desired.promql import check_groups
+from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
 from monop.desired.validate import check_all, duplicate_names
@@ -164,7 +165,8 @@ def _load_document(
     if isinstance(resource, AlertRuleGroupResource):
         return loaded, []  # a rule group mounts nothing
     mounted, problems = _mounted_files(loaded, root)
-    return dataclasses.replace(loaded, mounted=mounted), problems
+    secret_env, secret_problems = _secret_env(loaded, root)
+    return dataclasses.replace(loaded, mounted=mounted, secret_env=secret_env), problems + secret_problems
 
 
 # pydantic's error types that mean "a value of the wrong kind", said in the user's words instead.
@@ -294,6 +296,24 @@ def _mounted_files(res: LoadedResource, root: Path) -> tuple[tuple[MountedFile, 
             except (OSError, ValueError) as err:
                 problems.append(problem(f"hostPath {volume.host_path!r} cannot be read: {err}"))
     return tuple(mounted), problems
+
+
+def _secret_env(res: LoadedResource, root: Path) -> tuple[dict[str, str], list[Problem]]:
+    """What the resource's secretEnvFrom files hold, in order (a later file wins)."""
+    env: dict[str, str] = {}
+    problems: list[Problem] = []
+    for i, name in enumerate(res.resource.spec.secret_env_from):
+        field = ("spec", "secretEnvFrom", i)
+        path = Path(name)
+        try:
+            if path.resolve().is_relative_to(root.resolve()):
+                raise SecretFileError(
+                    f"{name}: inside the desired tree; keep secrets outside it (and out of git)"
+                )
+            env.update(read_env_file(path))
+        except SecretFileError as err:
+            problems.append(Problem(res.file, res.line_of(*field), res.key, dotted(field), str(err)))
+    return env, problems
 
 
 def _digest(path: Path) -> str:

@@ -29,6 +29,8 @@ class LoadedResource:
     lines: Mapping[FieldPath, int] = field(repr=False, compare=False)
     base_dir: Path = field(repr=False)
     mounted: tuple[MountedFile, ...] = ()
+    # What the secretEnvFrom files hold: secrets, so never in a repr (nor a traceback's locals).
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def key(self) -> str:

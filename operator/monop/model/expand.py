@@ -6,15 +6,20 @@ import dataclasses
 import hashlib
 import json
 import os.path
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from monop.model import runtime
 from monop.model.resources import CAdvisor, ResourceBase
 
 
-def expand(resource: ResourceBase, base_dir: Path) -> runtime.ContainerConfig:
-    """Every default applied; relative volume paths resolved against the resource's file."""
+def expand(
+    resource: ResourceBase, base_dir: Path, secret_env: Mapping[str, str] | None = None
+) -> runtime.ContainerConfig:
+    """Every default applied; relative volume paths resolved against the resource's file.
+
+    `secret_env` is what the resource's `secretEnvFrom` files hold; `env` wins over it.
+    """
     spec = resource.spec
     args = spec.effective_args() if isinstance(spec, CAdvisor) else spec.args
     hc = spec.healthcheck
@@ -23,7 +28,7 @@ def expand(resource: ResourceBase, base_dir: Path) -> runtime.ContainerConfig:
         image=spec.image,
         command=spec.command,
         args=args,
-        env=tuple(sorted(spec.env.items())),
+        env=tuple(sorted({**(secret_env or {}), **spec.env}.items())),
         # Podman publishes nothing on the host network; keeping the mapping would only lie in inspect.
         ports=()
         if spec.network == "host"

@@ -255,6 +255,12 @@ class ContainerSpec(Strict):
     env: Annotated[dict[str, str], _either("Environment: a map, or a list of {name, value}.")] = Field(
         default_factory=dict
     )
+    secret_env_from: tuple[str, ...] = Field(
+        (),
+        alias="secretEnvFrom",
+        description="Files of NAME=VALUE lines (podman's --env-file format) outside the desired tree, "
+        "mode 0600 or 0400: environment whose every value is a secret. `env` wins over them.",
+    )
     ports: tuple[PortItem, ...] = ()
     volumes: tuple[VolumeItem, ...] = ()
     devices: tuple[DeviceItem, ...] = ()
@@ -292,6 +298,19 @@ class ContainerSpec(Strict):
         for name in value:
             if not _ENV_NAME.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    @field_validator("secret_env_from", mode="before")
+    @classmethod
+    def _one_file_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("secret_env_from")
+    @classmethod
+    def _absolute_files(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"{path!r} must be an absolute path outside the desired tree")
         return value
 
     @field_validator("image")
