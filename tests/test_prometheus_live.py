@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -12,9 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from monop import prometheus
-from monop.desired.loader import load
+from monop_testbed import images
 from monop_testbed.daemon import DaemonProcess
 from monop_testbed.desired import write_service
 from monop_testbed.podman_service import PodmanService, wait_for
@@ -77,12 +79,13 @@ def stack(tmp_path: Path, podman: object, podman_service: PodmanService) -> Iter
     s = Stack(tmp_path, podman_service)
     write_service(s.desired, "alpha", PORT, metrics="app_up 1")
     write_service(s.desired, "beta", PORT + 1, metrics="app_up 1")
-    jobs = prometheus.jobs(load(s.desired, default_address="127.0.0.1"), "127.0.0.1", "127.0.0.1:9469")
-    configs = prometheus.scrape_configs(jobs, s.sd_dir)["scrape_configs"]
-    # Jobs a later test adds to the desired state must already be in Prometheus's config, as a
-    # user's would be after pasting `monop render prometheus` once.
-    configs.append({"job_name": "gamma", "file_sd_configs": [{"files": [str(s.sd_dir / "gamma.json")]}]})
-    s.prometheus = PrometheusServer(tmp_path / "prometheus", configs)
+    s.sd_dir.mkdir(parents=True)  # Prometheus watches the directory only if it exists when it starts
+    # Prometheus's config is `monop render prometheus`, merged once, as a user's would be.
+    rendered = s.monop("render", "prometheus")
+    assert rendered.returncode == 0, rendered.stderr
+    s.prometheus = PrometheusServer(
+        tmp_path / "prometheus", yaml.safe_load(rendered.stdout)["scrape_configs"]
+    )
     s.publish()
     with s.prometheus:
         yield s
@@ -117,7 +120,7 @@ def test_a_job_removed_from_the_desired_state_leaves_prometheus(stack: Stack) ->
     stack.publish()
     assert stack.prometheus is not None
     wait_for(
-        lambda: any(t["scrapePool"] == "gamma" for t in stack.prometheus.targets()),  # type: ignore[union-attr]
+        lambda: any(t["labels"]["job"] == "gamma" for t in stack.prometheus.targets()),  # type: ignore[union-attr]
         30,
         "Prometheus to pick gamma up",
         interval=0.5,
@@ -125,12 +128,74 @@ def test_a_job_removed_from_the_desired_state_leaves_prometheus(stack: Stack) ->
     (stack.desired / "gamma.yaml").unlink()
     stack.publish()
     wait_for(
-        lambda: not any(t["scrapePool"] == "gamma" for t in stack.prometheus.targets()),  # type: ignore[union-attr]
+        lambda: not any(t["labels"]["job"] == "gamma" for t in stack.prometheus.targets()),  # type: ignore[union-attr]
         30,
         "gamma to leave Prometheus",
         interval=0.5,
     )
     assert stack.status()[1]["prometheus"]["stale"] == []
+
+
+# A service whose metrics are at /custom/metrics only, under a job of its own.
+SHOP = f"""\
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: shop
+spec:
+  image: {images.METRICS}
+  command: ["sh", "-c", "mkdir -p /www/custom && echo 'shop_up 1' > /www/custom/metrics && exec httpd -f -p {PORT + 5} -h /www"]
+  ports: ["127.0.0.1:{PORT + 5}:{PORT + 5}"]
+  scrape: {{port: {PORT + 5}, job: shop, path: /custom/metrics, interval: 3s}}
+"""
+
+
+def active(stack: Stack, job: str) -> dict[str, Any] | None:
+    """Prometheus's active target whose job label is `job` (one per job here)."""
+    assert stack.prometheus is not None
+    return next((t for t in stack.prometheus.targets() if t["labels"].get("job") == job), None)
+
+
+def scraped_as(stack: Stack, job: str, interval: str, url: str) -> bool:
+    found = active(stack, job)
+    return found is not None and (found["scrapeInterval"], found["scrapeUrl"]) == (interval, url)
+
+
+def config_loaded_at(server: PrometheusServer) -> str:
+    info = httpx.get(f"{server.url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]
+    assert info["reloadConfigSuccess"] is True
+    return str(info["lastConfigTime"])
+
+
+def test_a_new_job_interval_and_path_are_scraped_with_no_edit_of_prometheus(stack: Stack) -> None:
+    assert stack.prometheus is not None
+    alpha = f"http://127.0.0.1:{PORT}/metrics"
+    wait_for(lambda: scraped_as(stack, "alpha", "1s", alpha), 30, "alpha scraped", interval=0.2)
+    loaded = config_loaded_at(stack.prometheus)
+
+    (stack.desired / "shop.yaml").write_text(SHOP)
+    stack.publish()
+    shop_url = f"http://127.0.0.1:{PORT + 5}/custom/metrics"
+    wait_for(
+        lambda: scraped_as(stack, "shop", "3s", shop_url) and active(stack, "shop")["health"] == "up",  # type: ignore[index]
+        30,
+        "shop scraped every 3s at its path",
+        interval=0.2,
+    )
+    shop = active(stack, "shop")
+    assert shop is not None and shop["scrapeTimeout"] == "3s"  # within its interval, or Prometheus drops it
+    assert shop["labels"]["monop_resource"] == "BusinessService/shop"
+
+    # Another interval and path for a job Prometheus already scrapes.
+    text = (stack.desired / "alpha.yaml").read_text()
+    (stack.desired / "alpha.yaml").write_text(
+        text.replace(f"scrape: {{port: {PORT}}}", f"scrape: {{port: {PORT}, interval: 2s, path: /healthz}}")
+    )
+    stack.publish()
+    healthz = f"http://127.0.0.1:{PORT}/healthz"
+    wait_for(lambda: scraped_as(stack, "alpha", "2s", healthz), 30, "alpha at its new interval and path")
+    assert config_loaded_at(stack.prometheus) == loaded  # the config was read once, at start
+    assert stack.prometheus.ready()  # the same process: never restarted
 
 
 def test_a_target_nothing_desires_is_stale(stack: Stack) -> None:
@@ -192,22 +257,61 @@ def test_the_daemon_restarts_a_container_whose_target_stays_down(
     (desired / "alpha.yaml").write_text(
         text.replace(f"scrape: {{port: {PORT}}}", f"scrape: {{port: {PORT + 9}, restartAfter: 2s}}")
     )
+    with daemon_under_prometheus(tmp_path, podman_service, desired) as (daemon, _):
+        restart = daemon.wait_event("container_restarted", 60, resource="BusinessService/alpha")
+        assert restart["reason"].startswith(f"target 127.0.0.1:{PORT + 9} down for ")
+        assert "connection refused" in restart["reason"]
+        assert daemon.metric("monop_target_up", resource="BusinessService/alpha") == 0
+        assert daemon.metric("monop_targets", health="Down") == 1
+        assert daemon.metric("monop_prometheus_reachable") == 1
+
+
+def test_prometheus_stores_the_target_labels_as_the_daemon_exports_them(
+    tmp_path: Path, podman: object, podman_service: PodmanService
+) -> None:
+    """Prometheus scrapes the daemon (its own job in monop's files), as a user's would."""
+    write_service(tmp_path / "desired", "alpha", PORT)
+    with daemon_under_prometheus(tmp_path, podman_service, tmp_path / "desired") as (daemon, server):
+
+        def stored() -> list[dict[str, str]]:
+            answer = httpx.get(f"{server.url}/api/v1/query", params={"query": "monop_target_up"}, timeout=5)
+            return [r["metric"] for r in answer.json()["data"]["result"]]
+
+        wait_for(
+            lambda: any(m.get("resource") == "BusinessService/alpha" for m in stored()),
+            60,
+            "Prometheus to store monop_target_up of alpha",
+            interval=0.5,
+        )
+        [alpha] = [m for m in stored() if m.get("resource") == "BusinessService/alpha"]
+        # job and instance are the daemon's, as Prometheus attaches them; the target's stand apart.
+        assert alpha == {
+            "__name__": "monop_target_up",
+            "job": "monop",
+            "instance": daemon.base_url.removeprefix("http://"),
+            "monop_resource": "monop",  # the label monop's file gives its own target
+            "resource": "BusinessService/alpha",
+            "target_job": "alpha",
+            "target_instance": f"127.0.0.1:{PORT}",
+        }
+
+
+@contextlib.contextmanager
+def daemon_under_prometheus(
+    tmp_path: Path, podman_service: PodmanService, desired: Path
+) -> Iterator[tuple[DaemonProcess, PrometheusServer]]:
+    """A ready `monop run` whose files a Prometheus reads, and which checks its targets there."""
     state_dir = tmp_path / "state"
     sd_dir = state_dir / "file_sd"
     sd_dir.mkdir(parents=True)  # Prometheus watches the directory only if it exists when it starts
-    configs = [{"job_name": "alpha", "file_sd_configs": [{"files": [str(sd_dir / "alpha.json")]}]}]
+    configs = prometheus.scrape_configs(sd_dir)["scrape_configs"]
     with PrometheusServer(tmp_path / "prometheus", configs) as server:
         env = {"MONOP_PROMETHEUS_URL": server.url, "MONOP_SCRAPE_ADDRESS": "127.0.0.1"}
         with DaemonProcess(
             podman_service.url, desired, state_dir, resync_interval="1s", extra_env=env
         ) as daemon:
             daemon.wait_ready()
-            restart = daemon.wait_event("container_restarted", 60, resource="BusinessService/alpha")
-            assert restart["reason"].startswith(f"target 127.0.0.1:{PORT + 9} down for ")
-            assert "connection refused" in restart["reason"]
-            assert daemon.metric("monop_target_up", resource="BusinessService/alpha") == 0
-            assert daemon.metric("monop_targets", health="Down") == 1
-            assert daemon.metric("monop_prometheus_reachable") == 1
+            yield daemon, server
 
 
 RULES = """\

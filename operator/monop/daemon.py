@@ -75,6 +75,7 @@ class Daemon:
         self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
         self.desired: DesiredState | None = None
         self.targets: TargetReport | None = None
+        self._published: tuple[list[prometheus.Job], frozenset[str]] | None = None  # in the file_sd files
         self._down_since: dict[tuple[str, str], float] = {}  # (resource, instance) -> wall time
         self._target_restart: dict[str, str] = {}  # key -> why its target says restart it
         self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
@@ -236,8 +237,7 @@ class Daemon:
             ),
             "removed": sorted(set(before) - set(self.units)),
         }
-        self.desired = state
-        self._write_targets(state)
+        self.desired = state  # its targets are written after the next look at Podman: _write_targets
         self.rules_task = asyncio.ensure_future(self.sync_rules(state))
         self.desired_error = None
         self.rejected = None
@@ -288,17 +288,23 @@ class Daemon:
             "rejected": self.rejected,
         }
 
-    def _write_targets(self, state: DesiredState) -> None:
-        """Keep Prometheus's file_sd files equal to the desired scrape targets, monop's own included."""
+    def _write_targets(self, seen: Plan) -> None:
+        """Keep Prometheus's file_sd files equal to the scrape targets of what monop owns and keeps
+        (as `seen`, a plan of the whole desired state, says), monop's own included."""
+        if self.desired is None:
+            return
         address = self.http_address or self.settings.metrics_address
-        jobs = prometheus.jobs(state, self.settings.scrape_address, address)
+        jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address, without=seen.unowned)
+        if self._published == (jobs, seen.kept_orphans):
+            return
         try:
-            changed = prometheus.write_sd_files(jobs, self.settings.sd_dir)
+            changed = prometheus.write_sd_files(jobs, self.settings.sd_dir, keep=seen.kept_orphans)
         except OSError as err:
             self.log.error(
                 "prometheus_targets_write_failed", sd_dir=str(self.settings.sd_dir), error=str(err)
             )
             return
+        self._published = (jobs, seen.kept_orphans)
         if changed:
             self.log.info("prometheus_targets_written", files=[str(p) for p in changed])
 
@@ -392,6 +398,7 @@ class Daemon:
         except PodmanUnavailable:
             return
         result = self.survey(observed)
+        self._write_targets(result)
         current = {s.key for s in result.statuses}
         for key in set(self.records) - current:
             del self.records[key]  # neither desired nor running: nothing left to report
@@ -411,7 +418,8 @@ class Daemon:
         if not self.settings.prometheus_url or self.desired is None:
             return
         address = self.http_address or self.settings.metrics_address
-        jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address)
+        unowned = {key for key, state in self.states.items() if state is State.CONFLICT}
+        jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address, without=unowned)
         async with prom.connect(self.settings.prometheus_url) as api:
             assert api is not None
             report = await prom.verify(jobs, api)
@@ -484,6 +492,7 @@ class Daemon:
         started = self.clock.now()
         observed = await self.observe(queued_at)
         result = self.survey(observed)
+        self._write_targets(result)
         status = next((s for s in result.statuses if s.key == key), None)
         action = next((a for a in result.actions if a.key == key), None)
         kind = key.split("/", 1)[0]

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from monop import __version__
 from monop.live.prom import TargetHealth, TargetReport
@@ -34,6 +43,11 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # What the library's default registry would carry: process_* (CPU seconds, resident
+        # memory bytes, open fds), python_info and python_gc_*.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
         self.reconciles = Counter(
             "monop_reconcile",
             "Reconciles of one resource, by kind and result.",
@@ -85,7 +99,9 @@ class Metrics:
         self.target_up = Gauge(
             "monop_target_up",
             "1 when Prometheus scrapes the desired target and it is up with what it should carry.",
-            ["job", "instance", "resource"],
+            # Not job/instance: Prometheus attaches those to every scraped series, and would
+            # store these as exported_job/exported_instance.
+            ["target_job", "target_instance", "resource"],
             registry=registry,
         )
         self.targets = Gauge("monop_targets", "Desired targets by health.", ["health"], registry=registry)

@@ -113,6 +113,17 @@ class Plan:
     def in_sync(self) -> bool:
         return all(s.state.ok for s in self.statuses)
 
+    @property
+    def unowned(self) -> frozenset[str]:
+        """Desired resources whose name a container monop does not own holds: not monop's to scrape."""
+        return frozenset(s.key for s in self.statuses if s.state is State.CONFLICT)
+
+    @property
+    def kept_orphans(self) -> frozenset[str]:
+        """Orphans this plan leaves running (it does not prune them): their targets stay."""
+        removed = {a.key for a in self.actions if a.kind is ActionKind.REMOVE}
+        return frozenset(s.key for s in self.statuses if s.state is State.ORPHAN and s.key not in removed)
+
 
 # Order of execution: removals free names and ports before anything is created.
 _ORDER = list(ActionKind)

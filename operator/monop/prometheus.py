@@ -1,16 +1,17 @@
-"""What monop tells Prometheus to scrape: file_sd target files, and the scrape_configs that read them.
+"""What monop tells Prometheus to scrape: file_sd target files, and the one scrape_config that reads them.
 
-One job per scrape job of the desired state, plus `monop` itself. Targets go in
-`<sd_dir>/<job>.json` (Prometheus's file_sd format), rewritten atomically and only when their
-content changes, so Prometheus follows the desired state without its config being edited.
-A target whose path or scheme differs from its job's carries `__metrics_path__` / `__scheme__`.
+Targets go in `<sd_dir>/<job>.json` (Prometheus's file_sd format), rewritten atomically and
+only when their content changes. Each target carries its own job, interval, timeout, path and
+scheme as target labels, which Prometheus (2.x) takes over the scrape_config's values, so one
+scrape_config reading `<sd_dir>/*.json` follows every later change of the desired state: a new
+job, another interval or path, with no edit of prometheus.yml and no restart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,31 +24,16 @@ from monop.model.targets import Target, targets
 SELF_JOB = "monop"
 SELF_RESOURCE = "monop"
 RESOURCE_LABEL = "monop_resource"
+SCRAPE_CONFIG = "monop-targets"  # the one scrape pool: every target in monop's files
+# Prometheus's default scrape_timeout: a target that asks only for an interval gets at most
+# this, as a job with only `scrape_interval` would (a timeout past the interval drops the target).
+DEFAULT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
     targets: tuple[Target, ...]
-
-    @property
-    def interval_s(self) -> float | None:
-        """The shortest interval any of its targets asks for (one interval per job in Prometheus)."""
-        asked = [t.interval_s for t in self.targets if t.interval_s]
-        return min(asked) if asked else None
-
-    @property
-    def timeout_s(self) -> float | None:
-        asked = [t.timeout_s for t in self.targets if t.timeout_s]
-        return min(asked) if asked else None
-
-    @property
-    def path(self) -> str:
-        return self.targets[0].path
-
-    @property
-    def scheme(self) -> str:
-        return self.targets[0].scheme
 
 
 def self_target(metrics_address: str, scrape_address: str) -> Target:
@@ -58,13 +44,21 @@ def self_target(metrics_address: str, scrape_address: str) -> Target:
     return Target(SELF_RESOURCE, SELF_JOB, host.strip("[]"), int(port), "/metrics")
 
 
-def jobs(state: DesiredState, default_address: str, metrics_address: str | None) -> list[Job]:
+def jobs(
+    state: DesiredState,
+    default_address: str,
+    metrics_address: str | None,
+    without: Collection[str] = (),
+) -> list[Job]:
     """Every scrape job, sorted by name, its targets sorted by address: stable files, stable diffs.
 
     monop's own job is there when `metrics_address` is: where its daemon serves /metrics.
+    Resources whose key is in `without` (a container monop does not own holds their name) are left out.
     """
     by_job: dict[str, list[Target]] = {}
     for loaded in state.resources:
+        if loaded.key in without:
+            continue
         for target in targets(loaded.resource, default_address):
             by_job.setdefault(target.job, []).append(target)
     if metrics_address is not None:
@@ -75,64 +69,85 @@ def jobs(state: DesiredState, default_address: str, metrics_address: str | None)
     ]
 
 
+def target_labels(target: Target) -> dict[str, str]:
+    """The target's file_sd labels: its own, then how Prometheus scrapes it (these win over the config's)."""
+    labels = dict(target.labels)
+    labels["job"] = target.job
+    labels[RESOURCE_LABEL] = target.resource
+    labels["__metrics_path__"] = target.path
+    labels["__scheme__"] = target.scheme
+    if target.interval_s:
+        labels["__scrape_interval__"] = format_duration(target.interval_s)
+    timeout = target.timeout_s or (min(target.interval_s, DEFAULT_TIMEOUT_S) if target.interval_s else None)
+    if timeout:
+        labels["__scrape_timeout__"] = format_duration(timeout)
+    return labels
+
+
 def sd_groups(job: Job) -> list[dict[str, Any]]:
-    """The job's file_sd content: one group per target, labelled with the resource it belongs to."""
-    groups = []
-    for target in job.targets:
-        labels = {RESOURCE_LABEL: target.resource, **dict(target.labels)}
-        if target.path != job.path:
-            labels["__metrics_path__"] = target.path
-        if target.scheme != job.scheme:
-            labels["__scheme__"] = target.scheme
-        groups.append({"targets": [target.instance], "labels": labels})
-    return groups
+    """The job's file_sd content: one group per target, with everything its scrape needs."""
+    return [{"targets": [t.instance], "labels": target_labels(t)} for t in job.targets]
 
 
-def config(all_jobs: Sequence[Job], sd_dir: Path, rules_dir: Path | None) -> dict[str, Any]:
-    """What prometheus.yml needs: `rule_files` (when there are rule groups) and `scrape_configs`."""
-    out = {"rule_files": [str(rules_dir / "*.yml")]} if rules_dir is not None else {}
-    return {**out, **scrape_configs(all_jobs, sd_dir)}
+def config(sd_dir: Path, rules_dir: Path) -> dict[str, Any]:
+    """What prometheus.yml needs, whatever the desired state holds: `rule_files` and `scrape_configs`.
+
+    Both read directories monop keeps, so a job or rule group added later needs no edit.
+    """
+    return {"rule_files": [str(rules_dir / "*.yml")], **scrape_configs(sd_dir)}
 
 
-def scrape_configs(all_jobs: Sequence[Job], sd_dir: Path) -> dict[str, Any]:
-    """`scrape_configs:` for prometheus.yml, reading the files `write_sd_files` keeps."""
-    configs = []
-    for job in all_jobs:
-        config: dict[str, Any] = {"job_name": job.name}
-        if job.interval_s:
-            config["scrape_interval"] = format_duration(job.interval_s)
-        if job.timeout_s:
-            config["scrape_timeout"] = format_duration(job.timeout_s)
-        if job.path != "/metrics":
-            config["metrics_path"] = job.path
-        if job.scheme != "http":
-            config["scheme"] = job.scheme
-        config["file_sd_configs"] = [{"files": [str(sd_dir / f"{job.name}.json")]}]
-        configs.append(config)
-    return {"scrape_configs": configs}
+def scrape_configs(sd_dir: Path) -> dict[str, Any]:
+    """`scrape_configs:` for prometheus.yml: one, reading every file `write_sd_files` keeps.
+
+    It depends on `sd_dir` alone, so it is merged into prometheus.yml once.
+    """
+    return {
+        "scrape_configs": [
+            {"job_name": SCRAPE_CONFIG, "file_sd_configs": [{"files": [str(sd_dir / "*.json")]}]}
+        ]
+    }
 
 
-def write_sd_files(all_jobs: Iterable[Job], sd_dir: Path) -> list[Path]:
+def write_sd_files(all_jobs: Iterable[Job], sd_dir: Path, keep: Collection[str] = ()) -> list[Path]:
     """Write each job's file where its content changed; remove files of jobs no longer desired.
 
-    The directory is monop's: any other `*.json` in it is a job nothing desires any more.
+    The targets of resources in `keep` (orphans monop leaves running) stay as the files have
+    them. The directory is monop's: any other `*.json` in it is a job nothing desires any more.
     Returns the paths written or removed.
     """
     sd_dir.mkdir(parents=True, exist_ok=True)
     sd_dir.chmod(0o755)  # Prometheus, another user, reads it whatever monop's umask
+    current = {path.name: _read_groups(path) for path in sd_dir.glob("*.json")}
+    bodies: dict[str, list[dict[str, Any]]] = {f"{job.name}.json": sd_groups(job) for job in all_jobs}
+    desired = {t.resource for job in all_jobs for t in job.targets}
+    for name, groups in sorted(current.items()):
+        for group in groups:
+            resource = group.get("labels", {}).get(RESOURCE_LABEL)
+            if resource in keep and resource not in desired:
+                job = group["labels"].setdefault("job", name.removesuffix(".json"))
+                bodies.setdefault(f"{job}.json", []).append(group)
     changed = []
-    wanted = set()
-    for job in all_jobs:
-        path = sd_dir / f"{job.name}.json"
-        wanted.add(path.name)
-        body = json.dumps(sd_groups(job), indent=2, sort_keys=True) + "\n"
+    for name, groups in sorted(bodies.items()):
+        path = sd_dir / name
+        body = json.dumps(groups, indent=2, sort_keys=True) + "\n"
         with contextlib.suppress(OSError):
             if path.read_text(encoding="utf-8") == body:
                 continue
         write_atomic(path, body, mode=0o644)  # Prometheus runs as another user
         changed.append(path)
-    for stale in sd_dir.glob("*.json"):
-        if stale.name not in wanted:
-            stale.unlink()
-            changed.append(stale)
+    for stale in sorted(set(current) - set(bodies)):
+        (sd_dir / stale).unlink()
+        changed.append(sd_dir / stale)
     return changed
+
+
+def _read_groups(path: Path) -> list[dict[str, Any]]:
+    """A file's target groups; none when it cannot be read or is not file_sd's shape."""
+    try:
+        groups = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(groups, list):
+        return []
+    return [g for g in groups if isinstance(g, dict) and isinstance(g.get("labels"), dict)]

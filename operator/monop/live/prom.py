@@ -160,22 +160,25 @@ async def verify(jobs: Sequence[Job], api: PrometheusAPI) -> TargetReport:
         active = await api.active_targets()
     except PrometheusUnreachable as err:
         return TargetReport(api.url, reachable=False, error=str(err))
-    seen = {(t.get("scrapePool", ""), t.get("labels", {}).get("instance", "")): t for t in active}
+    # A target is known by its job label and instance: every job's targets are in one scrape pool.
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in active:
+        labels = t.get("labels", {})
+        seen.setdefault((labels.get("job", ""), labels.get("instance", "")), t)
     wanted = {(job.name, target.instance) for job in jobs for target in job.targets}
-    # monop's jobs: those desired, and those whose targets carry monop's label (a removed
-    # job's leftovers); monop's own job only while its daemon is among the desired.
-    ours = {job.name for job in jobs} | {
-        pool for (pool, _), t in seen.items() if RESOURCE_LABEL in t.get("labels", {}) and pool != SELF_JOB
-    }
+    desired_jobs = {job.name for job in jobs}
     statuses = []
     for job in jobs:
         for target in job.targets:
             found = seen.get((job.name, target.instance))
             statuses.append(await _health(job.name, target, found, api))
-    for (pool, instance), found in sorted(seen.items()):
-        if pool in ours and (pool, instance) not in wanted:
-            resource = found.get("labels", {}).get(RESOURCE_LABEL, "-")
-            statuses.append(TargetStatus(pool, instance, resource, TargetHealth.STALE))
+    for (job_name, instance), found in sorted(seen.items()):
+        labels = found.get("labels", {})
+        # monop's targets carry its label (a removed job's leftovers too); monop's own job
+        # counts only while its daemon is among the desired.
+        ours = RESOURCE_LABEL in labels and (job_name != SELF_JOB or SELF_JOB in desired_jobs)
+        if ours and (job_name, instance) not in wanted:
+            statuses.append(TargetStatus(job_name, instance, labels[RESOURCE_LABEL], TargetHealth.STALE))
     return TargetReport(api.url, reachable=True, targets=tuple(statuses))
 
 
