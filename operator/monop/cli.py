@@ -21,7 +21,7 @@ from monop import __version__
 from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Problem, SettingsError, Severity
 from monop.gitsource import GitError
 from monop.settings import Settings, load_settings
-from monop.statestore import AlreadyRunning, DaemonLock
+from monop.statestore import AlreadyRunning, DaemonLock, StateDirUnusable
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs: startup stays fast
     from monop.desired.state import DesiredState
@@ -318,7 +318,13 @@ def status(
             {
                 "inSync": in_sync,
                 "resources": [render.status_json(s, records.get(s.key), targets) for s in statuses],
-                "daemon": None if daemon is None else {**dataclasses.asdict(daemon), "running": alive},
+                "daemon": None
+                if daemon is None
+                else {
+                    **dataclasses.asdict(daemon),
+                    "running": alive,
+                    "staleSince": render.stale_since(daemon, now) if alive else None,
+                },
                 "prometheus": None if targets is None else targets.to_json(),
                 "ruleGroups": [r.to_json() for r in rules],
             }
@@ -622,7 +628,7 @@ def main() -> None:
         app(prog_name="monop")
     except SettingsError as err:
         _fail(str(err), EXIT_USAGE)
-    except (PodmanUnavailable, AlreadyRunning, GitError) as err:
+    except (PodmanUnavailable, AlreadyRunning, StateDirUnusable, GitError) as err:
         _fail(str(err), EXIT_USAGE)
     except MonopError as err:
         _fail(str(err), EXIT_PROBLEM)

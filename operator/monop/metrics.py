@@ -14,6 +14,17 @@ from monop.rulefiles import RuleState
 from monop.states import ActionKind, State
 
 RESULTS = ("success", "error", "requeue")
+# The daemon's supervised background tasks (monop.triggers), and the HTTP server's handlers.
+TASKS = (
+    "watch-desired",
+    "watch-git",
+    "fetch-git",
+    "podman-events",
+    "resync",
+    "watchdog",
+    "desired-load",
+    "http",
+)
 ACTION_RESULTS = ("success", "error")
 OPERATIONS = (
     "list",
@@ -108,6 +119,17 @@ class Metrics:
         self.applied_revision = Info(
             "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
         )
+        self.task_failures = Counter(
+            "monop_task_failures",
+            "Unexpected failures of a background task (each one restarted with backoff).",
+            ["task"],
+            registry=registry,
+        )
+        self.state_write_errors = Counter(
+            "monop_state_write_errors",
+            "Writes of the daemon's state or history files that failed (a full or read-only disk).",
+            registry=registry,
+        )
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:
@@ -121,6 +143,8 @@ class Metrics:
             self.resources.labels(state.value)
         for operation in OPERATIONS:
             self.podman_errors.labels(operation)
+        for task in TASKS:
+            self.task_failures.labels(task)
 
     def set_targets(self, report: TargetReport) -> None:
         """Replace every target series: a target no longer desired stops being exported."""

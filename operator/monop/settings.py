@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     stop_timeout: Duration = Field(
         20.0, gt=0, description="On SIGTERM, how long actions in flight may still run."
     )
+    watchdog_grace: Duration = Field(
+        120.0,
+        gt=0,
+        description="How long a background task may stay down (failing, restarted with backoff) before the "
+        "daemon stops pinging systemd's watchdog, so that systemd restarts it.",
+    )
 
     @classmethod
     def settings_customise_sources(
