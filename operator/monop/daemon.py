@@ -101,14 +101,16 @@ class Daemon:
 
     @property
     def ready(self) -> tuple[bool, str]:
+        """Ready, or not and every reason why (the /readyz body)."""
+        why = []
         if self.units is None:
-            return False, f"no valid desired state: {self.desired_error or 'not read yet'}"
+            why.append(f"no valid desired state: {self.desired_error or 'not read yet'}")
         if not self.podman_reachable:
-            return False, f"cannot reach Podman at {self.podman.url}"
+            why.append(f"cannot reach Podman at {self.podman.url}")
         down = self.health.summary()
         if down:
-            return False, down
-        return True, "ready"
+            why.append(down)
+        return (False, "; ".join(why)) if why else (True, "ready")
 
     def restore(self) -> None:
         """Pick up the previous daemon's counters: restarts, crash loops."""

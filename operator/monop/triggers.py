@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -201,7 +202,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     except OSError as err:
         raise SettingsError(
             f"setting metrics_address: cannot listen on {daemon.settings.metrics_address}: "
-            f"{err.strerror or err}"
+            f"{os.strerror(err.errno) if err.errno else err}"
         ) from None
     daemon.http_address = f"{server.host}:{server.port}"
     daemon.log.info(
