@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -97,7 +98,8 @@ def validate(
     if path is not None or desired is not None:
         settings = settings.model_copy(update={"git_url": None})  # a path given is what is checked
     try:
-        state = source.read(settings).state
+        with tempfile.TemporaryDirectory(prefix="monop-validate-") as scratch:  # state_dir is not validate's
+            state = source.read(settings, git=source.scratch_git(settings, Path(scratch))).state
         problems, resources = list(state.warnings), [r.key for r in (*state.resources, *state.rule_groups)]
     except InvalidDesiredState as err:
         problems, resources = list(err.problems), []
@@ -168,18 +170,28 @@ def _desired_state(
 ) -> DesiredState:
     """The desired state, or exit 2 with every problem: an invalid state is never applied.
 
-    From git: `revision`, else the one the daemon is held at, else the branch's newest.
+    From git: `revision`, else the one the daemon is held at, else the branch's newest. Only
+    `activate` (apply) writes to state_dir's clone; otherwise a temporary one borrows from it.
     """
     from monop import source
 
     try:
-        git = source.git_source(settings)
-        if git is None:
+        if not settings.git_url:
             return source.read(settings).state
         hold = source.read_hold(settings.state_dir)
         wanted = revision or (hold.revision if hold else None)
-        commit = git.commit(wanted) if wanted else git.fetch()
-        return source.read(settings, commit, activate=activate).state
+        with tempfile.TemporaryDirectory(prefix="monop-git-") as scratch:
+            git = source.git_source(settings) if activate else source.scratch_git(settings, Path(scratch))
+            assert git is not None
+            if wanted is None:
+                commit = git.fetch()
+            else:
+                try:
+                    commit = git.commit(wanted)  # known to the daemon's clone
+                except GitError:
+                    git.fetch()
+                    commit = git.commit(wanted)
+            return source.read(settings, commit, activate=activate, git=git).state
     except InvalidDesiredState as err:
         for problem in err.problems:
             typer.echo(str(problem), err=True)
