@@ -16,8 +16,8 @@ import pytest
 
 from monop.webhook import signature
 from monop_testbed.daemon import DaemonProcess
-from monop_testbed.faults import FaultRecord
 from monop_testbed.desired import write_service
+from monop_testbed.faults import FaultRecord
 from monop_testbed.podman_service import PodmanService, wait_for
 
 pytestmark = pytest.mark.podman
@@ -331,7 +331,9 @@ def test_a_branch_that_does_not_exist_is_one_line_naming_the_setting(repo: Repo,
         "MONOP_GIT_BRANCH": "prod",
         "MONOP_STATE_DIR": str(tmp_path / "s"),
     }
-    done = subprocess.run([sys.executable, "-m", "monop", "validate"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "monop", "validate"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 2
     assert done.stderr == (
         f"monop: setting git_branch: {repo.path} has no branch 'prod'; its branches: main, release\n"

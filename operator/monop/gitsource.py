@@ -42,7 +42,9 @@ class GitSource:
     """monop's clone of `url` in `workdir`. With `shared` (the daemon's `state_dir/git`), a
     read-only command's clone borrows that one's objects and applied tree and never writes to it."""
 
-    def __init__(self, url: str, branch: str, path: str, workdir: Path, *, shared: Path | None = None) -> None:
+    def __init__(
+        self, url: str, branch: str, path: str, workdir: Path, *, shared: Path | None = None
+    ) -> None:
         self.url = url
         self.branch = branch
         self.path = path.strip("/") or "."
