@@ -114,10 +114,9 @@ async def supervise(
         started = clock.now()
         task = asyncio.ensure_future(_guarded(name, body))
         try:
-            if health.is_down(part):
-                done, _ = await asyncio.wait({task}, timeout=HEALTHY_AFTER)
-                if not done and health.up(part):
-                    log.info("task_recovered", task=name)
+            recovering = health.is_down(part)
+            if recovering and not await _first(task, clock.sleep(HEALTHY_AFTER)) and health.up(part):
+                log.info("task_recovered", task=name)
             await task
             health.up(part)
             return  # a task that ends on its own ended on purpose
@@ -137,10 +136,25 @@ async def supervise(
             else:
                 log.error("task_failed_again", task=name, error=error, restart_in=delay, attempt=attempt)
             last_error = error
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await _first(stop.wait(), clock.sleep(delay))
         if not stop.is_set():
             log.info("task_restarting", task=name, attempt=attempt)
+
+
+async def _first(main: Awaitable[Any], timer: Awaitable[None]) -> bool:
+    """Wait for `main` or `timer`, whichever ends first; True if `main` did. `main` is left running."""
+    main_f, timer_f = asyncio.ensure_future(main), asyncio.ensure_future(timer)
+    try:
+        await asyncio.wait({main_f, timer_f}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer_f.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer_f
+    if not main_f.done():
+        if not isinstance(main, asyncio.Future):
+            main_f.cancel()  # a coroutine made into a task here: not the caller's to keep
+        return False
+    return True
 
 
 async def _guarded(name: str, body: Callable[[], Awaitable[None]]) -> None:
