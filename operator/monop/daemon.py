@@ -198,9 +198,9 @@ class Daemon:
             try:
                 inject("desired-load")
                 await self._refresh_once()
-            except (
-                Exception
-            ) as err:  # a bug met while loading: said, counted, and the next trigger tries again
+            # A bug met while loading (an exception nobody foresaw): said, counted, and the next
+            # trigger (an edit, a fetch, SIGHUP) tries again; the last valid state stays in force.
+            except Exception as err:
                 error = f"{type(err).__name__}: {err}"
                 self.metrics.task_failures.labels("desired-load").inc()
                 self.metrics.desired_valid.set(0)

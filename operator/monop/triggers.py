@@ -273,11 +273,19 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
 async def _announce_ready(
     daemon: Daemon, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None
 ) -> None:
-    """READY=1 once the desired state is loaded and Podman answered; systemd waits for it."""
-    while not stop.is_set() and not daemon.ready[0]:
+    """READY=1 once the desired state is loaded and Podman answered; systemd waits for it.
+
+    A part down meanwhile (a full disk, a task restarting) is for /readyz and the watchdog's
+    grace to judge, not a reason to fail the start.
+    """
+
+    def started() -> bool:
+        return daemon.units is not None and daemon.podman_reachable
+
+    while not stop.is_set() and not started():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.05)
-    if daemon.ready[0]:
+    if started():
         systemd.ready(f"{len(daemon.units or {})} resources")
         daemon.log.info("daemon_ready")
         if on_ready is not None:
