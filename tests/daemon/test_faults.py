@@ -228,7 +228,10 @@ def _record() -> dict[str, object]:
 
 
 @pytest.mark.parametrize("case", ["lock-is-a-directory", "state-dir-is-a-file"])
-def test_an_unusable_state_directory_is_one_clear_line(case: str, desired: Path, tmp_path: Path) -> None:
+def test_an_unusable_state_directory_is_one_clear_line(
+    case: str, desired: Path, tmp_path: Path, fault: FaultRecord
+) -> None:
+    fault.inject(case.replace("-", " "))
     state = tmp_path / "state"
     if case == "lock-is-a-directory":
         (state / "monop.lock").mkdir(parents=True)
@@ -308,9 +311,10 @@ def test_a_full_disk_is_one_error_the_reconciles_carry_on_and_status_says_stale(
         assert daemon.tracebacks() == 0
 
 
-def test_the_metrics_port_in_use_is_one_clear_line(desired: Path, tmp_path: Path) -> None:
+def test_the_metrics_port_in_use_is_one_clear_line(desired: Path, tmp_path: Path, fault: FaultRecord) -> None:
     import socket
 
+    fault.inject("metrics_address taken by another listener")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
