@@ -14,6 +14,7 @@ from monop_testbed import images
 from monop_testbed.podman_service import PodmanService
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["monop_testbed.faults"]  # the `fault` fixture, and the table scripts/faults prints
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from monop.webhook import signature
 from monop_testbed.daemon import DaemonProcess
 from monop_testbed.desired import write_service
+from monop_testbed.faults import FaultRecord
 from monop_testbed.podman_service import PodmanService, wait_for
 
 pytestmark = pytest.mark.podman
@@ -287,3 +289,66 @@ def test_a_restart_onto_an_invalid_head_keeps_the_applied_revision(
         results = [(e["revision"], e["result"]) for e in history(again)]
     assert results == [(repo.first, "applied"), (bad, "rejected")]  # type: ignore[attr-defined]
     assert ids(podman_service) == before
+
+
+@pytest.mark.fault
+def test_a_rejected_head_stays_rejected_across_a_restart_and_is_recorded_once(
+    repo: Repo, podman_service: PodmanService, tmp_path: Path, fault: FaultRecord
+) -> None:
+    with fault.watch(daemon_for(str(repo.path), podman_service, tmp_path)) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: set(ids(podman_service)) == {"alpha", "beta"}, 60, "alpha and beta created")
+        text = (repo.desired / "beta.yaml").read_text()
+        (repo.desired / "beta.yaml").write_text(text.replace(f":{PORT + 1}:", ":99999:"))
+        bad = repo.commit("oops")
+        daemon.wait_event("desired_state_rejected", revision=bad)
+    before = ids(podman_service)
+    fault.inject("daemon restarted onto a head it had rejected")
+    with fault.watch(daemon_for(str(repo.path), podman_service, tmp_path)) as again:
+        again.wait_ready()
+        assert again.wait_event("desired_state_loaded")["revision"] == repo.first  # type: ignore[attr-defined]
+        # The applied revision is in force; the newest is still the refused one, and says so.
+        assert again.metric("monop_desired_state_valid") == 0
+        _, shown = again.status()
+        assert shown["daemon"]["git"]["rejected"]["revision"] == bad  # type: ignore[index]
+        assert "99999" in shown["daemon"]["desired_error"]  # type: ignore[index]
+        fault.inject("SIGHUP: the branch fetched and read again")
+        loads = len(again.events("desired_state_rejected"))
+        again.send(signal.SIGHUP)
+        wait_for(lambda: len(again.events("desired_state_rejected")) > loads, 30, "the head refused again")
+        assert again.metric("monop_desired_state_valid") == 0
+        results = [(e["revision"], e["result"]) for e in history(again)]
+        fault.count(podman_service, ("alpha", "beta"))
+    assert results == [(repo.first, "applied"), (bad, "rejected")]  # type: ignore[attr-defined]
+    assert ids(podman_service) == before
+
+
+def test_a_branch_that_does_not_exist_is_one_line_naming_the_setting(repo: Repo, tmp_path: Path) -> None:
+    repo.git("branch", "release")
+    env = {
+        **os.environ,
+        "MONOP_GIT_URL": str(repo.path),
+        "MONOP_GIT_BRANCH": "prod",
+        "MONOP_STATE_DIR": str(tmp_path / "s"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "monop", "validate"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"monop: setting git_branch: {repo.path} has no branch 'prod'; its branches: main, release\n"
+    )
+
+
+def test_read_only_commands_never_write_the_state_directory(
+    repo: Repo, podman_service: PodmanService, tmp_path: Path
+) -> None:
+    state = tmp_path / "never-written"
+    env = {**os.environ, "MONOP_GIT_URL": str(repo.path), "MONOP_STATE_DIR": str(state)}
+    env["MONOP_PODMAN_URL"] = podman_service.url
+    for command in (["validate"], ["plan"], ["status"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "monop", *command], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode in (0, 1), done.stderr
+        assert not state.exists(), f"monop {command[0]} wrote {sorted(state.rglob('*'))}"

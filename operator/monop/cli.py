@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from monop.errors import InvalidDesiredState, MonopError, PodmanUnavailable, Pro
 from monop.gitsource import GitError
 from monop.secrets import public_url, scrub
 from monop.settings import Settings, load_settings
-from monop.statestore import AlreadyRunning, DaemonLock
+from monop.statestore import AlreadyRunning, DaemonLock, StateDirUnusable
 
 if TYPE_CHECKING:  # the CLI imports what a command needs when it runs: startup stays fast
     from monop.desired.state import DesiredState
@@ -98,7 +99,10 @@ def validate(
     if path is not None or desired is not None:
         settings = settings.model_copy(update={"git_url": None})  # a path given is what is checked
     try:
-        state = source.read(settings, check_rules=True).state
+        with tempfile.TemporaryDirectory(prefix="monop-validate-") as scratch:  # state_dir is not validate's
+            state = source.read(
+                settings, git=source.scratch_git(settings, Path(scratch)), check_rules=True
+            ).state
         problems, resources = list(state.warnings), [r.key for r in (*state.resources, *state.rule_groups)]
     except InvalidDesiredState as err:
         problems, resources = list(err.problems), []
@@ -173,18 +177,28 @@ def _desired_state(
 ) -> DesiredState:
     """The desired state, or exit 2 with every problem: an invalid state is never applied.
 
-    From git: `revision`, else the one the daemon is held at, else the branch's newest.
+    From git: `revision`, else the one the daemon is held at, else the branch's newest. Only
+    `activate` (apply) writes to state_dir's clone; otherwise a temporary one borrows from it.
     """
     from monop import source
 
     try:
-        git = source.git_source(settings)
-        if git is None:
+        if not settings.git_url:
             return source.read(settings).state
         hold = source.read_hold(settings.state_dir)
         wanted = revision or (hold.revision if hold else None)
-        commit = git.commit(wanted) if wanted else git.fetch()
-        return source.read(settings, commit, activate=activate).state
+        with tempfile.TemporaryDirectory(prefix="monop-git-") as scratch:
+            git = source.git_source(settings) if activate else source.scratch_git(settings, Path(scratch))
+            assert git is not None
+            if wanted is None:
+                commit = git.fetch()
+            else:
+                try:
+                    commit = git.commit(wanted)  # known to the daemon's clone
+                except GitError:
+                    git.fetch()
+                    commit = git.commit(wanted)
+            return source.read(settings, commit, activate=activate, git=git).state
     except InvalidDesiredState as err:
         for problem in err.problems:
             typer.echo(str(problem), err=True)
@@ -328,7 +342,15 @@ def status(
                 "inSync": in_sync,
                 "resources": [render.status_json(s, records.get(s.key), targets) for s in statuses],
                 # scrub(): a status.json an older monop wrote may hold a git URL's password.
-                "daemon": None if daemon is None else scrub({**dataclasses.asdict(daemon), "running": alive}),
+                "daemon": None
+                if daemon is None
+                else scrub(
+                    {
+                        **dataclasses.asdict(daemon),
+                        "running": alive,
+                        "staleSince": render.stale_since(daemon, now) if alive else None,
+                    }
+                ),
                 "prometheus": None if targets is None else targets.to_json(),
                 "ruleGroups": [r.to_json() for r in rules],
             }
@@ -636,7 +658,7 @@ def main() -> None:
         app(prog_name="monop")
     except SettingsError as err:
         _fail(str(err), EXIT_USAGE)
-    except (PodmanUnavailable, AlreadyRunning, GitError) as err:
+    except (PodmanUnavailable, AlreadyRunning, StateDirUnusable, GitError) as err:
         _fail(str(err), EXIT_USAGE)
     except MonopError as err:
         _fail(str(err), EXIT_PROBLEM)

@@ -37,8 +37,13 @@ from monop.settings import Settings
 from monop.source import Revision
 from monop.states import ActionKind, State
 from monop.statestore import DaemonLock, DaemonRecord, ResourceRecord, StateStore
+from monop.supervise import Health, inject
 
 _RESTARTS = {ActionKind.START, ActionKind.RESTART, ActionKind.UNPAUSE}
+# Parts of the daemon that /readyz names when they are down (supervised tasks are `task <name>`).
+STATE_WRITES = "state writes"
+DESIRED_LOAD = "desired-state load"
+DESIRED_PATH = "desired path"
 
 
 class Daemon:
@@ -64,7 +69,7 @@ class Daemon:
         self.store = StateStore(settings.state_dir, shared=(settings.sd_dir, settings.rules_dir))
         self.lock = DaemonLock(settings.state_dir)
         self.podman = Podman(resolve_url(settings.podman_url))
-        self.health = HealthRunner(
+        self.health_checks = HealthRunner(
             self.podman,
             self.clock,
             lambda key: self.enqueue(key),
@@ -100,26 +105,50 @@ class Daemon:
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
         self._queued_at: dict[str, float] = {}
         self._event_at: dict[str, float] = {}
+        self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
+        self._rejected_recorded: set[str] = set()  # revisions whose rejection is in the history
         self.log = log.get()
 
     # -- state -------------------------------------------------------------------------------
 
     @property
     def ready(self) -> tuple[bool, str]:
+        """Ready, or not and every reason why (the /readyz body)."""
+        why = []
         if self.units is None:
-            return False, f"no valid desired state: {self.desired_error or 'not read yet'}"
+            why.append(f"no valid desired state: {self.desired_error or 'not read yet'}")
         if not self.podman_reachable:
-            return False, f"cannot reach Podman at {self.podman.url}"
-        return True, "ready"
+            why.append(f"cannot reach Podman at {self.podman.url}")
+        down = self.health.summary()
+        if down:
+            why.append(down)
+        return (False, "; ".join(why)) if why else (True, "ready")
 
     def restore(self) -> None:
         """Pick up the previous daemon's counters: restarts, crash loops."""
-        daemon, self.records = self.store.load()
+        daemon, self.records, unreadable = self.store.recover()
+        if unreadable is not None:
+            self.log.error(
+                "state_file_unreadable",
+                path=str(self.store.path),
+                error=unreadable.reason,
+                kept_as=str(unreadable.kept_as) if unreadable.kept_as else None,
+            )
+        self._rejected_recorded = {
+            str(e.get("revision")) for e in self.store.history() if e.get("result") == "rejected"
+        }
         if daemon is not None:
             self.crash_loop.restore(daemon.crash_loops)
             self.last_full_reconcile = daemon.last_full_reconcile_at
             applied = (daemon.git or {}).get("applied") or {}
             self._restored_applied = applied.get("revision")  # used when the remote cannot be reached
+            # What was newest, and refused, stays so until a fetch says otherwise.
+            self.newest = _commit_of((daemon.git or {}).get("newest"))
+            rejected = (daemon.git or {}).get("rejected")
+            if self.newest is not None and rejected and rejected.get("revision") == self.newest.sha:
+                self.rejected = rejected
+                self.desired_error = "; ".join(rejected.get("errors") or []) or "rejected"
+                self.metrics.desired_valid.set(0)
 
     def save(self) -> None:
         ready, _ = self.ready
@@ -136,25 +165,37 @@ class Daemon:
             metrics_address=self.http_address,
             rule_errors=dict(self.rule_errors),
             git=self.git_record(),
+            resync_interval=self.settings.resync_interval,
+            down=self.health.to_json(),
         )
-        self.store.save(daemon, self.records)
-        self.metrics.ready.set(1 if ready else 0)
+        try:
+            self.store.save(daemon, self.records)
+        except OSError as err:
+            self._state_write_failed(self.store.path, err)
+        else:
+            if self.health.up(STATE_WRITES):
+                self.log.info("state_write_recovered", path=str(self.store.path))
+        self.metrics.ready.set(1 if self.ready[0] else 0)
+
+    def _state_write_failed(self, path: object, err: OSError) -> None:
+        """One clear line when writes start failing (a full disk), a count for every one that does."""
+        self.metrics.state_write_errors.inc()
+        if self.health.down(STATE_WRITES, f"cannot write {path}: {err.strerror or err}"):
+            self.log.error("state_write_failed", path=str(path), error=err.strerror or str(err))
+
+    def _append_history(self, entry: dict[str, Any]) -> None:
+        try:
+            self.store.append_history(entry)
+        except OSError as err:
+            self._state_write_failed(self.store.directory / "history.jsonl", err)
 
     def reload_desired(self) -> bool:
         """Read the desired state; an invalid one is refused and the last valid one stays in force.
 
-        A directory is read at once. A git source is fetched and read in a worker thread, one
-        refresh at a time (a trigger during one runs another after it); returns True then.
+        The files are read (and a git source fetched) in a worker thread, off the event loop, one
+        refresh at a time (a trigger during one runs another after it); returns True.
         """
-        if self.git is not None:
-            self._schedule_refresh()
-            return True
-        try:
-            revision = source.read(self.settings)
-        except InvalidDesiredState as err:
-            self._reject(err, None)
-            return False
-        self._adopt(revision)
+        self._schedule_refresh()
         return True
 
     def _schedule_refresh(self) -> None:
@@ -166,13 +207,34 @@ class Daemon:
     async def _refresh(self) -> None:
         while True:
             self._refresh_again = False
-            await self._refresh_once()
+            try:
+                inject("desired-load")
+                await self._refresh_once()
+            # A bug met while loading (an exception nobody foresaw): said, counted, and the next
+            # trigger (an edit, a fetch, SIGHUP) tries again; the last valid state stays in force.
+            except Exception as err:
+                error = f"{type(err).__name__}: {err}"
+                self.metrics.task_failures.labels("desired-load").inc()
+                self.metrics.desired_valid.set(0)
+                self.health.down(DESIRED_LOAD, error)
+                self.log.exception("desired_state_load_failed", source=self._source_name, error=error)
+                self.save()
+            else:
+                if self.health.up(DESIRED_LOAD):
+                    self.save()
             if not self._refresh_again:
                 return
 
     async def _refresh_once(self) -> None:
         """Fetch the branch; adopt the commit to follow (the held one, else the newest) if valid."""
-        assert self.git is not None
+        if self.git is None:
+            try:
+                revision = await asyncio.to_thread(source.read, self.settings)
+            except InvalidDesiredState as err:
+                self._reject(err, None)
+                return
+            self._adopt(revision)
+            return
         git = self.git
         try:
             self.newest = await asyncio.to_thread(git.fetch)
@@ -198,7 +260,11 @@ class Daemon:
         if self.applied is not None and commit.sha == self.applied.sha and self.units is not None:
             self.save()
             return
-        if self.rejected is not None and self.rejected.get("revision") == commit.sha:
+        if (
+            self.rejected is not None
+            and self.rejected.get("revision") == commit.sha
+            and self.units is not None
+        ):
             return  # refused already; said once
         try:
             revision = await asyncio.to_thread(source.read, self.settings, commit, activate=True)
@@ -239,9 +305,11 @@ class Daemon:
         }
         self.desired = state  # its targets are written after the next look at Podman: _write_targets
         self.rules_task = asyncio.ensure_future(self.sync_rules(state))
-        self.desired_error = None
-        self.rejected = None
-        self.metrics.desired_valid.set(1)
+        if self.rejected is None or self.newest is None or self.rejected.get("revision") != self.newest.sha:
+            # A refused revision is shown for as long as it is the newest, whatever stays in force.
+            self.desired_error = None
+            self.rejected = None
+            self.metrics.desired_valid.set(1)
         where = {"revision": commit.sha, "subject": commit.subject} if commit else {}
         self.log.info("desired_state_loaded", source=state.source, resources=len(self.units), **where)
         for warning in state.warnings:  # once per load: an unpinned image, a device this host lacks
@@ -251,7 +319,7 @@ class Daemon:
             self.applied = commit
             self.metrics.applied_revision.info({"revision": commit.sha})
             if not restarted:
-                self.store.append_history(
+                self._append_history(
                     {**_commit_json(commit), "at": self.clock.wall(), "result": result, **changes}
                 )
         for key in set(before) | set(self.units):
@@ -269,7 +337,9 @@ class Daemon:
         self.log.error("desired_state_rejected", source=self._source_name, problems=errors, **where)
         if commit is not None:
             self.rejected = {**_commit_json(commit), "errors": errors}
-            self.store.append_history({**self.rejected, "at": self.clock.wall(), "result": "rejected"})
+            if commit.sha not in self._rejected_recorded:  # a fact about a revision: recorded once
+                self._rejected_recorded.add(commit.sha)
+                self._append_history({**self.rejected, "at": self.clock.wall(), "result": "rejected"})
         self.save()
 
     @property
@@ -386,8 +456,8 @@ class Daemon:
 
     def survey(self, observed: ObservedState) -> Plan:
         desired = list((self.units or {}).values())
-        self.health.follow(desired, observed)
-        return plan(desired, observed, prune=True, health=self.health.knowledge())
+        self.health_checks.follow(desired, observed)
+        return plan(desired, observed, prune=True, health=self.health_checks.knowledge())
 
     async def resync(self) -> None:
         """Queue every resource and every orphan; record the states for metrics and STATUS."""
@@ -559,7 +629,7 @@ class Daemon:
     def _record(self, key: str, **fields: object) -> None:
         record = self.records.get(key) or ResourceRecord(key)
         fields.setdefault("backoff_until", None)
-        fields["health"] = self.health.record(key)
+        fields["health"] = self.health_checks.record(key)
         state = fields.get("state")
         if isinstance(state, State):
             fields["state"] = state.value
@@ -579,6 +649,16 @@ def _remember_setting_secrets(settings: Settings) -> None:
     url_password = secrets.split_userinfo(settings.git_url)[2] if settings.git_url else None
     found = (settings.webhook_secret, settings.git_password, url_password)
     secrets.remember(secrets.Secrets(frozenset(v for v in found if v)))
+
+
+def _commit_of(data: object) -> Commit | None:
+    """A commit as `_commit_json` wrote it, or None."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Commit(str(data["revision"]), str(data["author"]), str(data["subject"]), float(data["time"]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _commit_json(commit: Commit) -> dict[str, Any]:

@@ -50,6 +50,9 @@ class Commit:
 
 
 class GitSource:
+    """monop's clone of `url` in `workdir`. With `shared` (the daemon's `state_dir/git`), a
+    read-only command's clone borrows that one's objects and applied tree and never writes to it."""
+
     def __init__(
         self,
         url: str,
@@ -57,6 +60,7 @@ class GitSource:
         path: str,
         workdir: Path,
         *,
+        shared: Path | None = None,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
@@ -69,16 +73,17 @@ class GitSource:
         self.workdir = workdir
         self.repo = workdir / "clone.git"
         self.exports = workdir / "revisions"
+        self.home = shared or workdir  # where the applied tree is
 
     def applied_revision(self) -> str | None:
         """The commit whose tree is in `applied/`, the one containers mount files from."""
         try:
-            return (self.workdir / "applied.revision").read_text().strip() or None
+            return (self.home / "applied.revision").read_text().strip() or None
         except OSError:
             return None
 
     def applied_path(self) -> Path:
-        return self.workdir / "applied" / self.path
+        return self.home / "applied" / self.path
 
     @property
     def local_git_dir(self) -> Path | None:
@@ -118,26 +123,55 @@ class GitSource:
             raise GitError(f"git {args[0]} {self.url}: {why}")
         return done.stdout
 
-    def fetch(self) -> Commit:
-        """Bring the branch up to date in monop's clone; the commit it points at."""
+    def _ensure_repo(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o700)  # monop's alone: revisions, the clone and its config
-        if not (self.repo / "HEAD").exists():
-            self._git("init", "--bare", "--quiet")
-            self._git("remote", "add", "origin", self.url)
-        else:
+        if (self.repo / "HEAD").exists():
+            return
+        self._git("init", "--bare", "--quiet")
+        self._git("remote", "add", "origin", self.url)
+        borrowed = self.home / "clone.git" / "objects"
+        if self.home != self.workdir and borrowed.is_dir():
+            (self.repo / "objects" / "info" / "alternates").write_text(f"{borrowed.absolute()}\n")
+
+    def fetch(self) -> Commit:
+        """Bring the branch up to date in monop's clone; the commit it points at.
+
+        Raises GitError; one naming the `git_branch` setting and the branches there are when
+        the repository has no such branch.
+        """
+        if (self.repo / "HEAD").exists():
             self._git("remote", "set-url", "origin", self.url)  # git_url may have changed since
-        self._git(
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "origin",
-            f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}",
-        )
+        self._ensure_repo()
+        try:
+            self._git(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "origin",
+                f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}",
+            )
+        except GitError:
+            branches = self._branches()
+            if branches is not None and self.branch not in branches:
+                raise GitError(
+                    f"setting git_branch: {self.url} has no branch {self.branch!r}; "
+                    f"its branches: {', '.join(branches) or 'none'}"
+                ) from None
+            raise
         return self.commit(f"refs/remotes/origin/{self.branch}")
+
+    def _branches(self) -> list[str] | None:
+        """The remote's branch names, or None when it cannot be asked."""
+        try:
+            out = self._git("ls-remote", "--heads", "origin", timeout=60)
+        except GitError:
+            return None
+        return sorted(line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line)
 
     def commit(self, rev: str) -> Commit:
         """The commit `rev` names in monop's clone (a sha, a prefix of one, or a ref)."""
+        self._ensure_repo()
         # --end-of-options: a revision from a hold file or the command line is never an option.
         out = self._git("log", "-1", "--format=%H%x00%an <%ae>%x00%s%x00%ct", "--end-of-options", rev, "--")
         sha, author, subject, when = out.rstrip("\n").split("\0")

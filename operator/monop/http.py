@@ -49,8 +49,10 @@ class HttpServer:
         ready: Callable[[], tuple[bool, str]],
         host: str = "127.0.0.1",
         port: int = 9469,
+        on_error: Callable[[Exception], object] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self._on_error = on_error  # told of a handler's unexpected exception; the connection is closed
         self._routes: dict[tuple[str, str], Handler] = {}
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -102,6 +104,9 @@ class HttpServer:
             await self._serve(reader, writer)
         except (ConnectionError, TimeoutError, h11.RemoteProtocolError):
             pass  # a client that went away or spoke nonsense costs nothing more
+        except Exception as err:  # a bug in a handler: said, and the server goes on serving
+            if self._on_error is not None:
+                self._on_error(err)
         finally:
             self._connections.discard(task)
             writer.close()

@@ -23,6 +23,17 @@ from monop.rulefiles import RuleState
 from monop.states import ActionKind, State
 
 RESULTS = ("success", "error", "requeue")
+# The daemon's supervised background tasks (monop.triggers), and the HTTP server's handlers.
+TASKS = (
+    "watch-desired",
+    "watch-git",
+    "fetch-git",
+    "podman-events",
+    "resync",
+    "watchdog",
+    "desired-load",
+    "http",
+)
 ACTION_RESULTS = ("success", "error")
 OPERATIONS = (
     "list",
@@ -131,6 +142,17 @@ class Metrics:
             ["kind", "result"],
             registry=registry,
         )
+        self.task_failures = Counter(
+            "monop_task_failures",
+            "Unexpected failures of a background task (each one restarted with backoff).",
+            ["task"],
+            registry=registry,
+        )
+        self.state_write_errors = Counter(
+            "monop_state_write_errors",
+            "Writes of the daemon's state or history files that failed (a full or read-only disk).",
+            registry=registry,
+        )
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:
@@ -147,6 +169,8 @@ class Metrics:
         for check in ("check", "probe"):
             for outcome in ("pass", "fail", "error"):
                 self.health_checks.labels(check, outcome)
+        for task in TASKS:
+            self.task_failures.labels(task)
 
     def set_targets(self, report: TargetReport) -> None:
         """Replace every target series: a target no longer desired stops being exported."""

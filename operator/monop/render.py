@@ -220,6 +220,21 @@ def with_daemon(
     return out
 
 
+def stale_since(daemon: DaemonRecord, now: float) -> float | None:
+    """When a running daemon last wrote its record, if that is longer ago than it writes one
+    (twice its resync interval, and 10 s): its writes are failing (a full disk). None otherwise."""
+    interval = daemon.resync_interval
+    if interval is None or now - daemon.updated_at <= 2 * interval + 10:
+        return None
+    return daemon.updated_at
+
+
+def _when(epoch: object) -> str:
+    if not isinstance(epoch, int | float):
+        return "?"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def daemon_line(daemon: DaemonRecord | None, alive: bool, now: float) -> str:
     if daemon is None:
         return "daemon: no state recorded (is `monop run` running with this --state-dir?)"
@@ -232,6 +247,13 @@ def daemon_line(daemon: DaemonRecord | None, alive: bool, now: float) -> str:
         parts.append(f"last full reconcile {age_s(now - daemon.last_full_reconcile_at)} ago")
     if daemon.desired_error:
         parts.append(f"desired state REJECTED, last valid one in force: {daemon.desired_error}")
+    for part, down in sorted(daemon.down.items()):
+        parts.append(f"{part} DOWN since {_when(down.get('since'))}: {down.get('reason')}")
+    stale = stale_since(daemon, now)
+    if stale is not None:
+        parts.append(
+            f"its record is STALE: last written {age_s(now - stale)} ago ({_when(stale)}); see its log and /readyz"
+        )
     line = ", ".join(parts)
     git = daemon.git
     if git:

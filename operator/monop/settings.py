@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="Who runs container healthchecks: podman (its systemd timers), monop (through the API), "
         "or auto: monop where Podman's timers cannot run, and for a container whose checks never ran.",
     )
+    watchdog_grace: Duration = Field(
+        120.0,
+        gt=0,
+        description="How long a background task may stay down (failing, restarted with backoff) before the "
+        "daemon stops pinging systemd's watchdog, so that systemd restarts it.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -40,15 +40,37 @@ def git_source(settings: Settings) -> GitSource | None:
     )
 
 
+def scratch_git(settings: Settings, workdir: Path) -> GitSource | None:
+    """The git source of a read-only command (validate, plan, status): its clone and exports in
+    `workdir` (a temporary directory), the daemon's objects and applied tree borrowed, never written."""
+    if not settings.git_url:
+        return None
+    return GitSource(
+        settings.git_url,
+        settings.git_branch,
+        settings.git_path,
+        workdir,
+        shared=settings.state_dir / "git",
+        username=settings.git_username,
+        password=settings.git_password,
+    )
+
+
 def read(
-    settings: Settings, commit: Commit | None = None, *, activate: bool = False, check_rules: bool = False
+    settings: Settings,
+    commit: Commit | None = None,
+    *,
+    activate: bool = False,
+    git: GitSource | None = None,
+    check_rules: bool = False,
 ) -> Revision:
     """The desired state: the directory, or a git commit (default: the branch's newest).
 
     Raises InvalidDesiredState naming `REV:path/file:LINE`; with `activate`, a valid commit
-    becomes the tree containers mount files from. With `check_rules`, promtool checks the rule groups.
+    becomes the tree containers mount files from. `git`: another clone than the state
+    directory's (`scratch_git`). With `check_rules`, promtool checks the rule groups.
     """
-    git = git_source(settings)
+    git = git or git_source(settings)
     if git is None:
         return Revision(
             load(settings.desired, default_address=settings.scrape_address, check_rules=check_rules)

@@ -4,6 +4,11 @@ The state directory is 0700 and its files 0600: they name what runs and why, and
 scrubbed of secrets anyway (monop.secrets). When Prometheus's file_sd or rules directory
 lies inside it (the default), it is 0711 instead, so Prometheus, another user, can reach
 its files by name without reading or listing anything else.
+
+`status.json` is `{"version": 1, "daemon": {...}, "resources": {key: {...}}}`, read back through
+a schema (`_StateFile`): a file of another shape is unreadable, never half-trusted. The daemon
+moves an unreadable file (or a directory in its place) aside as `status.json.corrupt-<UTC time>`
+and starts with an empty record.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from monop import secrets
 from monop.errors import MonopError
@@ -23,10 +31,15 @@ from monop.files import write_atomic
 STATE_FILE = "status.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "monop.lock"
+VERSION = 1
 
 
 class AlreadyRunning(MonopError):
     """Another daemon holds the state directory."""
+
+
+class StateDirUnusable(MonopError):
+    """The state directory is not a directory monop can use (a file, or its lock path a directory)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,56 @@ class DaemonRecord:
     rule_errors: dict[str, str] = field(default_factory=dict)  # rule groups refused, and why
     # From a git source: {"applied": {...}, "newest": {...}, "held": sha, "rejected": {...}}.
     git: dict[str, Any] | None = None
+    resync_interval: float | None = None  # seconds: a running daemon rewrites this file at least this often
+    down: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # part -> {since, reason} (supervise.Health)
+
+
+class _Loop(BaseModel):
+    restarts: list[float]
+    level: int
+    last: float
+
+
+class _Commit(BaseModel):
+    revision: str
+    author: str
+    subject: str
+    time: float
+
+
+class _Rejected(_Commit):
+    errors: list[str]
+
+
+class _Git(BaseModel):
+    url: str | None = None
+    branch: str = ""
+    applied: _Commit | None = None
+    newest: _Commit | None = None
+    held: str | None = None
+    rejected: _Rejected | None = None
+
+
+class _StateFile(BaseModel):
+    """The schema of status.json; files written before it was versioned have no `version`."""
+
+    version: Literal[1] = 1
+    daemon: DaemonRecord | None = None
+    resources: dict[str, ResourceRecord] = {}
+
+
+_LOOPS = TypeAdapter(dict[str, _Loop])
+_GIT = TypeAdapter(_Git | None)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why the state file could not be read, and where the daemon kept it (None: nothing to keep)."""
+
+    reason: str
+    kept_as: Path | None
 
 
 def secure_dir(directory: Path, shared: Iterable[Path] = ()) -> None:
@@ -83,7 +146,11 @@ class StateStore:
         secure_dir(self.directory, self.shared)
         body = json.dumps(
             secrets.scrub(
-                {"daemon": asdict(daemon), "resources": {k: asdict(r) for k, r in sorted(resources.items())}}
+                {
+                    "version": VERSION,
+                    "daemon": asdict(daemon),
+                    "resources": {k: asdict(r) for k, r in sorted(resources.items())},
+                }
             ),
             indent=1,
             sort_keys=True,
@@ -92,13 +159,50 @@ class StateStore:
 
     def load(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord]]:
         """The saved state; a missing or unreadable file is an empty state, never an error."""
+        daemon, resources, _ = self._read()
+        return daemon, resources
+
+    def recover(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord], Unreadable | None]:
+        """As `load`, for the daemon: an unreadable file is moved aside to `status.json.corrupt-<time>`
+        (so the daemon can write a new one and a person can look at the old) and said in the third value."""
+        daemon, resources, reason = self._read()
+        if reason is None:
+            return daemon, resources, None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kept: Path | None = None
+        for n in range(100):
+            candidate = self.path.with_name(f"{STATE_FILE}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+            if candidate.exists():
+                continue
+            try:
+                self.path.rename(candidate)
+            except OSError:
+                break
+            kept = candidate
+            break
+        return None, {}, Unreadable(reason, kept)
+
+    def _read(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord], str | None]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            daemon = DaemonRecord(**data["daemon"]) if data.get("daemon") else None
-            resources = {k: ResourceRecord(**v) for k, v in data.get("resources", {}).items()}
-            return daemon, resources
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None, {}
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, {}, None
+        except (OSError, UnicodeDecodeError) as err:
+            return None, {}, getattr(err, "strerror", None) or str(err)
+        prefix: tuple[str, ...] = ()
+        try:
+            data = _StateFile.model_validate_json(text)
+            daemon = data.daemon
+            if daemon is not None:
+                prefix = ("daemon", "crash_loops")
+                _LOOPS.validate_python(daemon.crash_loops)
+                prefix = ("daemon", "git")
+                _GIT.validate_python(daemon.git)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in (*prefix, *first["loc"])) or "the file"
+            return None, {}, f"not a monop state file ({where}: {first['msg']})"
+        return daemon, data.resources, None
 
     def append_history(self, entry: dict[str, Any]) -> None:
         """One line per applied or rejected revision, appended and synced."""
@@ -137,8 +241,23 @@ class DaemonLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Take the lock; AlreadyRunning if another daemon has it, StateDirUnusable if it cannot be had."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            raise StateDirUnusable(
+                f"state_dir {directory} is not a directory; set state_dir to one"
+            ) from None
+        except IsADirectoryError:
+            raise StateDirUnusable(
+                f"the lock file {self.path} is a directory; remove it, or give monop another state_dir"
+            ) from None
+        except OSError as err:
+            raise StateDirUnusable(
+                f"state_dir {directory}: cannot create the lock file: {err.strerror}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -7,31 +7,67 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from monop import ownership, systemd, webhook
-from monop.daemon import Daemon
-from monop.errors import PodmanUnavailable
+from monop.daemon import DESIRED_PATH, Daemon
+from monop.errors import PodmanUnavailable, SettingsError
+from monop.supervise import supervise
 
 # Container events after which a resource may no longer be what it should.
 EVENTS = {"died", "stop", "kill", "remove", "oom", "health_status", "pause", "create", "rename"}
 
 
-async def watch_desired(daemon: Daemon, stop: asyncio.Event) -> None:
-    """Reload the desired state after a change under its path, once per burst of saves."""
+async def watch_desired(daemon: Daemon, stop: asyncio.Event, *, reload_first: bool = False) -> None:
+    """Reload the desired state after a change under its path, once per burst of saves.
+
+    A watch follows a directory, not a name: when the path is deleted or replaced (`rm -rf`
+    and created again, a symlink put in its place) the watch is set up again on what the path
+    is now. While the path does not exist the last applied state stays in force, and
+    `/readyz` and `monop status` say the path is missing.
+    """
     from watchfiles import awatch
 
     path = Path(daemon.settings.desired).absolute()
-    root = path if path.is_dir() else path.parent
     debounce_ms = max(1, int(daemon.settings.debounce * 1000))
-    async for _changes in awatch(root, debounce=debounce_ms, step=50, stop_event=stop, recursive=True):
-        daemon.log.info("desired_state_changed", path=str(path))
-        daemon.reload_desired()
+    while not stop.is_set():
+        if not path.exists():
+            if daemon.health.down(
+                DESIRED_PATH, f"{path} does not exist; the last applied state stays in force"
+            ):
+                daemon.log.error("desired_path_missing", path=str(path))
+                daemon.save()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            reload_first = True
+            continue
+        if daemon.health.up(DESIRED_PATH):
+            daemon.log.info("desired_path_restored", path=str(path))
+        root = path if path.is_dir() else path.parent
+        watched = _identity(root)
+        if reload_first:
+            daemon.reload_desired()  # what changed while nothing watched
+        reload_first = True
+        async for _changes in awatch(root, debounce=debounce_ms, step=50, stop_event=stop, recursive=True):
+            if _identity(root) != watched or not path.exists():
+                break  # deleted or replaced: the watch saw the last of what it followed
+            daemon.log.info("desired_state_changed", path=str(path))
+            daemon.reload_desired()
 
 
-async def watch_git(daemon: Daemon, stop: asyncio.Event) -> None:
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+async def watch_git(daemon: Daemon, stop: asyncio.Event, *, reload_first: bool = False) -> None:
     """A local repository: a new commit on the branch is seen when its ref changes, at once."""
     from watchfiles import awatch
 
@@ -39,6 +75,8 @@ async def watch_git(daemon: Daemon, stop: asyncio.Event) -> None:
     git_dir = daemon.git.local_git_dir
     if git_dir is None:
         return  # a remote: fetched on an interval and by the webhook
+    if reload_first:
+        daemon.reload_desired()
     ref = f"refs/heads/{daemon.settings.git_branch}"
 
     def ours(_change: object, path: str) -> bool:
@@ -65,6 +103,7 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
             await daemon.podman.ping()
             daemon._set_reachable(True)
             await daemon.resync()  # events may have been missed while the stream was down
+            daemon.health.up("task podman-events")
             delay = 1.0
             async for event in daemon.podman.events():
                 if event.action not in EVENTS:
@@ -76,8 +115,10 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
             daemon._set_reachable(False)
             daemon.metrics.event_reconnects.inc()
             daemon.log.warning("podman_event_stream_lost", error=str(err), retry_in=delay)
-        except Exception:  # anything else: say it, and follow the events again after the backoff
+        except Exception as err:  # anything else: say it, and follow the events again after the backoff
             daemon.metrics.event_reconnects.inc()
+            daemon.metrics.task_failures.labels("podman-events").inc()
+            daemon.health.down("task podman-events", f"{type(err).__name__}: {err}")
             daemon.log.exception("podman_event_stream_failed", retry_in=delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
@@ -95,19 +136,37 @@ async def resync_every(daemon: Daemon, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await daemon.resync()
-        except Exception:  # one failed pass must not end the resyncs for the months to come
+        except Exception as err:  # one failed pass must not end the resyncs for the months to come
+            daemon.metrics.task_failures.labels("resync").inc()
+            daemon.health.down("task resync", f"{type(err).__name__}: {err}")
             daemon.log.exception("resync_failed")
+        else:
+            daemon.health.up("task resync")
+        daemon.save()  # at least once a resync interval: `monop status` tells a stale record by its age
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), daemon.settings.resync_interval)
 
 
-async def watchdog(stop: asyncio.Event) -> None:
-    """Ping systemd's watchdog from the event loop: a hung loop stops pinging and gets restarted."""
+async def watchdog(daemon: Daemon, stop: asyncio.Event) -> None:
+    """Ping systemd's watchdog from the event loop: a hung loop stops pinging and gets restarted.
+
+    So does a daemon with a background task down for longer than `watchdog_grace`: its
+    restarts with backoff did not help, a fresh process may.
+    """
     interval = systemd.watchdog_interval()
     if interval is None:
         return
+    withheld = False
     while not stop.is_set():
-        systemd.watchdog()
+        stuck = daemon.health.down_longer_than(daemon.settings.watchdog_grace)
+        if not stuck:
+            if withheld:
+                daemon.log.info("watchdog_resumed")
+            withheld = False
+            systemd.watchdog()
+        elif not withheld:
+            withheld = True
+            daemon.log.error("watchdog_withheld", down=sorted(stuck), grace_s=daemon.settings.watchdog_grace)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
 
@@ -131,22 +190,50 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     host, _, port = daemon.settings.metrics_address.rpartition(":")
     from monop.http import HttpServer
 
-    server = HttpServer(daemon.metrics.registry, lambda: daemon.ready, host or "127.0.0.1", int(port))
-    await server.start()
+    def http_failed(err: Exception) -> None:
+        daemon.metrics.task_failures.labels("http").inc()
+        daemon.log.error("http_request_failed", error=f"{type(err).__name__}: {err}", exc_info=err)
+
+    server = HttpServer(
+        daemon.metrics.registry, lambda: daemon.ready, host or "127.0.0.1", int(port), on_error=http_failed
+    )
+    try:
+        await server.start()
+    except OSError as err:
+        raise SettingsError(
+            f"setting metrics_address: cannot listen on {daemon.settings.metrics_address}: "
+            f"{os.strerror(err.errno) if err.errno else err}"
+        ) from None
     daemon.http_address = f"{server.host}:{server.port}"
     daemon.log.info(
         "daemon_started",
         metrics=f"http://{server.host}:{server.port}/metrics",
         state_dir=str(daemon.settings.state_dir),
-        health_checks="monop" if daemon.health.runs_checks else "podman",
-        health_checks_why=daemon.health.why,
+        health_checks="monop" if daemon.health_checks.runs_checks else "podman",
+        health_checks_why=daemon.health_checks.why,
     )
     daemon.reload_desired()
     daemon.workers.start()
+
+    def supervised(name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            supervise(
+                name,
+                body,
+                stop=stop,
+                health=daemon.health,
+                failures=daemon.metrics.task_failures,
+                log=daemon.log,
+                clock=daemon.clock,
+            ),
+            name=name,
+        )
+
+    starts = itertools.count()  # a watch started again reloads: edits while it was down count too
     if daemon.git is not None:
         sources = [
-            asyncio.create_task(watch_git(daemon, stop), name="watch-git"),
-            asyncio.create_task(fetch_every(daemon, stop), name="fetch-git"),
+            supervised("watch-git", lambda: watch_git(daemon, stop, reload_first=next(starts) > 0)),
+            supervised("fetch-git", lambda: fetch_every(daemon, stop)),
         ]
         server.add_route(
             "POST",
@@ -158,19 +245,21 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
             ),
         )
     else:
-        sources = [asyncio.create_task(watch_desired(daemon, stop), name="watch-desired")]
+        sources = [
+            supervised("watch-desired", lambda: watch_desired(daemon, stop, reload_first=next(starts) > 0))
+        ]
     tasks: list[asyncio.Future[None]] = [
         *sources,
-        asyncio.create_task(follow_events(daemon, stop), name="podman-events"),
-        asyncio.create_task(resync_every(daemon, stop), name="resync"),
-        asyncio.create_task(watchdog(stop), name="watchdog"),
+        supervised("podman-events", lambda: follow_events(daemon, stop)),
+        supervised("resync", lambda: resync_every(daemon, stop)),
+        supervised("watchdog", lambda: watchdog(daemon, stop)),
         asyncio.create_task(_announce_ready(daemon, stop, on_ready), name="ready"),
     ]
     await stop.wait()
     systemd.stopping()
     daemon.log.info("daemon_stopping")
     await daemon.workers.stop(timeout=daemon.settings.stop_timeout)
-    await daemon.health.close()
+    await daemon.health_checks.close()
     tasks += [t for t in (daemon.rules_task, daemon.refresh_task) if t is not None]
     for task in tasks:
         task.cancel()
@@ -187,11 +276,19 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
 async def _announce_ready(
     daemon: Daemon, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None
 ) -> None:
-    """READY=1 once the desired state is loaded and Podman answered; systemd waits for it."""
-    while not stop.is_set() and not daemon.ready[0]:
+    """READY=1 once the desired state is loaded and Podman answered; systemd waits for it.
+
+    A part down meanwhile (a full disk, a task restarting) is for /readyz and the watchdog's
+    grace to judge, not a reason to fail the start.
+    """
+
+    def started() -> bool:
+        return daemon.units is not None and daemon.podman_reachable
+
+    while not stop.is_set() and not started():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.05)
-    if daemon.ready[0]:
+    if started():
         systemd.ready(f"{len(daemon.units or {})} resources")
         daemon.log.info("daemon_ready")
         if on_ready is not None:

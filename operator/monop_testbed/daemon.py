@@ -182,6 +182,14 @@ class DaemonProcess:
         done = self.monop("status", "--json", "-d", str(self.desired))
         return done.returncode, json.loads(done.stdout) if done.stdout else {"stderr": done.stderr}
 
+    def tracebacks(self) -> int:
+        """Log lines carrying a Python traceback (structlog's `exception` field, or raw text)."""
+        return sum(
+            1
+            for line in list(self.logs)
+            if "exception" in line or "Traceback (most recent call last)" in str(line.get("text", ""))
+        )
+
     def stderr_tail(self, lines: int = 20) -> str:
         return "\n".join(json.dumps(line) for line in self.logs[-lines:])
 

@@ -85,3 +85,30 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
     lock = DaemonLock(tmp_path)
     lock.acquire()
     lock.release()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"daemon": {"pid": 1, "started_at": 1, "updated_at": 2, "source": "d", "crash_loops": "x"}}',
+         "daemon.crash_loops: Input should be an object"),
+        ('{"daemon": {"pid": 1, "started_at": 1, "updated_at": 2, "source": "d", "git": {"applied": "abc"}}}',
+         "daemon.git.applied: Input should be a valid dictionary"),
+        ('{"version": 9, "resources": {}}', "version: Input should be 1"),
+        ("[1, 2]", "the file: Input should be an object"),
+    ],
+)  # fmt: skip
+def test_a_state_file_of_the_wrong_shape_is_kept_aside_and_read_as_empty(
+    tmp_path: Path, body: str, reason: str
+) -> None:
+    store = StateStore(tmp_path)
+    store.path.write_text(body)
+    assert store.load() == (None, {})  # `monop status` reads it and moves nothing
+    assert store.path.exists()
+    daemon, resources, unreadable = store.recover()
+    assert (daemon, resources) == (None, {})
+    assert unreadable is not None and reason in unreadable.reason
+    assert unreadable.kept_as is not None and unreadable.kept_as.read_text() == body
+    assert not store.path.exists()
+    store.save(*record(1))  # and the daemon writes a fresh one
+    assert store.load() == record(1)

@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, get_origin
@@ -91,12 +92,9 @@ def _load_file(file: Path, shown: str, root: Path) -> tuple[list[LoadedResource]
         return Problem(shown, line, None, None, message)
 
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return [], [
-                problem(f"file is {size} bytes; a desired-state file may have at most {MAX_FILE_BYTES}")
-            ]
-        raw = file.read_bytes()
+        raw = read_regular(file, MAX_FILE_BYTES)
+    except NotRegular as err:
+        return [], [problem(str(err))]
     except OSError as err:
         return [], [problem(f"cannot read: {err.strerror}")]
     if b"\0" in raw:
@@ -120,6 +118,41 @@ def _load_file(file: Path, shown: str, root: Path) -> tuple[list[LoadedResource]
         if resource is not None:
             resources.append(resource)
     return resources, problems
+
+
+class NotRegular(ValueError):
+    """A path that is not a regular file, or one larger than allowed; the message says which."""
+
+
+def read_regular(file: Path, limit: int) -> bytes:
+    """The bytes of `file` (a regular file, or a symlink to one), at most `limit` of them.
+
+    A FIFO, a device (a symlink to /dev/zero) or a socket would block or never end: it is
+    refused without being read, as is a file longer than `limit` bytes (NotRegular). The
+    file is opened without blocking and checked once open, so a swap in between changes nothing.
+    """
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegular(f"is {_file_type(info.st_mode)}, not a regular file (nor a symlink to one)")
+        data = handle.read(limit + 1) if info.st_size <= limit else b""
+    size = max(info.st_size, len(data))
+    if size > limit:
+        shown = f"{size}" if len(data) <= limit else f"more than {limit}"
+        raise NotRegular(f"file is {shown} bytes; a desired-state file may have at most {limit}")
+    return data
+
+
+def _file_type(mode: int) -> str:
+    kinds = [
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def _load_document(
@@ -321,7 +354,7 @@ def _digest(path: Path) -> str:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     total = 0
     for file in files:
-        data = file.read_bytes()
+        data = read_regular(file, MAX_MOUNTED_BYTES)
         total += len(data)
         if total > MAX_MOUNTED_BYTES:
             raise ValueError(f"more than {MAX_MOUNTED_BYTES} bytes to watch")
