@@ -83,6 +83,22 @@ def test_patterns_mask_secrets_nobody_declared() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("shell", "shown"),
+    [
+        # A variable reference names a secret without holding it: the command stays readable.
+        ("echo token=$API_TOKEN; exit 1", "echo token=$API_TOKEN; exit 1"),
+        ("curl -H 'Authorization: Bearer ${TOKEN}' x", "curl -H 'Authorization: Bearer ${TOKEN}' x"),
+        # Shell punctuation ends a word, and so the value it holds.
+        ("(exit code 1: token=hunter2), 1 in a row", "(exit code 1: token=<secret>), 1 in a row"),
+        ("PASSWORD=hunter2;exit 1", "PASSWORD=<secret>;exit 1"),
+        ("API_KEY=abc&&run", "API_KEY=<secret>&&run"),
+    ],
+)
+def test_shell_text_masks_values_not_references(shell: str, shown: str) -> None:
+    assert secrets.Secrets().redact(shell) == shown
+
+
 def test_a_changed_secret_is_drift_shown_without_its_value() -> None:
     def record(**fields: object) -> dict[str, object]:
         made = config(**fields)

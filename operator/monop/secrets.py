@@ -50,7 +50,7 @@ _HEADER = re.compile(
 )
 # `--password=VALUE`, `-token=VALUE`, `MYSQL_PWD=VALUE` inside one word or a shell string.
 _ASSIGN = re.compile(
-    r"(?<![\w.-])(?P<name>--?[A-Za-z][\w.-]*|[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s'\"]+)"
+    r"(?<![\w.-])(?P<name>--?[A-Za-z][\w.-]*|[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^\s'\";&|)]+)"
 )
 # `--password VALUE` inside a shell string.
 _FLAG_SPACE = re.compile(r"(?<![\w.-])(?P<name>--?[A-Za-z][\w.-]*)\s+(?P<value>[^\s'\"-][^\s'\"]*)")
@@ -178,7 +178,8 @@ def _pattern_spans(text: str) -> list[tuple[int, int]]:
         spans += [m.span("value") for m in _ASSIGN.finditer(text) if is_secret_name(m["name"])]
     if "-" in text and (" " in text or "\t" in text):
         spans += [m.span("value") for m in _FLAG_SPACE.finditer(text) if is_secret_name(m["name"])]
-    return [(a, b) for a, b in spans if b > a and not text.startswith("<secret", a)]
+    # A `$VAR` is the shell's reference to a secret, not the secret: the command stays readable.
+    return [(a, b) for a, b in spans if b > a and not text.startswith(("<secret", "$"), a)]
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
