@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(
         None, description="Shared secret of POST /hooks/git (HMAC-SHA256, as GitHub's X-Hub-Signature-256)."
     )
+    webhook_address: str | None = Field(
+        None,
+        description="host:port to serve POST /hooks/git on, alone; unset: on metrics_address beside /metrics.",
+    )
     scrape_address: str = Field(
         "host.containers.internal",
         description="Host Prometheus uses to reach published ports, unless a scrape says.",

@@ -128,15 +128,25 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         systemd.ready()
 
     loop.add_signal_handler(signal.SIGHUP, hangup)
-    host, _, port = daemon.settings.metrics_address.rpartition(":")
-    from monop.http import HttpServer
+    from monop.http import HttpServer, Listener
 
-    server = HttpServer(daemon.metrics.registry, lambda: daemon.ready, host or "127.0.0.1", int(port))
-    await server.start()
+    shed = daemon.metrics.http_shed
+    host, port = _address(daemon.settings.metrics_address)
+    server = HttpServer(
+        daemon.metrics.registry, lambda: daemon.ready, host, port, shed=lambda r: shed.labels(r).inc()
+    )
+    hooks: Listener = server
+    if daemon.git is not None and daemon.settings.webhook_address:
+        # The webhook alone on its own address: opening it to the internet opens nothing else.
+        hooks = Listener(*_address(daemon.settings.webhook_address), shed=lambda r: shed.labels(r).inc())
+    servers = [server] if hooks is server else [server, hooks]
+    for listening in servers:
+        await listening.start()
     daemon.http_address = f"{server.host}:{server.port}"
     daemon.log.info(
         "daemon_started",
         metrics=f"http://{server.host}:{server.port}/metrics",
+        **({"webhook": f"http://{hooks.host}:{hooks.port}/hooks/git"} if daemon.git is not None else {}),
         state_dir=str(daemon.settings.state_dir),
     )
     daemon.reload_desired()
@@ -146,13 +156,13 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
             asyncio.create_task(watch_git(daemon, stop), name="watch-git"),
             asyncio.create_task(fetch_every(daemon, stop), name="fetch-git"),
         ]
-        server.add_route(
+        hooks.add_route(
             "POST",
             "/hooks/git",
             webhook.handler(
                 lambda: daemon.settings.webhook_secret,
                 daemon.reload_desired,
-                lambda: daemon.metrics.webhook_refused.inc(),
+                lambda reason: daemon.metrics.webhook_refused.labels(reason).inc(),
             ),
         )
     else:
@@ -174,11 +184,18 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await server.stop()
+    for listening in servers:
+        await listening.stop()
     daemon.save()
     daemon.log.info("daemon_stopped")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(sig)
+
+
+def _address(address: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`, or `:port` for loopback) as a host and a port number."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 async def _announce_ready(
