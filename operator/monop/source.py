@@ -41,18 +41,30 @@ def read(settings: Settings, commit: Commit | None = None, *, activate: bool = F
     """
     git = git_source(settings)
     if git is None:
-        return Revision(load(settings.desired, default_address=settings.scrape_address))
+        return Revision(
+            load(settings.desired, default_address=settings.scrape_address, policy=settings.policy)
+        )
     commit = commit or git.fetch()
     exported = git.export(commit)
     display = git.display(commit)
-    state = load(exported, default_address=settings.scrape_address, revision=commit.sha, display=display)
+    state = load(
+        exported,
+        default_address=settings.scrape_address,
+        revision=commit.sha,
+        display=display,
+        policy=settings.policy,
+    )
     # Containers mount files from the applied tree, a path that does not change between
     # revisions: the applied commit is read from there, so its specs match what runs.
     if activate:
         git.activate(commit)
     if git.applied_revision() == commit.sha:
         state = load(
-            git.applied_path(), default_address=settings.scrape_address, revision=commit.sha, display=display
+            git.applied_path(),
+            default_address=settings.scrape_address,
+            revision=commit.sha,
+            display=display,
+            policy=settings.policy,
         )
     return Revision(state, commit)
 

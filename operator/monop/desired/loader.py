@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monop.desired import policy as host_policy
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.validate import check_all, duplicate_names
 from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
@@ -35,10 +36,12 @@ def load(
     exists_on_host: Callable[[str], bool] = os.path.exists,
     revision: str | None = None,
     display: str | None = None,
+    policy: host_policy.Policy | None = None,
 ) -> DesiredState:
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
-    `display` is how messages name `path` (a git source says `REV:dir`).
+    `display` is how messages name `path` (a git source says `REV:dir`); `policy` refuses
+    what it does not allow (monop.desired.policy).
     """
     root = Path(path)
     display = display or str(path)
@@ -62,6 +65,7 @@ def load(
     rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
     loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
+    problems.extend(host_policy.check(loaded, policy))
     problems.extend(duplicate_names(rule_groups))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
