@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -49,6 +51,20 @@ def probe(url: str) -> int:
     return httpx.get(url, timeout=3).status_code
 
 
+@pytest.fixture
+def room_for_clients() -> Iterator[None]:
+    """This test process holds 1,100 sockets itself: raise its own soft open-file limit if need be."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1100 + 512
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the hard open-file limit ({hard}) leaves no room for 1,100 client sockets")
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.usefixtures("room_for_clients")
 def test_slow_clients_cannot_starve_the_probes_or_stop_git_following(
     tmp_path: Path, podman: object, podman_service: PodmanService
 ) -> None:
