@@ -505,6 +505,13 @@ def run(
             "--metrics-address", help="host:port for /metrics, /healthz, /readyz (default: 127.0.0.1:9469)."
         ),
     ] = None,
+    webhook_address: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-address",
+            help="host:port to serve POST /hooks/git on, apart from /metrics (default: on --metrics-address).",
+        ),
+    ] = None,
     log_format: Annotated[
         str, typer.Option("--log-format", help="auto (console on a terminal, else JSON), json or console.")
     ] = "auto",
@@ -515,7 +522,12 @@ def run(
 
     Speaks sd_notify (READY, WATCHDOG, STATUS, RELOADING, STOPPING) when run by systemd. Settings come from flags, MONOP_* variables and the config file; see README.md.
     """
-    flags = {"desired": desired, "state_dir": state_dir, "metrics_address": metrics_address}
+    flags = {
+        "desired": desired,
+        "state_dir": state_dir,
+        "metrics_address": metrics_address,
+        "webhook_address": webhook_address,
+    }
     settings = _settings(ctx, **flags)
     from monop import log
     from monop.daemon import Daemon

@@ -17,6 +17,7 @@ from prometheus_client import (
 )
 
 from monop import __version__
+from monop.http import SHED_REASONS
 from monop.live.prom import TargetHealth, TargetReport
 from monop.model.resources import KINDS
 from monop.rulefiles import RuleState
@@ -34,6 +35,7 @@ TASKS = (
     "desired-load",
     "http",
 )
+WEBHOOK_REFUSALS = ("signature", "replayed")
 ACTION_RESULTS = ("success", "error")
 OPERATIONS = (
     "list",
@@ -129,9 +131,20 @@ class Metrics:
         )
         self.webhook_refused = Counter(
             "monop_webhook_refused",
-            "Webhook requests refused for a missing or wrong signature.",
+            "Webhook requests refused: a missing or wrong signature, or a delivery seen before.",
+            ["reason"],
             registry=registry,
         )
+        for reason in WEBHOOK_REFUSALS:
+            self.webhook_refused.labels(reason)
+        self.http_shed = Counter(
+            "monop_http_connections_shed",
+            "HTTP connections the daemon closed early or could not take, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in SHED_REASONS:
+            self.http_shed.labels(reason)
         self.applied_revision = Info(
             "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
         )

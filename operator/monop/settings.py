@@ -11,6 +11,7 @@ import yaml
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monop.desired.policy import Policy
 from monop.errors import SettingsError
 from monop.model.duration import Duration
 
@@ -42,6 +43,14 @@ class Settings(BaseSettings):
     git_fetch_interval: Duration = Field(60.0, gt=0, description="How often the daemon fetches the branch.")
     webhook_secret: str | None = Field(
         None, description="Shared secret of POST /hooks/git (HMAC-SHA256, as GitHub's X-Hub-Signature-256)."
+    )
+    webhook_address: str | None = Field(
+        None,
+        description="host:port to serve POST /hooks/git on, alone; unset: on metrics_address beside /metrics.",
+    )
+    policy: Policy | None = Field(
+        None,
+        description="Opt-in limits on what the desired state may ask of the host (README: Security model).",
     )
     scrape_address: str = Field(
         "host.containers.internal",
@@ -142,6 +151,7 @@ def load_settings(flags: dict[str, Any] | None = None, config: Path | None = Non
         name = ".".join(str(p) for p in first["loc"])
         origin = f" (in {config})" if config else ""
         message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        message = message.removeprefix("Value error, ")  # pydantic's words, not the user's
         raise SettingsError(f"setting {name}{origin}: {message}") from None
     finally:
         _config_file.reset(token)

@@ -73,7 +73,12 @@ def read(
     git = git or git_source(settings)
     if git is None:
         return Revision(
-            load(settings.desired, default_address=settings.scrape_address, check_rules=check_rules)
+            load(
+                settings.desired,
+                default_address=settings.scrape_address,
+                check_rules=check_rules,
+                policy=settings.policy,
+            )
         )
     commit = commit or git.fetch()
     exported = git.export(commit)
@@ -84,6 +89,7 @@ def read(
         revision=commit.sha,
         display=display,
         check_rules=check_rules,
+        policy=settings.policy,
     )
     # Containers mount files from the applied tree, a path that does not change between
     # revisions: the applied commit is read from there, so its specs match what runs.
@@ -91,7 +97,11 @@ def read(
         git.activate(commit)
     if git.applied_revision() == commit.sha:
         state = load(
-            git.applied_path(), default_address=settings.scrape_address, revision=commit.sha, display=display
+            git.applied_path(),
+            default_address=settings.scrape_address,
+            revision=commit.sha,
+            display=display,
+            policy=settings.policy,
         )
     return Revision(state, commit)
 

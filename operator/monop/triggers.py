@@ -187,27 +187,45 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         systemd.ready()
 
     loop.add_signal_handler(signal.SIGHUP, hangup)
-    host, _, port = daemon.settings.metrics_address.rpartition(":")
-    from monop.http import HttpServer
+    from monop.http import HttpServer, Listener
 
     def http_failed(err: Exception) -> None:
         daemon.metrics.task_failures.labels("http").inc()
         daemon.log.error("http_request_failed", error=f"{type(err).__name__}: {err}", exc_info=err)
 
+    def shed(reason: str) -> None:
+        daemon.metrics.http_shed.labels(reason).inc()
+
+    def listen_on(setting: str) -> tuple[str, int]:
+        return _address(getattr(daemon.settings, setting))
+
     server = HttpServer(
-        daemon.metrics.registry, lambda: daemon.ready, host or "127.0.0.1", int(port), on_error=http_failed
+        daemon.metrics.registry,
+        lambda: daemon.ready,
+        *listen_on("metrics_address"),
+        shed=shed,
+        on_error=http_failed,
     )
-    try:
-        await server.start()
-    except OSError as err:
-        raise SettingsError(
-            f"setting metrics_address: cannot listen on {daemon.settings.metrics_address}: "
-            f"{os.strerror(err.errno) if err.errno else err}"
-        ) from None
+    hooks: Listener = server
+    if daemon.git is not None and daemon.settings.webhook_address:
+        # The webhook alone on its own address: opening it to the internet opens nothing else.
+        hooks = Listener(*listen_on("webhook_address"), shed=shed, on_error=http_failed)
+    servers: dict[str, Listener] = {"metrics_address": server}
+    if hooks is not server:
+        servers["webhook_address"] = hooks
+    for setting, listening in servers.items():
+        try:
+            await listening.start()
+        except OSError as err:
+            raise SettingsError(
+                f"setting {setting}: cannot listen on {getattr(daemon.settings, setting)}: "
+                f"{os.strerror(err.errno) if err.errno else err}"
+            ) from None
     daemon.http_address = f"{server.host}:{server.port}"
     daemon.log.info(
         "daemon_started",
         metrics=f"http://{server.host}:{server.port}/metrics",
+        **({"webhook": f"http://{hooks.host}:{hooks.port}/hooks/git"} if daemon.git is not None else {}),
         state_dir=str(daemon.settings.state_dir),
         health_checks="monop" if daemon.health_checks.runs_checks else "podman",
         health_checks_why=daemon.health_checks.why,
@@ -235,13 +253,13 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
             supervised("watch-git", lambda: watch_git(daemon, stop, reload_first=next(starts) > 0)),
             supervised("fetch-git", lambda: fetch_every(daemon, stop)),
         ]
-        server.add_route(
+        hooks.add_route(
             "POST",
             "/hooks/git",
             webhook.handler(
                 lambda: daemon.settings.webhook_secret,
                 daemon.reload_desired,
-                lambda: daemon.metrics.webhook_refused.inc(),
+                lambda reason: daemon.metrics.webhook_refused.labels(reason).inc(),
             ),
         )
     else:
@@ -266,11 +284,18 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    await server.stop()
+    for listening in servers.values():
+        await listening.stop()
     daemon.save()
     daemon.log.info("daemon_stopped")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(sig)
+
+
+def _address(address: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`, or `:port` for loopback) as a host and a port number."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 async def _announce_ready(

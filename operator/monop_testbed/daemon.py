@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -31,8 +32,10 @@ class DaemonProcess:
         resync_interval: str = "30s",
         debounce: str = "0.3s",
         extra_env: dict[str, str] | None = None,
+        nofile: int | None = None,
     ) -> None:
         self.desired = desired
+        self.nofile = nofile  # RLIMIT_NOFILE of the daemon (systemd's default soft limit is 1024)
         self.state_dir = state_dir
         self.env = {
             **os.environ,
@@ -72,6 +75,7 @@ class DaemonProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=None if self.nofile is None else self._limit_files,
         )  # fmt: skip
         self._threads = [
             threading.Thread(target=self._read_notifications, daemon=True),
@@ -80,6 +84,10 @@ class DaemonProcess:
         for thread in self._threads:
             thread.start()
         return self
+
+    def _limit_files(self) -> None:
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def wait_ready(self, timeout: float = 30) -> Self:
         wait_for(lambda: self.notified("READY=1") or not self.alive, timeout, "READY=1 from monop run")

@@ -96,3 +96,98 @@ def test_stop_closes_idle_connections_and_frees_the_port() -> None:
         return False
 
     assert asyncio.run(main())
+
+
+def test_a_client_trickling_its_headers_is_cut_at_the_header_deadline() -> None:
+    """One byte every 0.2 s never trips a per-read timeout; the header deadline (1 s) closes it."""
+
+    async def main() -> tuple[bool, dict[str, float]]:
+        shed: dict[str, float] = {}
+        server = HttpServer(
+            CollectorRegistry(),
+            lambda: (True, "ready"),
+            "127.0.0.1",
+            0,
+            header_timeout=1.0,
+            request_timeout=2.0,
+            shed=lambda reason: shed.__setitem__(reason, shed.get(reason, 0) + 1),
+        )
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            closed = False
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                if loop.time() > deadline:
+                    break
+                try:
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
+                except TimeoutError:
+                    continue
+                except ConnectionError:
+                    closed = True
+                if closed:
+                    break
+            writer.close()
+        return closed, shed
+
+    closed, shed = asyncio.run(asyncio.wait_for(main(), 20))
+    assert closed
+    assert shed == {"header_timeout": 1}
+
+
+def test_at_the_connection_limit_a_new_client_pushes_out_the_oldest_idle_one() -> None:
+    """Eight idle connections fill a limit of eight; a probe still gets its answer at once."""
+
+    async def main() -> tuple[int, int, bool]:
+        server = HttpServer(CollectorRegistry(), lambda: (True, "ready"), "127.0.0.1", 0, max_connections=8)
+        async with server:
+            idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(8)]
+            await asyncio.sleep(0)
+            async with httpx.AsyncClient(timeout=2) as client:
+                response = await client.get(f"http://127.0.0.1:{server.port}/healthz")
+            oldest_reader, _ = idle[0]
+            oldest_closed = await asyncio.wait_for(oldest_reader.read(1), 2) == b""
+            open_now = server.open_connections
+            for _, writer in idle:
+                writer.close()
+        return response.status_code, open_now, oldest_closed
+
+    status, open_now, oldest_closed = asyncio.run(asyncio.wait_for(main(), 20))
+    assert status == 200
+    assert oldest_closed
+    assert open_now <= 8
+
+
+def test_what_is_shed_is_logged_once_per_interval_not_per_connection() -> None:
+    from structlog.testing import capture_logs
+
+    from monop import log
+
+    async def main() -> None:
+        evicted: list[str] = []
+        server = HttpServer(
+            CollectorRegistry(),
+            lambda: (True, "ready"),
+            "127.0.0.1",
+            0,
+            max_connections=8,
+            report_interval=3600,
+            shed=evicted.append,
+            log=log.get(),
+        )
+        async with server:
+            clients = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(40)]
+            async with asyncio.timeout(5):
+                while len(evicted) < 32:  # every client past the eighth pushed one out
+                    await asyncio.sleep(0.01)
+            for _, writer in clients:
+                writer.close()
+
+    with capture_logs() as logs:
+        asyncio.run(asyncio.wait_for(main(), 20))
+    shed = [line for line in logs if line["event"] == "http_clients_shed"]
+    assert len(shed) == 1  # the stop reports what the interval had not yet
+    assert shed[0]["evicted"] == 32 and shed[0]["limit"] == 8

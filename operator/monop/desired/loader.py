@@ -17,6 +17,7 @@ from typing import Any, Literal, get_origin
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monop.desired import policy as host_policy
 from monop.desired.promql import check_groups
 from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
@@ -40,11 +41,13 @@ def load(
     revision: str | None = None,
     display: str | None = None,
     check_rules: bool = False,
+    policy: host_policy.Policy | None = None,
 ) -> DesiredState:
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
     `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
-    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms).
+    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms); `policy`
+    refuses what it does not allow (monop.desired.policy).
     """
     root = Path(path)
     display = display or str(path)
@@ -68,6 +71,7 @@ def load(
     rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
     loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
+    problems.extend(host_policy.check(loaded, policy))
     problems.extend(duplicate_names(rule_groups))
     if check_rules:
         problems.extend(check_groups(rule_groups))
