@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from monop.model.runtime import ContainerConfig
+from monop.model.runtime import ContainerConfig, without_later_defaults
 
 PREFIX = "monop.dev/"
 MANAGED_BY = PREFIX + "managed-by"
@@ -23,7 +23,11 @@ NAME = PREFIX + "name"
 SPEC_HASH = PREFIX + "spec-hash"
 SPEC = PREFIX + "spec"
 REVISION = PREFIX + "revision"
+REPLACES = PREFIX + "replaces"  # on a replacement made under its swap name: the ID it replaces
 MANAGER = "monop"
+# A recreate makes the new container as `<name>_monop-new`; `_` is in no resource name, so
+# this name never clashes with another resource's.
+SWAP_SUFFIX = "_monop-new"
 
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.IGNORECASE)
 
@@ -44,9 +48,22 @@ def is_managed(labels: Mapping[str, str]) -> bool:
     return labels.get(MANAGED_BY) == MANAGER
 
 
+def swap_name(name: str) -> str:
+    """The name a replacement of container `name` is created under until the swap completes."""
+    return name + SWAP_SUFFIX
+
+
+def swapping_for(name: str, labels: Mapping[str, str]) -> str | None:
+    """The resource's container name if this is a replacement left under its swap name, else None."""
+    owner = labels.get(NAME)
+    if is_managed(labels) and owner and name == swap_name(owner):
+        return owner
+    return None
+
+
 def record(config: ContainerConfig, mounted: Mapping[str, str]) -> dict[str, Any]:
     """The spec as stored on the container: plain JSON, secrets masked, mounted files by digest."""
-    data = dataclasses.asdict(config)
+    data = without_later_defaults(dataclasses.asdict(config))
     data["env"] = [[k, mask(k, v)] for k, v in config.env]
     data["mounted"] = dict(sorted(mounted.items()))
     return data
