@@ -98,3 +98,28 @@ def test_a_failed_recreate_is_reported_while_the_old_container_serves(
     assert code == 1
     assert alpha["state"] == "Drifted"
     assert "/dev/no-such-device" in alpha["daemon"]["lastError"]
+
+
+def test_a_daemon_killed_mid_swap_is_finished_by_the_next_one(
+    daemon: DaemonProcess, podman_service: PodmanService, tmp_path: Path
+) -> None:
+    temp = "alpha_monop-new"
+    (daemon.desired / "alpha.yaml").write_text(service_yaml("alpha", PORT, "app_up 2"))
+    # The replacement runs under its swap name while the executor checks it stays up (1 s):
+    # SIGKILL the daemon there, after the old one was stopped and before it was removed.
+    wait_for(lambda: containers(podman_service).get(temp, ("", ""))[1] == "running", 30, "the swap under way")
+    daemon.process.kill()  # type: ignore[union-attr]
+    daemon.process.wait(10)  # type: ignore[union-attr]
+    made = containers(podman_service)[temp][0]
+    assert containers(podman_service)["alpha"][1] != "running"
+    with DaemonProcess(podman_service.url, daemon.desired, daemon.state_dir) as again:
+        again.wait_ready()
+        wait_for(
+            lambda: again.events("container_replacement_completed", resource="BusinessService/alpha"),
+            30,
+            "the swap completed",
+        )
+        assert containers(podman_service)["alpha"] == (made, "running")  # renamed, not made again
+        assert set(containers(podman_service)) == {"alpha", "beta"}
+        assert served(PORT) == "app_up 2\n"
+        assert failures(again) == []
