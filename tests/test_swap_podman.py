@@ -214,3 +214,37 @@ def test_killed_after_starting_the_replacement_completes_the_swap(
     # Finished, not redone: the replacement is the container, renamed, never stopped.
     assert containers(podman_service) == {"alpha": (made, "running")}
     assert served(PORT) == "app_up 2\n"
+
+
+# -- a container that publishes no port is initialised before the old one stops -------------
+
+QUIET = """\
+apiVersion: monop.dev/v1alpha1
+kind: Exporter
+metadata: {{name: quiet}}
+spec:
+  image: {image}
+  args: ["sleep", "600"]
+  env: {{VERSION: "{version}"}}
+  scrape: {{enabled: false}}
+{extra}"""
+
+
+@pytest.mark.parametrize("works", [True, False], ids=["swapped", "exits-at-once"])
+def test_a_container_without_ports_is_swapped_or_kept(
+    works: bool, tmp_path: Path, podman: Podman, podman_service: PodmanService
+) -> None:
+    tree = tmp_path / "desired"
+    tree.mkdir()
+    quiet = tree / "quiet.yaml"
+    quiet.write_text(QUIET.format(image=images.BUSYBOX, version=1, extra=""))
+    assert apply(podman_service, tree, "apply").returncode == 0
+    before = containers(podman_service)["quiet"]
+    quiet.write_text(
+        QUIET.format(image=images.BUSYBOX, version=2, extra="" if works else '  command: ["false"]\n')
+    )
+    result = apply(podman_service, tree, "apply")
+    assert result.returncode == (0 if works else 1), result.stdout + result.stderr
+    [(name, (cid, state))] = containers(podman_service).items()
+    assert (name, state) == ("quiet", "running")
+    assert (cid != before[0]) is works

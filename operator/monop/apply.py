@@ -6,7 +6,9 @@ is recorded against its resource while the others go on.
 A recreate never takes a working container down before its replacement runs (compose v2's
 swap, and more): the replacement is created under `<name>_monop-new` while the old one runs;
 only then is the old one stopped (its own stopSignal and stopTimeout) and the new one
-started at once, so the gap is the old one's stop plus one start. The new one must still be
+started at once, so the gap is the old one's stop plus one start (without published ports
+the replacement is also initialised before the stop, so that start only runs the process;
+Podman binds published ports at init, which the old one still holds). The new one must still be
 running, never restarted by Podman, `START_GRACE_S` after its start. Any failure on the way
 removes the replacement and starts the old one again; the action fails with the reason.
 Only then is the old one removed and the new one renamed. Each step leaves a state the
@@ -38,6 +40,7 @@ class Runtime(Protocol):
     async def restart(self, name: str) -> None: ...
     async def unpause(self, name: str) -> None: ...
     async def remove(self, name_or_id: str, force: bool = True) -> None: ...
+    async def init(self, name: str) -> None: ...
     async def stop(self, name: str, timeout: int | None = None) -> None: ...
     async def rename(self, name: str, new_name: str) -> None: ...
     async def running_since_start(self, name: str) -> tuple[bool, str]: ...
@@ -163,9 +166,16 @@ async def _swap(
     await runtime.create(
         replace(action.unit.config, name=temp), {**action.unit.labels, ownership.REPLACES: old}
     )
+    stopped = False
     try:
+        if not action.unit.config.ports:
+            # Namespaces, mounts and the OCI container made now, while the old one still runs:
+            # the start after the stop is then only the process (~0.04 s instead of ~0.4 s here).
+            # Not with published ports: Podman binds them here, and the old one holds them.
+            await runtime.init(temp)
         if was_running:
             await runtime.stop(old)  # with its own stop signal and timeout
+            stopped = True
         await runtime.start(temp)
         await _check_started(runtime, temp, grace)
     except expected as err:
@@ -174,7 +184,7 @@ async def _swap(
             await runtime.remove(temp)
         except expected as cleanup:
             problems.append(f"the replacement {temp} could not be removed: {cleanup}")
-        if was_running:
+        if stopped:
             try:
                 await runtime.start(old)
             except expected as restart:

@@ -137,6 +137,10 @@ class Podman:
     async def start(self, name: str) -> None:
         await self._post("start", name)
 
+    async def init(self, name: str) -> None:
+        """Prepare a created container (storage, namespaces, OCI container) without starting it."""
+        await self._post("init", name)
+
     async def restart(self, name: str) -> None:
         await self._post("restart", name, {"t": "10"})
 
