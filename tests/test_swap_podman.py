@@ -29,8 +29,8 @@ from monop_testbed.podman_service import PodmanService
 
 pytestmark = pytest.mark.podman
 
-PORT = 19410
-OTHER_PORT = 19411  # a port the replacement publishes, held by a container monop does not own
+PORT = 19810
+OTHER_PORT = 19811  # a port the replacement publishes, held by a container monop does not own
 TEMP = ownership.swap_name("alpha")
 
 

@@ -16,7 +16,7 @@ from monop_testbed.podman_service import PodmanService, wait_for
 
 pytestmark = pytest.mark.podman
 
-PORT = 19430
+PORT = 19830
 # httpd as PID 1 ignores SIGTERM: stopping or removing it takes the whole stop timeout, as
 # with many real applications; the stand-in image's own STOPSIGNAL (SIGKILL) would hide that.
 SLOW_STOP = "  stopSignal: SIGTERM\n  stopTimeout: 3s\n"
