@@ -48,10 +48,17 @@ def units(draw: st.DrawFn) -> list[Unit]:
 def live(draw: st.DrawFn, desired: list[Unit]) -> ObservedState:
     images = {ref: f"sha256:{i}" for i, ref in enumerate(IMAGES) if draw(st.booleans())}
     containers = []
-    for name in draw(st.lists(st.sampled_from([*NAMES, "stranger"]), unique=True)):
+    # `<name>_monop-new`: what a recreate interrupted at any step leaves beside (or instead of) `<name>`.
+    swaps = [ownership.swap_name(n) for n in NAMES]
+    for name in draw(st.lists(st.sampled_from([*NAMES, *swaps, "stranger"]), unique=True)):
         managed = draw(st.booleans()) and name != "stranger"
         # A managed container was made from some version of some unit: maybe the desired one.
         source = draw(st.sampled_from(desired)) if desired and draw(st.booleans()) else None
+        if source is not None and name in swaps and draw(st.booleans()):
+            # Mostly a replacement of the unit under its own swap name, as the executor makes them.
+            name = ownership.swap_name(source.name)
+        if any(c.name == name for c in containers):
+            continue
         labels = (
             dict(source.labels)
             if source and managed
@@ -85,9 +92,23 @@ def carry_out(result: Plan, state: ObservedState) -> ObservedState:
     """What Podman would hold after each action succeeded."""
     containers = {c.name: c for c in state.containers}
     images = dict(state.images)
+
+    def remove(container_id: str | None) -> None:
+        for name, container in list(containers.items()):
+            if container.id == container_id:
+                del containers[name]
+
     for action in result.actions:
+        if action.kind is ActionKind.COMPLETE:
+            remove(action.container_id)
+            [pending] = [c for c in containers.values() if c.id == action.leftover]
+            remove(pending.id)
+            containers[action.name] = dataclasses.replace(pending, name=action.name)
+            continue
+        if action.leftover is not None:
+            remove(action.leftover)
         if action.kind is ActionKind.REMOVE:
-            del containers[action.name]
+            remove(action.container_id)
             continue
         if action.kind in (ActionKind.CREATE, ActionKind.RECREATE):
             assert action.unit is not None
@@ -117,6 +138,9 @@ def test_applying_a_plan_leaves_nothing_to_do(data: st.DataObject) -> None:
     after = carry_out(plan(desired, before), before)
     second = plan(desired, after)
     assert second.actions == ()
+    assert not any(
+        c.name.endswith(ownership.SWAP_SUFFIX) for c in after.containers if ownership.is_managed(c.labels)
+    )
     assert {s.state for s in second.statuses} <= {State.IN_SYNC, State.CONFLICT}
     # Only containers monop owns were touched.
     strangers = [c for c in before.containers if not ownership.is_managed(c.labels)]

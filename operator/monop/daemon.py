@@ -44,6 +44,8 @@ _RESTARTS = {ActionKind.START, ActionKind.RESTART, ActionKind.UNPAUSE}
 STATE_WRITES = "state writes"
 DESIRED_LOAD = "desired-state load"
 DESIRED_PATH = "desired path"
+# Actions that take a name or host ports, and so wait for the plan's removals (the planner's order).
+_TAKES = {ActionKind.CREATE, ActionKind.RECREATE, ActionKind.START, ActionKind.COMPLETE}
 
 
 class Daemon:
@@ -107,6 +109,7 @@ class Daemon:
         self._event_at: dict[str, float] = {}
         self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
         self._rejected_recorded: set[str] = set()  # revisions whose rejection is in the history
+        self._after_removals: set[str] = set()  # keys waiting for other keys' removals
         self.log = log.get()
 
     # -- state -------------------------------------------------------------------------------
@@ -580,6 +583,16 @@ class Daemon:
             self._record(key, state=status.state if status else None, last_result="success", last_error=None)
             self._finish(kind, "success", started)
             return Result()
+        removals = self._removals_first(key, action, result)
+        if removals:
+            # An orphan may still hold the host port or name this action takes: removals first,
+            # across resources as within one plan. Its removal queues this key again.
+            self._after_removals.add(key)
+            for other in removals:
+                self.enqueue(other)
+            self._finish(kind, "requeue", started)
+            self.log.info("waiting_for_removals", resource=key, removals=removals)
+            return Result(requeue_after=1.0)
         if action.kind in _RESTARTS:
             wait = self.crash_loop.delay(key)
             if wait > 0:
@@ -594,6 +607,18 @@ class Daemon:
         )
         return self._after(key, kind, outcome, started)
 
+    def _removals_first(self, key: str, action: Action, result: Plan) -> list[str]:
+        """Other keys whose removal `action` waits for; one that failed before is not waited for."""
+        if action.kind not in _TAKES:
+            return []
+        return sorted(
+            {
+                a.key
+                for a in result.actions
+                if a.kind is ActionKind.REMOVE and a.key != key and self.backoff.attempts(a.key) == 0
+            }
+        )
+
     def _after(self, key: str, kind: str, outcome: Outcome, started: float) -> Result:
         action = outcome.action
         result = "success" if outcome.ok else "error"
@@ -604,6 +629,10 @@ class Daemon:
         if event_at is not None and outcome.ok:
             self.metrics.event_to_repair.observe(self.clock.now() - event_at)
         if outcome.ok and action.kind is ActionKind.REMOVE:
+            for waiting in sorted(self._after_removals):
+                self.enqueue(waiting)
+            self._after_removals.clear()
+        if outcome.ok and action.kind is ActionKind.REMOVE and key not in (self.units or {}):
             self.records.pop(key, None)  # an orphan gone is nothing to remember
             self.states.pop(key, None)
             self._publish_states()

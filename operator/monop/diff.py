@@ -22,6 +22,8 @@ _FIELD_NAMES = {
     "cpus": "limits.cpus",
     "mounts": "volumes",
     "extra_hosts": "extraHosts",
+    "stop_timeout_s": "stopTimeout",
+    "stop_signal": "stopSignal",
 }
 _NOT_COMPARED = {"pull_policy", "name"}
 

@@ -17,6 +17,7 @@ _EVENT_PAST = {
     "unpause": "container_unpaused",
     "restart": "container_restarted",
     "remove": "container_removed",
+    "complete": "container_replacement_completed",
 }
 _wanted: dict[str, Any] = {"json": None, "level": "info"}
 _configured = False

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monop import secrets as secret
-from monop.model.runtime import ContainerConfig
+from monop.model.runtime import ContainerConfig, without_later_defaults
 
 PREFIX = "monop.dev/"
 MANAGED_BY = PREFIX + "managed-by"
@@ -22,11 +22,28 @@ NAME = PREFIX + "name"
 SPEC_HASH = PREFIX + "spec-hash"
 SPEC = PREFIX + "spec"
 REVISION = PREFIX + "revision"
+REPLACES = PREFIX + "replaces"  # on a replacement made under its swap name: the ID it replaces
 MANAGER = "monop"
+# A recreate makes the new container as `<name>_monop-new`; `_` is in no resource name, so
+# this name never clashes with another resource's.
+SWAP_SUFFIX = "_monop-new"
 
 
 def is_managed(labels: Mapping[str, str]) -> bool:
     return labels.get(MANAGED_BY) == MANAGER
+
+
+def swap_name(name: str) -> str:
+    """The name a replacement of container `name` is created under until the swap completes."""
+    return name + SWAP_SUFFIX
+
+
+def swapping_for(name: str, labels: Mapping[str, str]) -> str | None:
+    """The resource's container name if this is a replacement left under its swap name, else None."""
+    owner = labels.get(NAME)
+    if is_managed(labels) and owner and name == swap_name(owner):
+        return owner
+    return None
 
 
 def record(
@@ -34,7 +51,7 @@ def record(
 ) -> dict[str, Any]:
     """The spec as stored on the container: plain JSON, secrets as digests, mounted files by digest."""
     secrets = secrets or secret.Secrets()
-    data: dict[str, Any] = secret.scrub(dataclasses.asdict(config), secrets.record)
+    data: dict[str, Any] = secret.scrub(without_later_defaults(dataclasses.asdict(config)), secrets.record)
     data["env"] = [
         [k, secret.digest(v) if secrets.is_secret(k) else secrets.record(v)] for k, v in config.env
     ]

@@ -7,7 +7,7 @@ container list: the spec hash label and the listed state settle it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monop import ownership, secrets
 from monop.desired.state import DesiredState, LoadedResource
@@ -92,6 +92,8 @@ class Action:
     unit: Unit | None = None
     container_id: str | None = None
     pull: bool = False
+    container_state: str | None = None  # of the container acted on, as listed
+    leftover: str | None = None  # ID of a replacement an interrupted recreate left; removed first
 
     def __str__(self) -> str:
         why = "; ".join(str(r) for r in self.reasons)
@@ -146,6 +148,9 @@ def plan(
     actions: list[Action] = []
     for want in desired:
         status, action = _compare(want, live.get(want.name), observed.images, health)
+        pending = live.get(ownership.swap_name(want.name))
+        if pending is not None and ownership.swapping_for(pending.name, pending.labels) == want.name:
+            status, action = _interrupted_swap(want, status, action, pending, observed.images)
         statuses.append(status)
         if action is not None:
             actions.append(action)
@@ -153,6 +158,8 @@ def plan(
     for container in observed.containers:
         if container.name in wanted or not ownership.is_managed(container.labels):
             continue
+        if ownership.swapping_for(container.name, container.labels) in wanted:
+            continue  # a desired resource's replacement: its unit deals with it
         key = f"{container.labels.get(ownership.KIND, '?')}/{container.labels.get(ownership.NAME, container.name)}"
         reasons = (Reason("no longer desired"),)
         statuses.append(Status(key, container.name, State.ORPHAN, reasons, container, container.image))
@@ -178,7 +185,16 @@ def _compare(
         return Status(want.key, want.name, state, reasons, have, want.config.image, verdict)
 
     def act(kind: ActionKind, *reasons: Reason) -> Action:
-        return Action(kind, want.key, want.name, reasons, want, have.id if have else None, pull)
+        return Action(
+            kind,
+            want.key,
+            want.name,
+            reasons,
+            want,
+            have.id if have else None,
+            pull,
+            have.state if have else None,
+        )
 
     if have is None:
         reason = Reason("no container")
@@ -209,6 +225,42 @@ def _compare(
         reason = Reason("health", "unhealthy", "healthy")
         return status(State.UNHEALTHY, reason), act(ActionKind.RESTART, reason)
     return status(State.IN_SYNC), None
+
+
+def _interrupted_swap(
+    want: Unit, status: Status, action: Action | None, pending: LiveContainer, images: Mapping[str, str]
+) -> tuple[Status, Action | None]:
+    """A recreate stopped half-way (monop killed, Podman gone) left `pending` under the swap name.
+
+    If the replacement runs, is what is desired, and the old container no longer runs, the swap
+    is completed (old removed, replacement renamed): nothing has to stop again. Otherwise the
+    replacement is removed before whatever the resource needs, so no duplicate survives.
+    """
+    have = status.container
+    if (
+        pending.state == "running"
+        and pending.health != "unhealthy"
+        and not _drift(want, pending, resolve_image(want.config.image, images))
+        and (have is None or (ownership.is_managed(have.labels) and have.state != "running"))
+    ):
+        reason = Reason(f"an interrupted recreate left its replacement running as {pending.name}")
+        return (
+            replace(status, state=State.DRIFTED, reasons=(reason,), container=pending),
+            Action(
+                ActionKind.COMPLETE,
+                want.key,
+                want.name,
+                (reason,),
+                want,
+                have.id if have else None,
+                container_state=have.state if have else None,
+                leftover=pending.id,
+            ),
+        )
+    reason = Reason(f"left over from an interrupted recreate: {pending.name}")
+    if action is None:
+        return status, Action(ActionKind.REMOVE, want.key, pending.name, (reason,), container_id=pending.id)
+    return status, replace(action, reasons=(*action.reasons, reason), leftover=pending.id)
 
 
 def _drift(want: Unit, have: LiveContainer, image_id: str | None) -> list[Reason]:

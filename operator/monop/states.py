@@ -28,3 +28,4 @@ class ActionKind(StrEnum):
     START = "start"
     UNPAUSE = "unpause"
     RESTART = "restart"
+    COMPLETE = "complete"  # finish a replacement interrupted after the old container was stopped

@@ -140,6 +140,7 @@ class Podman:
     async def create(self, config: ContainerConfig, labels: Mapping[str, str]) -> str:
         # podman-py renders the spec; posting it ourselves saves the inspect its create() adds.
         payload = ContainersManager._render_payload(create_kwargs(config, labels))
+        payload.update(stop_fields(config))
 
         def create() -> str:
             response = self._client.api.post("/containers/create", data=json.dumps(payload))
@@ -158,14 +159,39 @@ class Podman:
     async def start(self, name: str) -> None:
         await self._post("start", name)
 
+    async def init(self, name: str) -> None:
+        """Prepare a created container (storage, namespaces, OCI container) without starting it."""
+        await self._post("init", name)
+
     async def restart(self, name: str) -> None:
         await self._post("restart", name, {"t": "10"})
 
     async def unpause(self, name: str) -> None:
         await self._post("unpause", name)
 
-    async def stop(self, name: str, timeout: int = 10) -> None:
-        await self._post("stop", name, {"timeout": str(timeout)})
+    async def stop(self, name: str, timeout: int | None = None) -> None:
+        """Stop with the container's own stop signal; after `timeout` seconds (default: the
+        container's stopTimeout, else Podman's 10 s) Podman kills it."""
+        await self._post("stop", name, None if timeout is None else {"timeout": str(timeout)})
+
+    async def rename(self, name: str, new_name: str) -> None:
+        await self._post("rename", name, {"name": new_name})
+
+    async def running_since_start(self, name: str) -> tuple[bool, str]:
+        """Whether the container is running and has not been restarted by Podman since it was
+        started; with a description of its state for a message (`exited (code 3)`)."""
+        data = await self.inspect(name)
+        state = data.get("State") or {}
+        status = str(state.get("Status", "unknown"))
+        restarts = int(data.get("RestartCount") or 0)
+        running = status == "running" and restarts == 0
+        if status == "exited":
+            status = f"exited (code {state.get('ExitCode')})"
+        if restarts:
+            status += f", restarted {restarts} time(s) by its restart policy"
+        if state.get("Error"):
+            status += f": {state['Error']}"
+        return running, status
 
     async def remove(self, name_or_id: str, force: bool = True) -> None:
         def remove() -> None:
@@ -305,6 +331,19 @@ def create_kwargs(config: ContainerConfig, labels: Mapping[str, str]) -> dict[st
     if config.extra_hosts:
         kwargs["extra_hosts"] = dict(entry.split(":", 1) for entry in config.extra_hosts)
     return kwargs
+
+
+def stop_fields(config: ContainerConfig) -> dict[str, Any]:
+    """The libpod SpecGenerator's stop fields (`stop_timeout` seconds, `stop_signal` number,
+    `init`), only those the config sets: unset, Podman keeps its defaults."""
+    fields: dict[str, Any] = {}
+    if config.stop_timeout_s is not None:
+        fields["stop_timeout"] = config.stop_timeout_s
+    if config.stop_signal is not None:
+        fields["stop_signal"] = config.stop_signal
+    if config.init:
+        fields["init"] = True
+    return fields
 
 
 @contextlib.contextmanager

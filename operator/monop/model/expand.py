@@ -56,6 +56,9 @@ def expand(
         cpus=spec.limits.cpus,
         pull_policy=spec.pull_policy,
         extra_hosts=spec.extra_hosts,
+        stop_timeout_s=None if spec.stop_timeout is None else int(spec.stop_timeout),
+        stop_signal=spec.stop_signal,
+        init=spec.init,
     )
 
 
@@ -73,7 +76,11 @@ _NOT_IN_HASH = {"pull_policy"}
 
 def spec_hash(config: runtime.ContainerConfig, mounted_digests: Iterable[str] = ()) -> str:
     """A short, stable digest of what the container is made from, mounted files' content included."""
-    data = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_IN_HASH}
+    data = {
+        k: v
+        for k, v in runtime.without_later_defaults(dataclasses.asdict(config)).items()
+        if k not in _NOT_IN_HASH
+    }
     data["mounted"] = sorted(mounted_digests)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -24,6 +24,7 @@ from pydantic import (
 from monop.model.duration import Duration
 from monop.model.parts import Device, Port, Volume
 from monop.model.quantity import MemoryBytes
+from monop.model.stopping import StopSignal, StopTimeout
 
 API_VERSION = "monop.dev/v1alpha1"
 GROUP = "monop.dev"
@@ -279,6 +280,17 @@ class ContainerSpec(Strict):
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", alias="pullPolicy")
     extra_hosts: tuple[str, ...] = Field(
         (), alias="extraHosts", description="host:ip entries, like --add-host."
+    )
+    stop_timeout: StopTimeout | None = Field(
+        None,
+        alias="stopTimeout",
+        description="How long a stop waits after stopSignal before it kills (whole seconds); Podman's 10s when unset.",
+    )
+    stop_signal: StopSignal | None = Field(
+        None, alias="stopSignal", description="Signal that asks the container to stop: SIGTERM, SIGINT, 15."
+    )
+    init: bool = Field(
+        False, description="Run an init as PID 1 that forwards signals and reaps zombies (podman run --init)."
     )
 
     @field_validator("env", mode="before")

@@ -7,7 +7,7 @@ adapter all see the same values and never re-derive them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Protocol = Literal["tcp", "udp", "sctp"]
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
@@ -92,3 +92,18 @@ class ContainerConfig:
     cpus: float | None = None
     pull_policy: PullPolicy = "IfNotPresent"
     extra_hosts: tuple[str, ...] = field(default=())
+    # How a stop asks: seconds before SIGKILL, the signal as a number, an init as PID 1.
+    # None and False mean Podman's own (10 s, the image's STOPSIGNAL, no init).
+    stop_timeout_s: int | None = None
+    stop_signal: int | None = None
+    init: bool = False
+
+
+# Fields added after containers were made without them: left out of the spec hash and the
+# stored record while at these defaults, so an upgrade of monop recreates nothing.
+LATER_DEFAULTS: dict[str, object] = {"stop_timeout_s": None, "stop_signal": None, "init": False}
+
+
+def without_later_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """`dataclasses.asdict(config)` minus the later fields still at their defaults."""
+    return {k: v for k, v in data.items() if not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
