@@ -24,6 +24,6 @@ def render_everything(state: DesiredState) -> str:
         out.append(json.dumps(create_kwargs(config, {}), default=str))
     jobs = prometheus.jobs(state, "127.0.0.1", None)
     out.append(json.dumps([prometheus.sd_groups(job) for job in jobs]))
-    out.append(yaml.safe_dump(prometheus.config(jobs, Path("/sd"), Path("/rules"))))
+    out.append(yaml.safe_dump(prometheus.config(Path("/sd"), Path("/rules"))))
     out.extend(render(group) for group in state.rule_groups)
     return "\n".join(out)

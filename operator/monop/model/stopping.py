@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from monop.model.duration import Duration, format_duration
+from monop.model.text import Text
 
 _MAX_SIGNAL = 64  # SIGRTMAX on Linux
 _MAX_TIMEOUT = 86_400  # a day: longer is a typo, and Podman's API counts seconds in an unsigned int
@@ -21,7 +22,7 @@ _MAX_TIMEOUT = 86_400  # a day: longer is a typo, and Podman's API counts second
 def parse_signal(value: Any) -> int:
     """The number of a signal written as `SIGTERM`, `TERM`, `sigint` or `15`; ValueError otherwise."""
     hint = "(examples: SIGTERM, SIGINT, SIGKILL, 15)"
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
         raise ValueError(f"stopSignal is a signal name or number {hint}, not true or false")
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         number = int(value)
@@ -58,6 +59,7 @@ def _whole_seconds(seconds: float) -> float:
 
 StopSignal = Annotated[
     int,
+    Text("a signal name or number"),  # given as written: `15` and `SIGTERM` alike
     BeforeValidator(parse_signal),
     PlainSerializer(signal_name, return_type=str),
     WithJsonSchema(
