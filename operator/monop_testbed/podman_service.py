@@ -45,7 +45,11 @@ class PodmanService:
         self.base = base
         self.socket = base / "podman.sock"
         self.url = f"unix://{self.socket}"
-        self.env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        # Each service has its own containers.conf, so that its networks live in its own
+        # directory: /etc/cni/net.d is shared with every other Podman user of this host.
+        self.containers_conf = base / "containers.conf"
+        self.network_dir = base / "networks"
+        self.env = {**os.environ, "CONTAINERS_CONF": str(self.containers_conf)}
         self.flags = [
             "--root", str(base / "root"),
             "--runroot", str(base / "run"),
@@ -68,6 +72,10 @@ class PodmanService:
 
     def start(self) -> Self:
         self.base.mkdir(parents=True, exist_ok=True)
+        self.network_dir.mkdir(exist_ok=True)
+        self.containers_conf.write_text(
+            CONTAINERS_CONF.read_text() + f'\n[network]\nnetwork_config_dir = "{self.network_dir}"\n'
+        )
         self.socket.unlink(missing_ok=True)
         log = (self.base / "service.log").open("ab")
         self._process = subprocess.Popen(
