@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 REPO = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = REPO / "podman" / "containers.conf"
@@ -56,6 +57,7 @@ class PodmanService:
             "--tmpdir", str(base / "tmp"),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None
+        self.keep: frozenset[str] = frozenset()  # IDs of the host's own containers (lived_in)
 
     def podman(
         self, *args: str, check: bool = True, timeout: float = 120
@@ -114,6 +116,18 @@ class PodmanService:
 
     def remove_all_containers(self) -> None:
         self.podman("rm", "--all", "--force", "--time", "0", check=False)
+
+    def containers(self) -> list[dict[str, Any]]:
+        """`podman ps -a` as JSON, without the host's own containers (`keep`)."""
+        listed = json.loads(self.podman("ps", "-a", "--format", "json").stdout or "[]")
+        return [c for c in listed if c["Id"] not in self.keep]
+
+    def remove_test_containers(self) -> None:
+        """Remove every container but the host's own (`keep`): what tests made, nothing else."""
+        listed = self.podman("ps", "-a", "--no-trunc", "--format", "{{.ID}}", check=False).stdout.split()
+        made = [cid for cid in listed if cid not in self.keep]
+        if made:
+            self.podman("rm", "--force", "--time", "0", *made, check=False)
 
     def destroy(self) -> None:
         """Stop the service, remove every container and all storage."""
