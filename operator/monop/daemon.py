@@ -217,7 +217,7 @@ class Daemon:
     def _adopt(self, revision: Revision, result: str = "applied") -> None:
         state, commit = revision.state, revision.commit
         before = self.units or {}
-        self.units = {u.key: u for u in units(state)}
+        self.units = {u.key: u for u in units(state, self.settings.instance)}
         changes = {
             "created": sorted(set(self.units) - set(before)),
             "recreated": sorted(
@@ -367,7 +367,7 @@ class Daemon:
             self.save()
 
     def survey(self, observed: ObservedState) -> Plan:
-        return plan(list((self.units or {}).values()), observed, prune=True)
+        return plan(list((self.units or {}).values()), observed, prune=True, instance=self.settings.instance)
 
     async def resync(self) -> None:
         """Queue every resource and every orphan; record the states for metrics and STATUS."""

@@ -1,8 +1,10 @@
 """The labels that make a container monop's, and the record of the spec it was made from.
 
-Only containers labelled `monop.dev/managed-by=monop` are ever changed or removed. The spec
-is stored whole (secrets as digests) so a drift reason can name each field without an
-inspect call per container.
+Only containers labelled `monop.dev/managed-by=monop` are ever changed or removed, and only
+by the monop instance named in `monop.dev/instance` (the `instance` setting): two monops on
+one Podman each keep their own. A container made before instances existed has no instance
+label and belongs to the `default` instance. The spec is stored whole (secrets as digests)
+so a drift reason can name each field without an inspect call per container.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ NAME = PREFIX + "name"
 SPEC_HASH = PREFIX + "spec-hash"
 SPEC = PREFIX + "spec"
 REVISION = PREFIX + "revision"
+INSTANCE = PREFIX + "instance"
 MANAGER = "monop"
+DEFAULT_INSTANCE = "default"
 
 _SECRET = re.compile(r"pass|secret|token|key|credential|auth|private|cookie|session", re.IGNORECASE)
 
@@ -41,7 +45,20 @@ def mask(name: str, value: str) -> str:
 
 
 def is_managed(labels: Mapping[str, str]) -> bool:
+    """Made by some monop instance (this one or another)."""
     return labels.get(MANAGED_BY) == MANAGER
+
+
+def instance_of(labels: Mapping[str, str]) -> str | None:
+    """The monop instance a container belongs to; None if no monop made it."""
+    if not is_managed(labels):
+        return None
+    return labels.get(INSTANCE) or DEFAULT_INSTANCE
+
+
+def is_owned(labels: Mapping[str, str], instance: str) -> bool:
+    """Made by this monop `instance`: the only containers it may change, prune or report."""
+    return instance_of(labels) == instance
 
 
 def record(config: ContainerConfig, mounted: Mapping[str, str]) -> dict[str, Any]:
@@ -58,9 +75,11 @@ def labels(
     spec_hash: str,
     mounted: Mapping[str, str],
     revision: str | None = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> dict[str, str]:
     out = {
         MANAGED_BY: MANAGER,
+        INSTANCE: instance,
         KIND: kind,
         NAME: config.name,
         SPEC_HASH: spec_hash,

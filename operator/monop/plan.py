@@ -33,7 +33,9 @@ class Unit:
         return self.config.name
 
 
-def unit(loaded: LoadedResource, revision: str | None = None) -> Unit:
+def unit(
+    loaded: LoadedResource, revision: str | None = None, instance: str = ownership.DEFAULT_INSTANCE
+) -> Unit:
     config = expand(loaded.resource, loaded.base_dir)
     mounted = {str(m.path): m.sha256 for m in loaded.mounted}
     digest = spec_hash(config, mounted.values())
@@ -42,12 +44,13 @@ def unit(loaded: LoadedResource, revision: str | None = None) -> Unit:
         loaded.resource.kind,
         config,
         digest,
-        ownership.labels(loaded.resource.kind, config, digest, mounted, revision),
+        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, instance),
     )
 
 
-def units(desired: DesiredState) -> list[Unit]:
-    return [unit(r, desired.revision) for r in desired.resources]
+def units(desired: DesiredState, instance: str = ownership.DEFAULT_INSTANCE) -> list[Unit]:
+    """The containers `instance` of monop makes of the desired state (labelled as its own)."""
+    return [unit(r, desired.revision, instance) for r in desired.resources]
 
 
 @dataclass(frozen=True)
@@ -100,19 +103,29 @@ _ORDER = list(ActionKind)
 _STOPPED = {"exited", "created", "stopped", "configured", "initialized"}
 
 
-def plan(desired: Sequence[Unit], observed: ObservedState, *, prune: bool = True) -> Plan:
-    """What each resource's state is, and the actions that bring each to InSync."""
+def plan(
+    desired: Sequence[Unit],
+    observed: ObservedState,
+    *,
+    prune: bool = True,
+    instance: str = ownership.DEFAULT_INSTANCE,
+) -> Plan:
+    """What each resource's state is, and the actions that bring each to InSync.
+
+    Only containers of this monop `instance` are acted on or reported as orphans; another
+    instance's container holding a desired name is a Conflict.
+    """
     live = observed.by_name()
     statuses: list[Status] = []
     actions: list[Action] = []
     for want in desired:
-        status, action = _compare(want, live.get(want.name), observed.images)
+        status, action = _compare(want, live.get(want.name), observed.images, instance)
         statuses.append(status)
         if action is not None:
             actions.append(action)
     wanted = {u.name for u in desired}
     for container in observed.containers:
-        if container.name in wanted or not ownership.is_managed(container.labels):
+        if container.name in wanted or not ownership.is_owned(container.labels, instance):
             continue
         key = f"{container.labels.get(ownership.KIND, '?')}/{container.labels.get(ownership.NAME, container.name)}"
         reasons = (Reason("no longer desired"),)
@@ -124,7 +137,7 @@ def plan(desired: Sequence[Unit], observed: ObservedState, *, prune: bool = True
 
 
 def _compare(
-    want: Unit, have: LiveContainer | None, images: Mapping[str, str]
+    want: Unit, have: LiveContainer | None, images: Mapping[str, str], instance: str
 ) -> tuple[Status, Action | None]:
     image_id = resolve_image(want.config.image, images)
     pull = want.config.pull_policy == "Always" or (
@@ -140,8 +153,12 @@ def _compare(
     if have is None:
         reason = Reason("no container")
         return status(State.MISSING, reason), act(ActionKind.CREATE, reason)
-    if not ownership.is_managed(have.labels):
+    owner = ownership.instance_of(have.labels)
+    if owner is None:
         reason = Reason(f"a container named {have.name} exists that monop does not manage; left alone")
+        return status(State.CONFLICT, reason), None
+    if owner != instance:
+        reason = Reason(f"a container named {have.name} belongs to monop instance {owner!r}; left alone")
         return status(State.CONFLICT, reason), None
     drift = _drift(want, have, image_id)
     if drift:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from monop.apply import Outcome, Runtime, execute
 from monop.observed import ObservedState
+from monop.ownership import DEFAULT_INSTANCE
 from monop.plan import Plan, Unit, plan
 
 
@@ -32,8 +33,10 @@ class Pass:
         return all(o.ok for o in self.outcomes) and self.after.in_sync
 
 
-async def survey(units: Sequence[Unit], podman: Observer, *, prune: bool = True) -> Plan:
-    return plan(units, await podman.observe(), prune=prune)
+async def survey(
+    units: Sequence[Unit], podman: Observer, *, prune: bool = True, instance: str = DEFAULT_INSTANCE
+) -> Plan:
+    return plan(units, await podman.observe(), prune=prune, instance=instance)
 
 
 async def converge(
@@ -44,13 +47,14 @@ async def converge(
     parallelism: int = 8,
     failure_types: tuple[type[Exception], ...] = (),
     on_outcome: Callable[[Outcome], None] | None = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> Pass:
     """Plan, carry the plan out, and look again: the second look is what `apply` reports."""
-    before = await survey(units, podman, prune=prune)
+    before = await survey(units, podman, prune=prune, instance=instance)
     if not before.actions:
         return Pass(before, (), before)
     outcomes = await execute(
         before, podman, parallelism=parallelism, failure_types=failure_types, on_outcome=on_outcome
     )
-    after = await survey(units, podman, prune=prune)
+    after = await survey(units, podman, prune=prune, instance=instance)
     return Pass(before, tuple(outcomes), after)

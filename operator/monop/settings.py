@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monop.errors import SettingsError
 from monop.model.duration import Duration
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
+_INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
 
@@ -69,6 +71,20 @@ class Settings(BaseSettings):
     stop_timeout: Duration = Field(
         20.0, gt=0, description="On SIGTERM, how long actions in flight may still run."
     )
+    instance: str = Field(
+        "default",
+        description="This monop's name on a shared Podman: it keeps only containers labelled with it.",
+    )
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_name(cls, value: str) -> str:
+        if not _INSTANCE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an instance name: 1 to 63 lowercase letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -122,6 +138,7 @@ def load_settings(flags: dict[str, Any] | None = None, config: Path | None = Non
         name = ".".join(str(p) for p in first["loc"])
         origin = f" (in {config})" if config else ""
         message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        message = message.removeprefix("Value error, ")  # pydantic's words, not the user's
         raise SettingsError(f"setting {name}{origin}: {message}") from None
     finally:
         _config_file.reset(token)
