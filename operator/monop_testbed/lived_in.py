@@ -4,7 +4,8 @@
 `podman network create`, one a compose project left (`proj_default`, compose's labels), a
 pod from `podman kube play` with its `podman-default-kube-network` (the pause image is
 built locally by Podman from Debian's `catatonit`), running and stopped containers of
-nobody in particular, and containers whose labels look like monop's but are not. Tests
+nobody in particular, containers whose labels look like monop's but are not, and one of
+another monop instance. Tests
 must leave all of it as they found it: `Residents.changes` says what they touched.
 """
 
@@ -56,6 +57,13 @@ _CONTAINERS: dict[str, tuple[str, ...]] = {
         "--label", "monop.dev/name=node-exporter",
     ),
     "lookalike-unmanaged": ("--label", "monop.dev/kind=Exporter", "--label", "monop.dev/name=node-exporter"),
+    # Another monop instance's: monop's own labels, another instance's name.
+    "other-instance-exporter": (
+        "--label", "monop.dev/managed-by=monop",
+        "--label", "monop.dev/instance=elsewhere",
+        "--label", "monop.dev/kind=Exporter",
+        "--label", "monop.dev/name=other-instance-exporter",
+    ),
 }  # fmt: skip
 
 

@@ -59,10 +59,19 @@ class PodmanService:
         self._process: subprocess.Popen[bytes] | None = None
         self.keep: frozenset[str] = frozenset()  # IDs of the host's own containers (lived_in)
 
+    def _write_conf(self) -> None:
+        if self.containers_conf.exists():
+            return
+        self.network_dir.mkdir(parents=True, exist_ok=True)
+        self.containers_conf.write_text(
+            CONTAINERS_CONF.read_text() + f'\n[network]\nnetwork_config_dir = "{self.network_dir}"\n'
+        )
+
     def podman(
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the podman CLI against this service's storage."""
+        self._write_conf()
         return subprocess.run(
             ["podman", *self.flags, *args],
             env=self.env,
@@ -74,10 +83,7 @@ class PodmanService:
 
     def start(self) -> Self:
         self.base.mkdir(parents=True, exist_ok=True)
-        self.network_dir.mkdir(exist_ok=True)
-        self.containers_conf.write_text(
-            CONTAINERS_CONF.read_text() + f'\n[network]\nnetwork_config_dir = "{self.network_dir}"\n'
-        )
+        self._write_conf()
         self.socket.unlink(missing_ok=True)
         log = (self.base / "service.log").open("ab")
         self._process = subprocess.Popen(
