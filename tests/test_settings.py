@@ -58,3 +58,16 @@ def test_instance_defaults_to_default_and_must_be_a_label_value(tmp_path: Path) 
         SettingsError, match=r"setting instance \(in .*c.yaml\): .*'Team A' is not an instance name"
     ):
         load_settings({}, tmp_path / "c.yaml")
+
+
+def test_another_instance_keeps_its_files_apart_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MONOP_STATE_DIR", "MONOP_SD_DIR", "MONOP_RULES_DIR"):
+        monkeypatch.delenv(name)  # conftest points them into the session's tmp
+    default = load_settings({})
+    assert (default.state_dir, default.sd_dir) == (Path("/var/lib/monop"), Path("/var/lib/monop/file_sd"))
+    a = load_settings({"instance": "a", "rules_dir": "/srv/rules"})
+    assert (a.state_dir, a.sd_dir, a.rules_dir) == (
+        Path("/var/lib/monop/instance/a"),
+        Path("/var/lib/monop/instance/a/file_sd"),
+        Path("/srv/rules"),
+    )

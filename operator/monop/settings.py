@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monop.errors import SettingsError
 from monop.model.duration import Duration
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
+_DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
@@ -85,6 +86,18 @@ class Settings(BaseSettings):
                 "starting and ending with a letter or digit"
             )
         return value
+
+    @model_validator(mode="after")
+    def _instance_dirs(self) -> Settings:
+        # Another instance sharing the default directories would delete the first one's target
+        # and rule files as "no longer desired": unless told otherwise, each has its own.
+        if self.instance != "default":
+            base = _DEFAULT_STATE / "instance" / self.instance
+            defaults = {"state_dir": base, "sd_dir": base / "file_sd", "rules_dir": base / "rules"}
+            for name, path in defaults.items():
+                if name not in self.model_fields_set:
+                    object.__setattr__(self, name, path)  # frozen: set once, while validating
+        return self
 
     @classmethod
     def settings_customise_sources(
