@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from monop.errors import SettingsError
 from monop.model.duration import Duration
+from monop.ownership import DEFAULT_INSTANCE
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
         20.0, gt=0, description="On SIGTERM, how long actions in flight may still run."
     )
     instance: str = Field(
-        "default",
+        DEFAULT_INSTANCE,
         description="This monop's name on a shared Podman: it keeps only containers labelled with it.",
     )
 
@@ -91,7 +92,7 @@ class Settings(BaseSettings):
     def _instance_dirs(self) -> Settings:
         # Another instance sharing the default directories would delete the first one's target
         # and rule files as "no longer desired": unless told otherwise, each has its own.
-        if self.instance != "default":
+        if self.instance != DEFAULT_INSTANCE:
             base = _DEFAULT_STATE / "instance" / self.instance
             defaults = {"state_dir": base, "sd_dir": base / "file_sd", "rules_dir": base / "rules"}
             for name, path in defaults.items():
