@@ -1,4 +1,9 @@
-"""Shared fixtures: the repository, and one private Podman service for the whole session."""
+"""Shared fixtures: the repository, and private Podman services for the whole session.
+
+Every real-Podman test runs on a pristine Podman and on a lived-in one (networks, a pod
+and containers of other users: `monop_testbed.lived_in`); `MONOP_TEST_HOST=pristine` or
+`lived-in` picks one, for a quicker run.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,23 @@ from pathlib import Path
 import pytest
 
 from monop.live.podman import Podman
-from monop_testbed import images
+from monop_testbed import images, lived_in
 from monop_testbed.podman_service import PodmanService
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["monop_testbed.faults"]  # the `fault` fixture, and the table scripts/faults prints
+
+HOSTS = ("pristine", "lived-in")
+_RESIDENTS: dict[str, lived_in.Residents] = {}
+
+
+def _hosts() -> list[str]:
+    chosen = os.environ.get("MONOP_TEST_HOST", "both")
+    if chosen == "both":
+        return list(HOSTS)
+    if chosen not in HOSTS:
+        raise pytest.UsageError(f"MONOP_TEST_HOST must be pristine, lived-in or both, not {chosen!r}")
+    return [chosen]
 
 
 @pytest.fixture
@@ -37,24 +54,36 @@ def _private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ[name] = value
 
 
-@pytest.fixture(scope="session")
-def podman_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanService]:
-    """One `podman system service` with its own storage and socket, and the stand-in images."""
+@pytest.fixture(scope="session", params=_hosts())
+def podman_service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PodmanService]:
+    """A `podman system service` with its own storage and socket, and the stand-in images."""
     # A short path: unix socket paths are limited to 108 bytes.
-    with PodmanService(tmp_path_factory.mktemp("podman")) as service:
+    with PodmanService(tmp_path_factory.mktemp(request.param)) as service:
         images.build_all(service)
+        if request.param == "lived-in":
+            _RESIDENTS[service.url] = lived_in.furnish(service)
         yield service
+        _RESIDENTS.pop(service.url, None)
 
 
 @pytest.fixture
 def podman(podman_service: PodmanService) -> Iterator[Podman]:
-    """A client of the session's Podman; every container a test made is removed after it."""
+    """A client of the session's Podman; every container a test made is removed after it.
+
+    On the lived-in host, the host's own containers, pod and networks must be as they were.
+    """
     if not podman_service.running:  # a test may have stopped it to see monop cope
         podman_service.start()
     client = Podman(podman_service.url)
     yield client
     client.close()
-    podman_service.remove_all_containers()
+    podman_service.remove_test_containers()
+    residents = _RESIDENTS.get(podman_service.url)
+    if residents is not None:
+        changes = residents.changes(podman_service)
+        assert not changes, f"the test changed what the lived-in host held: {changes}"
 
 
 def run(coroutine: object) -> object:

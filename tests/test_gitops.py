@@ -63,8 +63,7 @@ def label(service: PodmanService, name: str, key: str) -> str:
 
 
 def ids(service: PodmanService) -> dict[str, str]:
-    out = service.podman("ps", "-a", "--format", "{{.Names}} {{.ID}}").stdout
-    return dict(line.split() for line in out.splitlines())
+    return {c["Names"][0]: c["Id"][:12] for c in service.containers()}
 
 
 def env_of(service: PodmanService, name: str) -> str | None:

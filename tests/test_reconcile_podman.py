@@ -25,8 +25,7 @@ def monop(podman_service: PodmanService, *args: str) -> subprocess.CompletedProc
 
 
 def ids(podman_service: PodmanService) -> dict[str, str]:
-    out = podman_service.podman("ps", "-a", "--format", "{{.Names}} {{.ID}}").stdout
-    return dict(line.split() for line in out.splitlines())
+    return {c["Names"][0]: c["Id"][:12] for c in podman_service.containers()}
 
 
 def table_rows(stdout: str) -> list[str]:

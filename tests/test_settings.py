@@ -48,3 +48,26 @@ def test_bad_config_files_name_the_file_and_setting(tmp_path: Path, text: str, m
 def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read config file"):
         load_settings({}, tmp_path / "missing.yaml")
+
+
+def test_instance_defaults_to_default_and_must_be_a_label_value(tmp_path: Path) -> None:
+    assert load_settings({}).instance == "default"
+    assert load_settings({"instance": "team-a.prod"}).instance == "team-a.prod"
+    (tmp_path / "c.yaml").write_text("instance: Team A\n")
+    with pytest.raises(
+        SettingsError, match=r"setting instance \(in .*c.yaml\): .*'Team A' is not an instance name"
+    ):
+        load_settings({}, tmp_path / "c.yaml")
+
+
+def test_another_instance_keeps_its_files_apart_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MONOP_STATE_DIR", "MONOP_SD_DIR", "MONOP_RULES_DIR"):
+        monkeypatch.delenv(name)  # conftest points them into the session's tmp
+    default = load_settings({})
+    assert (default.state_dir, default.sd_dir) == (Path("/var/lib/monop"), Path("/var/lib/monop/file_sd"))
+    a = load_settings({"instance": "a", "rules_dir": "/srv/rules"})
+    assert (a.state_dir, a.sd_dir, a.rules_dir) == (
+        Path("/var/lib/monop/instance/a"),
+        Path("/var/lib/monop/instance/a/file_sd"),
+        Path("/srv/rules"),
+    )

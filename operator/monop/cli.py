@@ -50,6 +50,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 StateDirOpt = Annotated[
     Path | None, typer.Option("--state-dir", help="The daemon's state directory (default: /var/lib/monop).")
 ]
+InstanceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--instance",
+        help="This monop's name on a shared Podman; it keeps only its own containers (default: default).",
+    ),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -212,7 +219,7 @@ def _desired_units(settings: Settings, *, activate: bool = False) -> list[Unit]:
     """`activate`: from git, the revision becomes the tree containers mount files from (apply)."""
     from monop.plan import units
 
-    return units(_desired_state(settings, activate=activate))
+    return units(_desired_state(settings, activate=activate), settings.instance)
 
 
 render_app = typer.Typer(help="Print configuration for the tools beside monop.", no_args_is_help=True)
@@ -292,6 +299,7 @@ def status(
     ctx: typer.Context,
     desired: DesiredOpt = None,
     state_dir: StateDirOpt = None,
+    instance: InstanceOpt = None,
     as_json: JsonOpt = False,
     colour: Annotated[
         bool | None,
@@ -304,7 +312,7 @@ def status(
 
     Exit 0 when everything is in sync, 1 when anything is not, 2 when monop could not tell.
     """
-    settings = _settings(ctx, desired=desired, state_dir=state_dir)
+    settings = _settings(ctx, desired=desired, state_dir=state_dir, instance=instance)
     from monop import health, render
     from monop.plan import units
     from monop.reconcile import survey
@@ -323,7 +331,7 @@ def status(
     try:
         result, (targets, rules) = asyncio.run(
             _gather(
-                survey(units(state), podman, health=known),
+                survey(units(state, settings.instance), podman, health=known, instance=settings.instance),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
             )
         )
@@ -391,20 +399,24 @@ async def _ask_prometheus(
 
 @app.command("plan")
 def plan_command(
-    ctx: typer.Context, desired: DesiredOpt = None, prune: PruneOpt = True, as_json: JsonOpt = False
+    ctx: typer.Context,
+    desired: DesiredOpt = None,
+    prune: PruneOpt = True,
+    instance: InstanceOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print the actions `apply` would take, with their reasons. Changes nothing.
 
     Exit 0 when there is nothing to do, 1 when there is.
     """
-    settings = _settings(ctx, desired=desired)
+    settings = _settings(ctx, desired=desired, instance=instance)
     wanted = _desired_units(settings)
     from monop import render
     from monop.reconcile import survey
 
     podman = _connect(settings)
     try:
-        result = asyncio.run(survey(wanted, podman, prune=prune))
+        result = asyncio.run(survey(wanted, podman, prune=prune, instance=settings.instance))
     finally:
         podman.close()
     typer.echo(json.dumps(render.plan_json(result), indent=2) if as_json else str(result))
@@ -413,20 +425,24 @@ def plan_command(
 
 @app.command()
 def apply(
-    ctx: typer.Context, desired: DesiredOpt = None, prune: PruneOpt = True, as_json: JsonOpt = False
+    ctx: typer.Context,
+    desired: DesiredOpt = None,
+    prune: PruneOpt = True,
+    instance: InstanceOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Converge once: create, start, restart, recreate and prune until what runs is what is desired.
 
     Exit 0 when everything ended in sync, 1 otherwise.
     """
-    settings = _settings(ctx, desired=desired)
+    settings = _settings(ctx, desired=desired, instance=instance)
     state = _desired_state(settings, activate=True)
     from monop import log, render
     from monop.live.podman import PodmanError
     from monop.plan import units
     from monop.reconcile import converge
 
-    wanted = units(state)
+    wanted = units(state, settings.instance)
 
     log.configure(level="warning")  # the outcome lines say what happened; the log only what went wrong
     podman = _connect(settings)
@@ -439,6 +455,7 @@ def apply(
                 parallelism=settings.parallelism,
                 failure_types=(PodmanError,),
                 on_outcome=None if as_json else lambda o: typer.echo(render.outcome_line(o)),
+                instance=settings.instance,
             )
         )
     finally:
@@ -499,6 +516,7 @@ def run(
     ctx: typer.Context,
     desired: DesiredOpt = None,
     state_dir: StateDirOpt = None,
+    instance: InstanceOpt = None,
     metrics_address: Annotated[
         str | None,
         typer.Option(
@@ -525,6 +543,7 @@ def run(
     flags = {
         "desired": desired,
         "state_dir": state_dir,
+        "instance": instance,
         "metrics_address": metrics_address,
         "webhook_address": webhook_address,
     }

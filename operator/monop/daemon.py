@@ -298,7 +298,7 @@ class Daemon:
     def _adopt(self, revision: Revision, result: str = "applied") -> None:
         state, commit = revision.state, revision.commit
         before = self.units or {}
-        self.units = {u.key: u for u in units(state)}
+        self.units = {u.key: u for u in units(state, self.settings.instance)}
         changes = {
             "created": sorted(set(self.units) - set(before)),
             "recreated": sorted(
@@ -460,7 +460,13 @@ class Daemon:
     def survey(self, observed: ObservedState) -> Plan:
         desired = list((self.units or {}).values())
         self.health_checks.follow(desired, observed)
-        return plan(desired, observed, prune=True, health=self.health_checks.knowledge())
+        return plan(
+            desired,
+            observed,
+            prune=True,
+            health=self.health_checks.knowledge(),
+            instance=self.settings.instance,
+        )
 
     async def resync(self) -> None:
         """Queue every resource and every orphan; record the states for metrics and STATUS."""

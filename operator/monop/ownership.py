@@ -1,8 +1,11 @@
 """The labels that make a container monop's, and the record of the spec it was made from.
 
-Only containers labelled `monop.dev/managed-by=monop` are ever changed or removed. The spec
-is stored whole (every secret value as a digest, wherever it stands: see monop.secrets) so a
-drift reason can name each field without an inspect call per container.
+Only containers labelled `monop.dev/managed-by=monop` are ever changed or removed, and only
+by the monop instance named in `monop.dev/instance` (the `instance` setting): two monops on
+one Podman each keep their own. A container made before instances existed has no instance
+label and belongs to the `default` instance. The spec is stored whole (every secret value as a digest, wherever it stands: see
+monop.secrets)
+so a drift reason can name each field without an inspect call per container.
 """
 
 from __future__ import annotations
@@ -23,14 +26,29 @@ SPEC_HASH = PREFIX + "spec-hash"
 SPEC = PREFIX + "spec"
 REVISION = PREFIX + "revision"
 REPLACES = PREFIX + "replaces"  # on a replacement made under its swap name: the ID it replaces
+INSTANCE = PREFIX + "instance"
 MANAGER = "monop"
+DEFAULT_INSTANCE = "default"
 # A recreate makes the new container as `<name>_monop-new`; `_` is in no resource name, so
 # this name never clashes with another resource's.
 SWAP_SUFFIX = "_monop-new"
 
 
 def is_managed(labels: Mapping[str, str]) -> bool:
+    """Made by some monop instance (this one or another)."""
     return labels.get(MANAGED_BY) == MANAGER
+
+
+def instance_of(labels: Mapping[str, str]) -> str | None:
+    """The monop instance a container belongs to; None if no monop made it."""
+    if not is_managed(labels):
+        return None
+    return labels.get(INSTANCE) or DEFAULT_INSTANCE
+
+
+def is_owned(labels: Mapping[str, str], instance: str) -> bool:
+    """Made by this monop `instance`: the only containers it may change, prune or report."""
+    return instance_of(labels) == instance
 
 
 def swap_name(name: str) -> str:
@@ -38,10 +56,10 @@ def swap_name(name: str) -> str:
     return name + SWAP_SUFFIX
 
 
-def swapping_for(name: str, labels: Mapping[str, str]) -> str | None:
-    """The resource's container name if this is a replacement left under its swap name, else None."""
+def swapping_for(name: str, labels: Mapping[str, str], instance: str = DEFAULT_INSTANCE) -> str | None:
+    """The resource's container name if this is `instance`'s replacement left under its swap name."""
     owner = labels.get(NAME)
-    if is_managed(labels) and owner and name == swap_name(owner):
+    if is_owned(labels, instance) and owner and name == swap_name(owner):
         return owner
     return None
 
@@ -66,9 +84,11 @@ def labels(
     mounted: Mapping[str, str],
     revision: str | None = None,
     secrets: secret.Secrets | None = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> dict[str, str]:
     out = {
         MANAGED_BY: MANAGER,
+        INSTANCE: instance,
         KIND: kind,
         NAME: config.name,
         SPEC_HASH: spec_hash,

@@ -36,7 +36,9 @@ class Unit:
         return self.config.name
 
 
-def unit(loaded: LoadedResource, revision: str | None = None) -> Unit:
+def unit(
+    loaded: LoadedResource, revision: str | None = None, instance: str = ownership.DEFAULT_INSTANCE
+) -> Unit:
     config = expand(loaded.resource, loaded.base_dir, loaded.secret_env)
     mounted = {str(m.path): m.sha256 for m in loaded.mounted}
     digest = spec_hash(config, mounted.values())
@@ -48,7 +50,7 @@ def unit(loaded: LoadedResource, revision: str | None = None) -> Unit:
         loaded.resource.kind,
         config,
         digest,
-        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, found),
+        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, found, instance),
         probe=probe_of(loaded.resource),
         secrets=found,
     )
@@ -64,8 +66,9 @@ def unit_secrets(config: ContainerConfig, secret_env: Mapping[str, str] | None =
     )
 
 
-def units(desired: DesiredState) -> list[Unit]:
-    return [unit(r, desired.revision) for r in desired.resources]
+def units(desired: DesiredState, instance: str = ownership.DEFAULT_INSTANCE) -> list[Unit]:
+    """The containers `instance` of monop makes of the desired state (labelled as its own)."""
+    return [unit(r, desired.revision, instance) for r in desired.resources]
 
 
 @dataclass(frozen=True)
@@ -138,27 +141,33 @@ def plan(
     *,
     prune: bool = True,
     health: Knowledge | None = None,
+    instance: str = ownership.DEFAULT_INSTANCE,
 ) -> Plan:
     """What each resource's state is, and the actions that bring each to InSync.
 
     `health` adds what monop's own checks found, and the time a `starting` one is judged at.
+    Only containers of this monop `instance` are acted on or reported as orphans; another
+    instance's container holding a desired name is a Conflict.
     """
     live = observed.by_name()
     statuses: list[Status] = []
     actions: list[Action] = []
     for want in desired:
-        status, action = _compare(want, live.get(want.name), observed.images, health)
+        status, action = _compare(want, live.get(want.name), observed.images, instance, health)
         pending = live.get(ownership.swap_name(want.name))
-        if pending is not None and ownership.swapping_for(pending.name, pending.labels) == want.name:
-            status, action = _interrupted_swap(want, status, action, pending, observed.images)
+        if (
+            pending is not None
+            and ownership.swapping_for(pending.name, pending.labels, instance) == want.name
+        ):
+            status, action = _interrupted_swap(want, status, action, pending, observed.images, instance)
         statuses.append(status)
         if action is not None:
             actions.append(action)
     wanted = {u.name for u in desired}
     for container in observed.containers:
-        if container.name in wanted or not ownership.is_managed(container.labels):
+        if container.name in wanted or not ownership.is_owned(container.labels, instance):
             continue
-        if ownership.swapping_for(container.name, container.labels) in wanted:
+        if ownership.swapping_for(container.name, container.labels, instance) in wanted:
             continue  # a desired resource's replacement: its unit deals with it
         key = f"{container.labels.get(ownership.KIND, '?')}/{container.labels.get(ownership.NAME, container.name)}"
         reasons = (Reason("no longer desired"),)
@@ -170,7 +179,11 @@ def plan(
 
 
 def _compare(
-    want: Unit, have: LiveContainer | None, images: Mapping[str, str], health: Knowledge | None = None
+    want: Unit,
+    have: LiveContainer | None,
+    images: Mapping[str, str],
+    instance: str,
+    health: Knowledge | None = None,
 ) -> tuple[Status, Action | None]:
     image_id = resolve_image(want.config.image, images)
     pull = want.config.pull_policy == "Always" or (
@@ -199,8 +212,12 @@ def _compare(
     if have is None:
         reason = Reason("no container")
         return status(State.MISSING, reason), act(ActionKind.CREATE, reason)
-    if not ownership.is_managed(have.labels):
+    owner = ownership.instance_of(have.labels)
+    if owner is None:
         reason = Reason(f"a container named {have.name} exists that monop does not manage; left alone")
+        return status(State.CONFLICT, reason), None
+    if owner != instance:
+        reason = Reason(f"a container named {have.name} belongs to monop instance {owner!r}; left alone")
         return status(State.CONFLICT, reason), None
     drift = _drift(want, have, image_id)
     if drift:
@@ -228,7 +245,12 @@ def _compare(
 
 
 def _interrupted_swap(
-    want: Unit, status: Status, action: Action | None, pending: LiveContainer, images: Mapping[str, str]
+    want: Unit,
+    status: Status,
+    action: Action | None,
+    pending: LiveContainer,
+    images: Mapping[str, str],
+    instance: str,
 ) -> tuple[Status, Action | None]:
     """A recreate stopped half-way (monop killed, Podman gone) left `pending` under the swap name.
 
@@ -241,7 +263,7 @@ def _interrupted_swap(
         pending.state == "running"
         and pending.health != "unhealthy"
         and not _drift(want, pending, resolve_image(want.config.image, images))
-        and (have is None or (ownership.is_managed(have.labels) and have.state != "running"))
+        and (have is None or (ownership.is_owned(have.labels, instance) and have.state != "running"))
     ):
         reason = Reason(f"an interrupted recreate left its replacement running as {pending.name}")
         return (

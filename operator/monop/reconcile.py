@@ -10,6 +10,7 @@ from typing import Protocol
 from monop.apply import Outcome, Runtime, execute
 from monop.health import Knowledge
 from monop.observed import ObservedState
+from monop.ownership import DEFAULT_INSTANCE
 from monop.plan import Plan, Unit, plan
 
 
@@ -35,11 +36,16 @@ class Pass:
 
 
 async def survey(
-    units: Sequence[Unit], podman: Observer, *, prune: bool = True, health: Knowledge | None = None
+    units: Sequence[Unit],
+    podman: Observer,
+    *,
+    prune: bool = True,
+    health: Knowledge | None = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> Plan:
     """The plan for what runs now; health is judged at the current time unless `health` says more."""
     observed = await podman.observe()
-    return plan(units, observed, prune=prune, health=health or Knowledge(time.time()))
+    return plan(units, observed, prune=prune, health=health or Knowledge(time.time()), instance=instance)
 
 
 async def converge(
@@ -50,13 +56,14 @@ async def converge(
     parallelism: int = 8,
     failure_types: tuple[type[Exception], ...] = (),
     on_outcome: Callable[[Outcome], None] | None = None,
+    instance: str = DEFAULT_INSTANCE,
 ) -> Pass:
     """Plan, carry the plan out, and look again: the second look is what `apply` reports."""
-    before = await survey(units, podman, prune=prune)
+    before = await survey(units, podman, prune=prune, instance=instance)
     if not before.actions:
         return Pass(before, (), before)
     outcomes = await execute(
         before, podman, parallelism=parallelism, failure_types=failure_types, on_outcome=on_outcome
     )
-    after = await survey(units, podman, prune=prune)
+    after = await survey(units, podman, prune=prune, instance=instance)
     return Pass(before, tuple(outcomes), after)

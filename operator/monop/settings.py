@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monop.desired.policy import Policy
 from monop.errors import SettingsError
 from monop.model.duration import Duration
+from monop.ownership import DEFAULT_INSTANCE
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
+_DEFAULT_STATE = Path("/var/lib/monop")
+_INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
 
 
@@ -98,6 +102,32 @@ class Settings(BaseSettings):
         description="How long a background task may stay down (failing, restarted with backoff) before the "
         "daemon stops pinging systemd's watchdog, so that systemd restarts it.",
     )
+    instance: str = Field(
+        DEFAULT_INSTANCE,
+        description="This monop's name on a shared Podman: it keeps only containers labelled with it.",
+    )
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_name(cls, value: str) -> str:
+        if not _INSTANCE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an instance name: 1 to 63 lowercase letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _instance_dirs(self) -> Settings:
+        # Another instance sharing the default directories would delete the first one's target
+        # and rule files as "no longer desired": unless told otherwise, each has its own.
+        if self.instance != DEFAULT_INSTANCE:
+            base = _DEFAULT_STATE / "instance" / self.instance
+            defaults = {"state_dir": base, "sd_dir": base / "file_sd", "rules_dir": base / "rules"}
+            for name, path in defaults.items():
+                if name not in self.model_fields_set:
+                    object.__setattr__(self, name, path)  # frozen: set once, while validating
+        return self
 
     @classmethod
     def settings_customise_sources(

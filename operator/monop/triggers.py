@@ -126,7 +126,7 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
 
 
 def _key_of(daemon: Daemon, name: str, attributes: Mapping[str, str]) -> str | None:
-    if ownership.is_managed(attributes):
+    if ownership.is_owned(attributes, daemon.settings.instance):
         return f"{attributes.get(ownership.KIND, '?')}/{attributes.get(ownership.NAME, name)}"
     # A stranger taking or freeing a desired name changes that resource's state too.
     return next((key for key, unit in (daemon.units or {}).items() if unit.name == name), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 REPO = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = REPO / "podman" / "containers.conf"
@@ -45,18 +46,32 @@ class PodmanService:
         self.base = base
         self.socket = base / "podman.sock"
         self.url = f"unix://{self.socket}"
-        self.env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        # Each service has its own containers.conf, so that its networks live in its own
+        # directory: /etc/cni/net.d is shared with every other Podman user of this host.
+        self.containers_conf = base / "containers.conf"
+        self.network_dir = base / "networks"
+        self.env = {**os.environ, "CONTAINERS_CONF": str(self.containers_conf)}
         self.flags = [
             "--root", str(base / "root"),
             "--runroot", str(base / "run"),
             "--tmpdir", str(base / "tmp"),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None
+        self.keep: frozenset[str] = frozenset()  # IDs of the host's own containers (lived_in)
+
+    def _write_conf(self) -> None:
+        if self.containers_conf.exists():
+            return
+        self.network_dir.mkdir(parents=True, exist_ok=True)
+        self.containers_conf.write_text(
+            CONTAINERS_CONF.read_text() + f'\n[network]\nnetwork_config_dir = "{self.network_dir}"\n'
+        )
 
     def podman(
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the podman CLI against this service's storage."""
+        self._write_conf()
         return subprocess.run(
             ["podman", *self.flags, *args],
             env=self.env,
@@ -68,6 +83,7 @@ class PodmanService:
 
     def start(self) -> Self:
         self.base.mkdir(parents=True, exist_ok=True)
+        self._write_conf()
         self.socket.unlink(missing_ok=True)
         log = (self.base / "service.log").open("ab")
         self._process = subprocess.Popen(
@@ -106,6 +122,18 @@ class PodmanService:
 
     def remove_all_containers(self) -> None:
         self.podman("rm", "--all", "--force", "--time", "0", check=False)
+
+    def containers(self) -> list[dict[str, Any]]:
+        """`podman ps -a` as JSON, without the host's own containers (`keep`)."""
+        listed = json.loads(self.podman("ps", "-a", "--format", "json").stdout or "[]")
+        return [c for c in listed if c["Id"] not in self.keep]
+
+    def remove_test_containers(self) -> None:
+        """Remove every container but the host's own (`keep`): what tests made, nothing else."""
+        listed = self.podman("ps", "-a", "--no-trunc", "--format", "{{.ID}}", check=False).stdout.split()
+        made = [cid for cid in listed if cid not in self.keep]
+        if made:
+            self.podman("rm", "--force", "--time", "0", *made, check=False)
 
     def destroy(self) -> None:
         """Stop the service, remove every container and all storage."""

@@ -29,9 +29,8 @@ PORT = 19300
 
 
 def containers(service: PodmanService) -> dict[str, dict[str, str]]:
-    """name -> {id, state, env METRICS}, of every container in the private Podman."""
-    out = service.podman("ps", "-a", "--format", "json").stdout
-    return {c["Names"][0]: {"id": c["Id"], "state": c["State"]} for c in json.loads(out or "[]")}
+    """name -> {id, state}, of every container in the private Podman but the host's own."""
+    return {c["Names"][0]: {"id": c["Id"], "state": c["State"]} for c in service.containers()}
 
 
 def env_of(service: PodmanService, name: str, var: str) -> str | None:

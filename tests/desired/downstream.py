@@ -10,7 +10,7 @@ import yaml
 
 from monop import prometheus
 from monop.desired.state import DesiredState
-from monop.live.podman import create_kwargs
+from monop.live.createspec import create_spec
 from monop.model.expand import expand, spec_hash
 from monop.rulefiles import render
 
@@ -21,7 +21,7 @@ def render_everything(state: DesiredState) -> str:
     for loaded in state.resources:
         config = expand(loaded.resource, loaded.base_dir)
         spec_hash(config)
-        out.append(json.dumps(create_kwargs(config, {}), default=str))
+        out.append(json.dumps(create_spec(config, {}), default=str))
     jobs = prometheus.jobs(state, "127.0.0.1", None)
     out.append(json.dumps([prometheus.sd_groups(job) for job in jobs]))
     out.append(yaml.safe_dump(prometheus.config(Path("/sd"), Path("/rules"))))

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from monop.desired.loader import load
 from monop.desired.state import DesiredState
 from monop.errors import InvalidDesiredState
-from monop.live.podman import create_kwargs
+from monop.live.createspec import create_spec
 from monop.model.expand import expand
 
 HEAD = "apiVersion: monop.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: x\n"
@@ -41,7 +41,7 @@ written = st.one_of(octal, sexagesimal, trailing_zero, booleans, numbers, non_nu
 
 def container(state: DesiredState) -> dict[str, Any]:
     [loaded] = state.resources
-    return create_kwargs(expand(loaded.resource, loaded.base_dir), {})
+    return create_spec(expand(loaded.resource, loaded.base_dir), {})
 
 
 def rules(state: DesiredState) -> dict[str, Any]:
@@ -51,8 +51,8 @@ def rules(state: DesiredState) -> dict[str, Any]:
 
 # (where in the document, the YAML with {v}, what the user wrote as the running config holds it)
 FIELDS: list[tuple[str, str, Callable[[DesiredState], object]]] = [
-    ("env map", EXPORTER + "  env: {{A: {v}}}\n", lambda s: container(s)["environment"]["A"]),
-    ("env list", EXPORTER + "  env: [{{name: A, value: {v}}}]\n", lambda s: container(s)["environment"]["A"]),
+    ("env map", EXPORTER + "  env: {{A: {v}}}\n", lambda s: container(s)["env"]["A"]),
+    ("env list", EXPORTER + "  env: [{{name: A, value: {v}}}]\n", lambda s: container(s)["env"]["A"]),
     ("args", EXPORTER + "  args: [{v}]\n", lambda s: container(s)["command"][0]),
     ("command", EXPORTER + "  command: [{v}]\n", lambda s: container(s)["entrypoint"][0]),
     ("user", EXPORTER + "  user: {v}\n", lambda s: container(s)["user"]),

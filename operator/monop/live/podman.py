@@ -26,9 +26,9 @@ from urllib.parse import quote
 import podman
 import podman.errors
 import requests
-from podman.domain.containers_manager import ContainersManager
 
 from monop.errors import PodmanUnavailable
+from monop.live.createspec import create_spec
 from monop.model.runtime import ContainerConfig
 from monop.observed import LiveContainer, ObservedState
 
@@ -138,9 +138,8 @@ class Podman:
         )
 
     async def create(self, config: ContainerConfig, labels: Mapping[str, str]) -> str:
-        # podman-py renders the spec; posting it ourselves saves the inspect its create() adds.
-        payload = ContainersManager._render_payload(create_kwargs(config, labels))
-        payload.update(stop_fields(config))
+        """Create the container from monop's own SpecGenerator body; returns its ID."""
+        payload = create_spec(config, labels)
 
         def create() -> str:
             response = self._client.api.post("/containers/create", data=json.dumps(payload))
@@ -280,70 +279,6 @@ class Podman:
         except (httpx.HTTPError, OSError) as err:
             raise PodmanUnavailable(f"Podman's event stream at {self.url} broke: {err}") from None
         raise PodmanUnavailable(f"Podman's event stream at {self.url} ended")
-
-
-def create_kwargs(config: ContainerConfig, labels: Mapping[str, str]) -> dict[str, Any]:
-    """podman-py's create() arguments for every field of the config."""
-    kwargs: dict[str, Any] = {
-        "image": config.image,
-        "name": config.name,
-        "environment": dict(config.env),
-        "labels": {**dict(config.labels), **labels},
-        "mounts": [
-            {"type": "bind", "source": m.source, "target": m.target, "read_only": m.read_only}
-            for m in config.mounts
-        ],
-        "devices": [str(d) for d in config.devices],
-        "privileged": config.privileged,
-        "cap_add": list(config.cap_add),
-        "cap_drop": list(config.cap_drop),
-        "restart_policy": {"Name": config.restart_policy},
-        "ports": {},
-    }
-    if config.command is not None:
-        kwargs["entrypoint"] = list(config.command)
-    if config.args is not None:
-        kwargs["command"] = list(config.args)
-    for port in config.ports:
-        host: Any = (port.host_ip, port.host_port) if port.host_ip else port.host_port
-        kwargs["ports"].setdefault(f"{port.container_port}/{port.protocol}", []).append(host)
-    if config.network in ("host", "bridge", "none", "private"):
-        kwargs["network_mode"] = config.network
-    else:
-        kwargs["networks"] = {config.network: {}}
-    if config.user is not None:
-        kwargs["user"] = config.user
-    if config.healthcheck is not None:
-        hc = config.healthcheck
-        kwargs["healthcheck"] = {
-            "Test": list(hc.test),
-            "Interval": int(hc.interval_s * _NS),
-            "Timeout": int(hc.timeout_s * _NS),
-            "Retries": hc.retries,
-            "StartPeriod": int(hc.start_period_s * _NS),
-        }
-    if config.memory_bytes is not None:
-        kwargs["mem_limit"] = config.memory_bytes
-    if config.cpus is not None:
-        # What `podman run --cpus` does: a quota over the default 100 ms period.
-        kwargs["cpu_period"] = 100_000
-        kwargs["cpu_quota"] = int(config.cpus * 100_000)
-    if config.extra_hosts:
-        kwargs["extra_hosts"] = dict(entry.split(":", 1) for entry in config.extra_hosts)
-    return kwargs
-
-
-def stop_fields(config: ContainerConfig) -> dict[str, Any]:
-    """The libpod SpecGenerator's stop fields (`stop_timeout` seconds, `stop_signal` number,
-    `init`), only those the config sets: unset, Podman keeps its defaults."""
-    fields: dict[str, Any] = {}
-    if config.stop_timeout_s is not None:
-        fields["stop_timeout"] = config.stop_timeout_s
-    if config.stop_signal is not None:
-        fields["stop_signal"] = config.stop_signal
-    if config.init:
-        fields["init"] = True
-    return fields
 
 
 @contextlib.contextmanager
