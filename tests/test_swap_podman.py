@@ -248,3 +248,38 @@ def test_a_container_without_ports_is_swapped_or_kept(
     [(name, (cid, state))] = containers(podman_service).items()
     assert (name, state) == ("quiet", "running")
     assert (cid != before[0]) is works
+
+
+def test_a_swap_cancelled_half_way_starts_the_old_one_again(
+    tree: Path, podman_service: PodmanService
+) -> None:
+    """The daemon stopping (its task cancelled) during a swap leaves the old container serving."""
+    from monop.apply import execute
+    from monop.live.podman import PodmanError
+    from monop.plan import plan
+
+    before = containers(podman_service)["alpha"]
+    edit(tree)
+
+    async def swap_then_cancel() -> None:
+        client = Podman(podman_service.url)
+        try:
+            swap = plan(units(load(tree)), await client.observe())
+            # A long start check: the cancel lands after the old container was stopped.
+            task = asyncio.create_task(execute(swap, client, failure_types=(PodmanError,), grace=60))
+            deadline = asyncio.get_running_loop().time() + 30
+            while containers(podman_service).get(TEMP, ("", ""))[1] != "running":
+                assert asyncio.get_running_loop().time() < deadline, "the replacement never started"
+                await asyncio.sleep(0.05)
+            assert containers(podman_service)["alpha"][1] != "running"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            client.close()
+
+    asyncio.run(swap_then_cancel())
+    after = containers(podman_service)
+    assert TEMP not in after
+    assert after["alpha"] == (before[0], "running")
+    assert served(PORT) == "app_up 1\n"

@@ -41,7 +41,7 @@ class Runtime(Protocol):
     async def unpause(self, name: str) -> None: ...
     async def remove(self, name_or_id: str, force: bool = True) -> None: ...
     async def init(self, name: str) -> None: ...
-    async def stop(self, name: str, timeout: int | None = None) -> None: ...
+    async def stop(self, name: str, timeout: int | None = None, waits: float | None = None) -> None: ...
     async def rename(self, name: str, new_name: str) -> None: ...
     async def running_since_start(self, name: str) -> tuple[bool, str]: ...
 
@@ -50,6 +50,7 @@ class Runtime(Protocol):
 # to catch a process that exits on a bad flag, file or port, short enough to add little to a
 # repair. A readiness check (healthcheck, probe) is a later and separate question.
 START_GRACE_S = 1.0
+_PODMAN_STOP_TIMEOUT_S = 10  # Podman's stop timeout for a container that sets none
 
 
 class ActionError(Exception):
@@ -175,26 +176,42 @@ async def _swap(
             # Not with published ports: Podman binds them here, and the old one holds them.
             await runtime.init(temp)
         if was_running:
-            await runtime.stop(old)  # with its own stop signal and timeout
-            stopped = True
+            stopped = True  # from here on, even a stop that fails half-way may have stopped it
+            if action.container_state == "paused":
+                await runtime.unpause(old)  # a paused container does not get its stop signal
+            # With its own stop signal and timeout; the request waits as long as that may take.
+            await runtime.stop(old, waits=action.unit.config.stop_timeout_s or _PODMAN_STOP_TIMEOUT_S)
         await runtime.start(temp)
         await _check_started(runtime, temp, grace)
     except expected as err:
-        problems = [str(err)]
-        try:
-            await runtime.remove(temp)
-        except expected as cleanup:
-            problems.append(f"the replacement {temp} could not be removed: {cleanup}")
-        if stopped:
-            try:
-                await runtime.start(old)
-            except expected as restart:
-                problems.append(f"the previous container could not be started again: {restart}")
-            else:
-                problems.append("the previous container runs again")
-        raise ActionError("; ".join(problems)) from None
+        raise ActionError(
+            "; ".join([str(err), *await _undo_swap(runtime, temp, old, stopped, expected)])
+        ) from None
+    except BaseException:
+        # Podman gone, the daemon stopping (cancelled), a bug: the old container serves again if it can.
+        await asyncio.shield(_undo_swap(runtime, temp, old, stopped, (Exception,)))
+        raise
     await runtime.remove(old)
     await runtime.rename(temp, action.name)
+
+
+async def _undo_swap(
+    runtime: Runtime, temp: str, old: str, stopped: bool, expected: tuple[type[Exception], ...]
+) -> list[str]:
+    """Remove the replacement and start the old container again; what could not be done."""
+    problems = []
+    try:
+        await runtime.remove(temp)
+    except expected as cleanup:
+        problems.append(f"the replacement {temp} could not be removed: {cleanup}")
+    if stopped:
+        try:
+            await runtime.start(old)
+        except expected as restart:
+            problems.append(f"the previous container could not be started again: {restart}")
+        else:
+            problems.append("the previous container runs again")
+    return problems
 
 
 async def _check_started(runtime: Runtime, name: str, grace: float) -> None:

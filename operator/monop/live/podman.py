@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 API_VERSION = "v4.0.0"
 _NS = 1_000_000_000
+_STOP_MARGIN_S = 30.0  # beyond a stop timeout: Podman's own kill and cleanup
 
 
 class PodmanError(Exception):
@@ -148,9 +149,17 @@ class Podman:
 
         return await self._call("create", config.name, create)
 
-    async def _post(self, operation: str, name: str, params: Mapping[str, str] | None = None) -> None:
+    async def _post(
+        self,
+        operation: str,
+        name: str,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
         def post() -> None:
-            response = self._client.api.post(f"/containers/{quote(name)}/{operation}", params=params)
+            response = self._client.api.post(
+                f"/containers/{quote(name)}/{operation}", params=params, timeout=timeout
+            )
             response.raise_for_status()
 
         await self._call(operation, name, post)
@@ -168,10 +177,12 @@ class Podman:
     async def unpause(self, name: str) -> None:
         await self._post("unpause", name)
 
-    async def stop(self, name: str, timeout: int | None = None) -> None:
+    async def stop(self, name: str, timeout: int | None = None, waits: float | None = None) -> None:
         """Stop with the container's own stop signal; after `timeout` seconds (default: the
-        container's stopTimeout, else Podman's 10 s) Podman kills it."""
-        await self._post("stop", name, None if timeout is None else {"timeout": str(timeout)})
+        container's stopTimeout, else Podman's 10 s) Podman kills it. `waits`: the longest the
+        container may take (seconds), so the request outlasts it (default: the client's 60 s)."""
+        params = None if timeout is None else {"timeout": str(timeout)}
+        await self._post("stop", name, params, None if waits is None else waits + _STOP_MARGIN_S)
 
     async def rename(self, name: str, new_name: str) -> None:
         await self._post("rename", name, {"name": new_name})
