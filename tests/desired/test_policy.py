@@ -166,3 +166,21 @@ def test_apply_and_the_daemon_refuse_what_the_policy_refuses(
             (tree / "root.yaml").read_text().replace("privileged: true", "privileged: false")
         )
         daemon.wait_event("container_created", timeout=60)
+
+
+def test_secret_files_only_from_where_the_policy_allows(tmp_path: Path) -> None:
+    """A committer could otherwise hand any root-only env file (monop's own git.env) to a container."""
+    etc = tmp_path / "etc"
+    for name in ("team-a.env", "git.env"):
+        (etc / "secrets").mkdir(parents=True, exist_ok=True)
+        path = etc / "secrets" / name if name != "git.env" else etc / name
+        path.write_text("TOKEN=x\n")
+        path.chmod(0o600)
+    desired = tmp_path / "desired"
+    exporter(desired, "app", f"  secretEnvFrom: [{etc}/secrets/team-a.env, {etc}/git.env]\n")
+    result = monop(
+        "validate", "--json", str(desired), policy={"allowed_secret_files": [str(etc / "secrets")]}
+    )
+    assert result.returncode == 1
+    assert located(result) == [("app.yaml", 8, "Exporter/app", "spec.secretEnvFrom[1]")]
+    assert "policy.allowed_secret_files" in result.stdout

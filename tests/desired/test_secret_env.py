@@ -114,3 +114,12 @@ def test_validate_refuses_a_world_readable_secret_file(tmp_path: Path) -> None:
         f"vault.yaml:9: BusinessService/vault: spec.secretEnvFrom[0]: {path}: group or others" in done.stderr
     )
     assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_directory_named_as_a_secret_file_is_a_located_error(tmp_path: Path) -> None:
+    secrets_dir = tmp_path / "etc" / "secrets"
+    secrets_dir.mkdir(parents=True)
+    assert problems_of(tree(tmp_path, str(secrets_dir))) == [
+        f"{tmp_path}/desired/vault.yaml:9: BusinessService/vault: spec.secretEnvFrom[0]: "
+        f"{secrets_dir}: not a regular file"
+    ]

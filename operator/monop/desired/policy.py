@@ -36,8 +36,13 @@ class Policy(BaseModel):
     allowed_devices: tuple[str, ...] = Field(
         (), description="Host devices a container may have, as paths or globs (/dev/nvidia*)."
     )
+    allowed_secret_files: tuple[str, ...] = Field(
+        (),
+        description="Absolute paths `secretEnvFrom` may read, each with everything below it: a file "
+        "of root-only secrets is handed to the container that names it.",
+    )
 
-    @field_validator("allowed_host_paths")
+    @field_validator("allowed_host_paths", "allowed_secret_files")
     @classmethod
     def _absolute(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
         for path in paths:
@@ -84,6 +89,13 @@ def _check(res: LoadedResource, policy: Policy) -> list[Problem]:
                 ("spec", "volumes", i, "hostPath"),
                 f"host path {path}{_default(res, 'volumes')} is not in policy.allowed_host_paths "
                 f"({_listed(policy.allowed_host_paths)}); mounting it is refused",
+            )
+    for i, path in enumerate(spec.secret_env_from or ()):
+        if not _allowed_path(str(path), policy.allowed_secret_files):
+            refuse(
+                ("spec", "secretEnvFrom", i),
+                f"secret file {path} is not in policy.allowed_secret_files "
+                f"({_listed(policy.allowed_secret_files)}); handing it to the container is refused",
             )
     allowed_caps = set(policy.allowed_capabilities)
     for i, name in enumerate(spec.capabilities.add):

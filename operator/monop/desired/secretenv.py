@@ -28,10 +28,11 @@ def read_env_file(path: Path) -> dict[str, str]:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as err:
         raise SecretFileError(f"{path}: cannot read: {err.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)  # fdopen refuses a directory before its kind could be said
+        raise SecretFileError(f"{path}: not a regular file")
     with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SecretFileError(f"{path}: not a regular file")
         if info.st_mode & 0o077:
             raise SecretFileError(
                 f"{path}: group or others may read or write it (mode {stat.S_IMODE(info.st_mode):04o}); "
