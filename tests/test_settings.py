@@ -71,3 +71,15 @@ def test_another_instance_keeps_its_files_apart_unless_told(monkeypatch: pytest.
         Path("/var/lib/monop/instance/a/file_sd"),
         Path("/srv/rules"),
     )
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::1:80", "127.0.0.1:99999", "127.0.0.1:http"])
+@pytest.mark.parametrize("setting", ["metrics_address", "webhook_address"])
+def test_an_address_that_is_not_host_port_is_a_settings_error(setting: str, address: str) -> None:
+    with pytest.raises(SettingsError, match=f"setting {setting}: '.*' is not host:port"):
+        load_settings({setting: address})
+
+
+@pytest.mark.parametrize("address", [":9469", "127.0.0.1:0", "[::1]:9469", "localhost:9469"])
+def test_host_port_forms_are_accepted(address: str) -> None:
+    assert load_settings({"webhook_address": address}).webhook_address == address

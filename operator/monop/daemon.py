@@ -78,6 +78,7 @@ class Daemon:
             mode=Mode(settings.health_checks),
             podman_url=self.podman.url,
             metrics=self.metrics,
+            instance=settings.instance,
         )
         self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
         self.desired: DesiredState | None = None
@@ -420,6 +421,10 @@ class Daemon:
                 self.log.error(
                     "settings_reload_refused", error="switching between a directory and git needs a restart"
                 )
+                return
+            if settings.instance != self.settings.instance:
+                # Every container would become another instance's: a Conflict, never repaired.
+                self.log.error("settings_reload_refused", error="changing instance needs a restart")
                 return
             self.settings = settings
             _remember_setting_secrets(settings)

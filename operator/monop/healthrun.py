@@ -85,7 +85,9 @@ class HealthRunner:
         podman_url: str = "",
         metrics: Metrics | None = None,
         root: Path = Path("/"),
+        instance: str = ownership.DEFAULT_INSTANCE,
     ) -> None:
+        self.instance = instance  # only this monop's containers are checked
         self.podman, self.clock, self.on_change, self.mode, self.metrics = (
             podman,
             clock,
@@ -100,6 +102,9 @@ class HealthRunner:
         self.probes: dict[str, Verdict] = {}
         self._tasks: dict[tuple[str, str], tuple[object, asyncio.Task[None]]] = {}
         self._taken_over: set[tuple[str, float | None]] = set()  # containers whose timers never ran
+        # The API call of a check still running, per resource: a hung check (Podman 4.3 does not
+        # enforce its timeout) holds one worker thread, never one more per interval.
+        self._in_flight: dict[str, asyncio.Future[str]] = {}
         self.log = log.get()
 
     def knowledge(self) -> Knowledge:
@@ -123,7 +128,7 @@ class HealthRunner:
             if (
                 container is None
                 or container.state != "running"
-                or not ownership.is_managed(container.labels)
+                or not ownership.is_owned(container.labels, self.instance)
             ):
                 continue
             run = (container.id, started(container))
@@ -174,6 +179,8 @@ class HealthRunner:
     async def close(self) -> None:
         tasks = [task for _, task in self._tasks.values()]
         self._tasks.clear()
+        for request in self._in_flight.values():
+            request.cancel()  # its thread ends with Podman's answer; nobody waits for it
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -196,10 +203,13 @@ class HealthRunner:
             await self._guarded(key, "check", self._check(key, container, hc, secrets))
 
     async def _check(self, key: str, container: LiveContainer, hc: Healthcheck, secrets: Secrets) -> None:
+        running = self._in_flight.get(key)
+        if running is not None and not running.done():
+            raise TimeoutError(f"the check started before is still running after {hc.timeout_s + _GRACE:g}s")
+        # By ID: a check loop must never run against another container that took the name.
+        running = self._in_flight[key] = asyncio.ensure_future(self.podman.run_healthcheck(container.id))
         try:
-            result = await asyncio.wait_for(
-                self.podman.run_healthcheck(container.name), hc.timeout_s + _GRACE
-            )
+            result = await asyncio.wait_for(asyncio.shield(running), hc.timeout_s + _GRACE)
         except PodmanError as err:
             if err.status == 409:  # it stopped since the last look; the next look stops this task
                 return
@@ -209,7 +219,7 @@ class HealthRunner:
         if result == "healthy":
             verdict = Verdict(container.id, started(container), Health.HEALTHY, "check passed", 0, at)
         else:
-            state = await self.podman.health_state(container.name)
+            state = await self.podman.health_state(container.id)
             verdict = Verdict(
                 container.id,
                 started(container),

@@ -107,6 +107,20 @@ class Settings(BaseSettings):
         description="This monop's name on a shared Podman: it keeps only containers labelled with it.",
     )
 
+    @field_validator("metrics_address", "webhook_address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        # `host:port`, `[v6]:port`, or `:port`; the port 0 to 65535 (0: any free one).
+        host, colon, port = (value or "").rpartition(":")
+        if value is not None and (
+            not colon
+            or not port.isdigit()
+            or int(port) > 65535
+            or (":" in host.strip("[]") and not host.startswith("["))
+        ):
+            raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:9469 or [::1]:9469)")
+        return value
+
     @field_validator("instance")
     @classmethod
     def _instance_name(cls, value: str) -> str:

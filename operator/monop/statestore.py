@@ -219,7 +219,7 @@ class StateStore:
     def history(self) -> list[dict[str, Any]]:
         """Every entry, oldest first; a line that cannot be read (a torn last write) is skipped."""
         try:
-            lines = (self.directory / HISTORY_FILE).read_text(encoding="utf-8").splitlines()
+            lines = (self.directory / HISTORY_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return []
         out = []
