@@ -129,10 +129,17 @@ class Unreadable:
 
 
 def secure_dir(directory: Path, shared: Iterable[Path] = ()) -> None:
-    """Create `directory` if need be; 0700, or 0711 when a `shared` path (for Prometheus) is inside it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Create `directory` if need be; 0700, or 0711 when a `shared` path (for Prometheus) is inside it.
+
+    Parents it creates on the way (`/var/lib/monop/instance` for another instance) get the
+    same mode, so Prometheus can pass through them too.
+    """
     inside = any(p.absolute().is_relative_to(directory.absolute()) for p in shared)
-    directory.chmod(0o711 if inside else 0o700)
+    mode = 0o711 if inside else 0o700
+    for missing in reversed([d for d in (directory, *directory.parents) if not d.exists()]):
+        missing.mkdir(exist_ok=True)
+        missing.chmod(mode)
+    directory.chmod(mode)
 
 
 class StateStore:

@@ -48,3 +48,16 @@ def test_history_entries_are_scrubbed_of_remembered_secrets(tmp_path: Path) -> N
     store = StateStore(tmp_path)
     store.append_history({"errors": ["spec.args[0]: --mirror=hist-secret-51 is not valid"]})
     assert "hist-secret-51" not in (tmp_path / "history.jsonl").read_text()
+
+
+def test_parents_monop_creates_for_another_instance_let_prometheus_pass(tmp_path: Path) -> None:
+    """`/var/lib/monop/instance/<name>` under a 0077 umask: Prometheus must reach its file_sd too."""
+    import os
+
+    state = tmp_path / "lib" / "instance" / "b"
+    old = os.umask(0o077)
+    try:
+        StateStore(state, shared=(state / "file_sd",)).save(record(), {})
+    finally:
+        os.umask(old)
+    assert [mode(d) for d in (tmp_path / "lib", tmp_path / "lib" / "instance", state)] == [0o711] * 3
