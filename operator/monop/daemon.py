@@ -368,7 +368,13 @@ class Daemon:
         if self.desired is None:
             return
         address = self.http_address or self.settings.metrics_address
-        jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address, without=seen.unowned)
+        jobs = prometheus.jobs(
+            self.desired,
+            self.settings.scrape_address,
+            address,
+            without=seen.unowned,
+            instance=self.settings.instance,
+        )
         if self._published == (jobs, seen.kept_orphans):
             return
         try:
@@ -503,10 +509,16 @@ class Daemon:
             return
         address = self.http_address or self.settings.metrics_address
         unowned = {key for key, state in self.states.items() if state is State.CONFLICT}
-        jobs = prometheus.jobs(self.desired, self.settings.scrape_address, address, without=unowned)
+        jobs = prometheus.jobs(
+            self.desired,
+            self.settings.scrape_address,
+            address,
+            without=unowned,
+            instance=self.settings.instance,
+        )
         async with prom.connect(self.settings.prometheus_url) as api:
             assert api is not None
-            report = await prom.verify(jobs, api)
+            report = await prom.verify(jobs, api, self.settings.instance)
             rules = await rulefiles.statuses(
                 self.desired.rule_groups, self.settings.rules_dir, api, self.rule_errors
             )

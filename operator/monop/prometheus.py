@@ -20,11 +20,15 @@ from monop.desired.state import DesiredState
 from monop.files import write_atomic
 from monop.model.duration import format_duration
 from monop.model.targets import Target, targets
+from monop.ownership import DEFAULT_INSTANCE
 
 SELF_JOB = "monop"
 SELF_RESOURCE = "monop"
 RESOURCE_LABEL = "monop_resource"
 SCRAPE_CONFIG = "monop-targets"  # the one scrape pool: every target in monop's files
+# On the targets of a monop instance other than `default`, so two instances can share one
+# Prometheus (each its own scrape pool) and each knows its own targets.
+INSTANCE_LABEL = "monop_instance"
 # Prometheus's default scrape_timeout: a target that asks only for an interval gets at most
 # this, as a job with only `scrape_interval` would (a timeout past the interval drops the target).
 DEFAULT_TIMEOUT_S = 10.0
@@ -34,6 +38,7 @@ DEFAULT_TIMEOUT_S = 10.0
 class Job:
     name: str
     targets: tuple[Target, ...]
+    instance: str = DEFAULT_INSTANCE  # the monop instance that keeps it
 
 
 def self_target(metrics_address: str, scrape_address: str) -> Target:
@@ -49,6 +54,7 @@ def jobs(
     default_address: str,
     metrics_address: str | None,
     without: Collection[str] = (),
+    instance: str = DEFAULT_INSTANCE,
 ) -> list[Job]:
     """Every scrape job, sorted by name, its targets sorted by address: stable files, stable diffs.
 
@@ -64,16 +70,18 @@ def jobs(
     if metrics_address is not None:
         by_job.setdefault(SELF_JOB, []).append(self_target(metrics_address, default_address))
     return [
-        Job(name, tuple(sorted(found, key=lambda t: (t.address, t.port, t.path))))
+        Job(name, tuple(sorted(found, key=lambda t: (t.address, t.port, t.path))), instance)
         for name, found in sorted(by_job.items())
     ]
 
 
-def target_labels(target: Target) -> dict[str, str]:
+def target_labels(target: Target, instance: str = DEFAULT_INSTANCE) -> dict[str, str]:
     """The target's file_sd labels: its own, then how Prometheus scrapes it (these win over the config's)."""
     labels = dict(target.labels)
     labels["job"] = target.job
     labels[RESOURCE_LABEL] = target.resource
+    if instance != DEFAULT_INSTANCE:
+        labels[INSTANCE_LABEL] = instance
     labels["__metrics_path__"] = target.path
     labels["__scheme__"] = target.scheme
     if target.interval_s:
@@ -86,25 +94,33 @@ def target_labels(target: Target) -> dict[str, str]:
 
 def sd_groups(job: Job) -> list[dict[str, Any]]:
     """The job's file_sd content: one group per target, with everything its scrape needs."""
-    return [{"targets": [t.instance], "labels": target_labels(t)} for t in job.targets]
+    return [{"targets": [t.instance], "labels": target_labels(t, job.instance)} for t in job.targets]
 
 
-def config(sd_dir: Path, rules_dir: Path) -> dict[str, Any]:
+def config(sd_dir: Path, rules_dir: Path, instance: str = DEFAULT_INSTANCE) -> dict[str, Any]:
     """What prometheus.yml needs, whatever the desired state holds: `rule_files` and `scrape_configs`.
 
     Both read directories monop keeps, so a job or rule group added later needs no edit.
     """
-    return {"rule_files": [str(rules_dir / "*.yml")], **scrape_configs(sd_dir)}
+    return {"rule_files": [str(rules_dir / "*.yml")], **scrape_configs(sd_dir, instance)}
 
 
-def scrape_configs(sd_dir: Path) -> dict[str, Any]:
+def scrape_config_name(instance: str = DEFAULT_INSTANCE) -> str:
+    """`monop-targets`, or `monop-targets-<instance>`: Prometheus refuses two pools of one name."""
+    return SCRAPE_CONFIG if instance == DEFAULT_INSTANCE else f"{SCRAPE_CONFIG}-{instance}"
+
+
+def scrape_configs(sd_dir: Path, instance: str = DEFAULT_INSTANCE) -> dict[str, Any]:
     """`scrape_configs:` for prometheus.yml: one, reading every file `write_sd_files` keeps.
 
-    It depends on `sd_dir` alone, so it is merged into prometheus.yml once.
+    It depends on `sd_dir` and the instance alone, so it is merged into prometheus.yml once.
     """
     return {
         "scrape_configs": [
-            {"job_name": SCRAPE_CONFIG, "file_sd_configs": [{"files": [str(sd_dir / "*.json")]}]}
+            {
+                "job_name": scrape_config_name(instance),
+                "file_sd_configs": [{"files": [str(sd_dir / "*.json")]}],
+            }
         ]
     }
 

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 
 from monop.model.targets import Target
-from monop.prometheus import RESOURCE_LABEL, SELF_JOB, Job
+from monop.ownership import DEFAULT_INSTANCE
+from monop.prometheus import INSTANCE_LABEL, RESOURCE_LABEL, SELF_JOB, Job
 
 
 class TargetHealth(StrEnum):
@@ -154,8 +155,8 @@ async def connect(url: str | None) -> AsyncIterator[PrometheusAPI | None]:
         await api.close()
 
 
-async def verify(jobs: Sequence[Job], api: PrometheusAPI) -> TargetReport:
-    """The health of every desired target, and of every target Prometheus scrapes for nothing."""
+async def verify(jobs: Sequence[Job], api: PrometheusAPI, instance: str = DEFAULT_INSTANCE) -> TargetReport:
+    """The health of every desired target, and of every target of `instance` Prometheus scrapes for nothing."""
     try:
         active = await api.active_targets()
     except PrometheusUnreachable as err:
@@ -164,6 +165,8 @@ async def verify(jobs: Sequence[Job], api: PrometheusAPI) -> TargetReport:
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for t in active:
         labels = t.get("labels", {})
+        if labels.get(INSTANCE_LABEL, DEFAULT_INSTANCE) != instance:
+            continue  # another monop's, sharing this Prometheus
         seen.setdefault((labels.get("job", ""), labels.get("instance", "")), t)
     wanted = {(job.name, target.instance) for job in jobs for target in job.targets}
     desired_jobs = {job.name for job in jobs}
