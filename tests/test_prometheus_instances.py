@@ -55,7 +55,9 @@ def test_two_instances_share_one_prometheus_without_calling_each_others_targets_
         wait_for(lambda: len(server.targets()) == 4, 60, "both instances' targets and daemons")
 
         async def report(name: str) -> set[tuple[str, TargetHealth]]:
-            jobs = prometheus.jobs(load(trees[name]), "host.containers.internal", "127.0.0.1:9469", instance=name)
+            jobs = prometheus.jobs(
+                load(trees[name]), "host.containers.internal", "127.0.0.1:9469", instance=name
+            )
             async with prom.connect(server.url) as api:
                 assert api is not None
                 found = await prom.verify(jobs, api, name)

@@ -50,13 +50,40 @@ async def watch_desired(daemon: Daemon, stop: asyncio.Event, *, reload_first: bo
         root = path if path.is_dir() else path.parent
         watched = _identity(root)
         if reload_first:
-            daemon.reload_desired()  # what changed while nothing watched
+            # What changed while nothing watched; a tree still being copied in is waited out,
+            # so half of it is never read as the whole desired state (and the rest pruned).
+            await _quiet(path, daemon.settings.debounce, stop)
+            daemon.reload_desired()
         reload_first = True
         async for _changes in awatch(root, debounce=debounce_ms, step=50, stop_event=stop, recursive=True):
             if _identity(root) != watched or not path.exists():
                 break  # deleted or replaced: the watch saw the last of what it followed
             daemon.log.info("desired_state_changed", path=str(path))
             daemon.reload_desired()
+
+
+async def _quiet(path: Path, debounce: float, stop: asyncio.Event, limit: float = 30.0) -> None:
+    """Return once nothing under `path` has changed for `debounce` seconds (at most `limit`)."""
+    before = await asyncio.to_thread(_snapshot, path)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + limit
+    while not stop.is_set() and loop.time() < give_up:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), debounce)
+        now = await asyncio.to_thread(_snapshot, path)
+        if now == before:
+            return
+        before = now
+
+
+def _snapshot(path: Path) -> list[tuple[str, int, int]]:
+    """Every file under `path` with its size and modification time (nanoseconds)."""
+    found = []
+    for file in sorted(path.rglob("*") if path.is_dir() else [path]):
+        with contextlib.suppress(OSError):
+            st = file.stat()
+            found.append((str(file), st.st_size, st.st_mtime_ns))
+    return found
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

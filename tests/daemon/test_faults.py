@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,6 +171,27 @@ def test_the_desired_directory_deleted_then_back_is_watched_again(
     write_service(other, "alpha", PORT, metrics="app_up 4")  # and edits behind the symlink are seen
     wait_for(lambda: env_of(podman_service, "alpha") == "app_up 4", 30, "alpha from an edit there")
     assert daemon.tracebacks() == 0
+
+
+def test_a_desired_directory_copied_back_slowly_is_read_whole(
+    daemon: DaemonProcess, desired: Path, podman_service: PodmanService, fault: FaultRecord
+) -> None:
+    """`mkdir desired && cp -r new/* desired/`: half a tree is never the desired state (beta kept)."""
+    before = ids(podman_service)
+    fault.inject("desired directory removed, then copied back file by file")
+    shutil.rmtree(desired)
+    daemon.wait_event("desired_path_missing", path=str(desired))
+    desired.mkdir()
+    write_service(desired, "alpha", PORT, metrics="app_up 2")
+    with (desired / "copying.part").open("ab") as part:  # a large file still arriving: 1.5 s of it
+        for _ in range(15):
+            part.write(b"x" * 4096)
+            part.flush()
+            time.sleep(0.1)  # the copy's own pace, not a wait on the daemon
+    write_service(desired, "beta", PORT + 1)
+    wait_for(lambda: env_of(podman_service, "alpha") == "app_up 2", 30, "alpha recreated from the new tree")
+    assert ids(podman_service)["beta"] == before["beta"]  # never pruned as "no longer desired"
+    assert not daemon.events("container_removed")
 
 
 def test_a_fifo_or_dev_zero_named_yaml_is_refused_and_the_loop_keeps_answering(
