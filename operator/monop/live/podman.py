@@ -171,8 +171,10 @@ class Podman:
         """Prepare a created container (storage, namespaces, OCI container) without starting it."""
         await self._post("init", name)
 
-    async def restart(self, name: str) -> None:
-        await self._post("restart", name, {"t": "10"})
+    async def restart(self, name: str, timeout: int | None = None) -> None:
+        """Restart, giving the old process `timeout` seconds (its stopTimeout; Podman's 10 s) to stop."""
+        seconds = timeout or 10
+        await self._post("restart", name, {"t": str(seconds)}, seconds + _STOP_MARGIN_S)
 
     async def unpause(self, name: str) -> None:
         await self._post("unpause", name)
