@@ -27,33 +27,26 @@ class Revision:
     commit: Commit | None = None
 
 
-def git_source(settings: Settings) -> GitSource | None:
+def git_source(settings: Settings, workdir: Path | None = None) -> GitSource | None:
+    """The daemon's git source, its clone in `state_dir/git`; with `workdir` (a temporary
+    directory), a read-only command's: its clone and exports there, the daemon's objects and
+    applied tree borrowed, never written."""
     if not settings.git_url:
         return None
     return GitSource(
         settings.git_url,
         settings.git_branch,
         settings.git_path,
-        settings.state_dir / "git",
+        workdir or settings.state_dir / "git",
+        shared=None if workdir is None else settings.state_dir / "git",
         username=settings.git_username,
         password=settings.git_password,
     )
 
 
 def scratch_git(settings: Settings, workdir: Path) -> GitSource | None:
-    """The git source of a read-only command (validate, plan, status): its clone and exports in
-    `workdir` (a temporary directory), the daemon's objects and applied tree borrowed, never written."""
-    if not settings.git_url:
-        return None
-    return GitSource(
-        settings.git_url,
-        settings.git_branch,
-        settings.git_path,
-        workdir,
-        shared=settings.state_dir / "git",
-        username=settings.git_username,
-        password=settings.git_password,
-    )
+    """The git source of a read-only command (validate, plan, status), in `workdir`."""
+    return git_source(settings, workdir)
 
 
 def read(
