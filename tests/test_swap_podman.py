@@ -47,8 +47,7 @@ def apply(podman_service: PodmanService, tree: Path, *args: str) -> subprocess.C
 
 def containers(podman_service: PodmanService) -> dict[str, tuple[str, str]]:
     """name -> (ID, state) of every container."""
-    out = podman_service.podman("ps", "-a", "--format", "json").stdout
-    return {c["Names"][0]: (c["Id"], c["State"]) for c in json.loads(out or "[]")}
+    return {c["Names"][0]: (c["Id"], c["State"]) for c in podman_service.containers()}
 
 
 def served(port: int) -> str:

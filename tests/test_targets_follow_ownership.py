@@ -51,7 +51,7 @@ def resources_in(sd_dir: Path) -> dict[str, list[str]]:
 
 
 def names(service: PodmanService) -> set[str]:
-    return set(service.podman("ps", "-a", "--format", "{{.Names}}").stdout.split())
+    return {c["Names"][0] for c in service.containers()}
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ must leave all of it as they found it: `Residents.changes` says what they touche
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -99,12 +101,30 @@ def snapshot(service: PodmanService) -> Residents:
     )
 
 
+def _free_subnets(count: int) -> list[str]:
+    """`count` /24 subnets of 10.213.0.0/16 that no interface of this host is on."""
+    shown = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True).stdout
+    used = {
+        ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False)
+        for link in json.loads(shown or "[]")
+        for a in link.get("addr_info", [])
+    }
+    free = (
+        str(net)
+        for net in ipaddress.ip_network("10.213.0.0/16").subnets(new_prefix=24)
+        if net.network_address.packed[2] and not any(net.overlaps(u) for u in used)
+    )
+    return [next(free) for _ in range(count)]
+
+
 def furnish(service: PodmanService) -> Residents:
     """Fill `service` as a lived-in host; its residents are kept by `remove_test_containers`."""
-    # Subnets far from Podman's defaults, so that they never meet another private Podman's.
-    service.podman("network", "create", "--subnet", "10.213.1.0/24", EXTRA_NETWORK)
+    # Subnets far from Podman's defaults and free on this host: a bridge another private Podman
+    # (or a run that was killed) left behind keeps its subnet, and Podman refuses to reuse it.
+    extra, compose = _free_subnets(2)
+    service.podman("network", "create", "--subnet", extra, EXTRA_NETWORK)
     service.podman(
-        "network", "create", "--subnet", "10.213.2.0/24",
+        "network", "create", "--subnet", compose,
         "--label", "com.docker.compose.project=proj",
         "--label", "com.docker.compose.network=default",
         "--label", "com.docker.compose.version=2.20.2",

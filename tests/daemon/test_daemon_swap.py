@@ -3,7 +3,6 @@ the old container keeps serving (real Podman, real daemon process)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +22,8 @@ SLOW_STOP = "  stopSignal: SIGTERM\n  stopTimeout: 3s\n"
 
 
 def containers(service: PodmanService) -> dict[str, tuple[str, str]]:
-    out = service.podman("ps", "-a", "--format", "json").stdout
-    return {c["Names"][0]: (c["Id"], c["State"]) for c in json.loads(out or "[]")}
+    """name -> (ID, state) of the containers this test made (not a lived-in host's own)."""
+    return {c["Names"][0]: (c["Id"], c["State"]) for c in service.containers()}
 
 
 def served(port: int) -> str:

@@ -40,8 +40,7 @@ def env_of(service: PodmanService, name: str, var: str = "METRICS") -> str | Non
 
 
 def ids(service: PodmanService) -> dict[str, str]:
-    out = service.podman("ps", "-a", "--format", "{{.Names}} {{.ID}}").stdout
-    return dict(line.split() for line in out.splitlines())
+    return {c["Names"][0]: c["Id"] for c in service.containers()}  # not a lived-in host's own
 
 
 def readyz(daemon: DaemonProcess) -> tuple[int, str]:

@@ -155,12 +155,12 @@ def test_apply_and_the_daemon_refuse_what_the_policy_refuses(
         "root.yaml:7: BusinessService/rooted: spec.privileged: runs privileged, which is root"
         in applied.stderr
     )
-    assert podman_service.podman("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+    assert podman_service.containers() == []
     daemon = DaemonProcess(podman_service.url, tree, tmp_path / "state", extra_env={"MONOP_POLICY": policy})
     with daemon:
         rejected = daemon.wait_event("desired_state_rejected")
         assert any("spec.privileged" in str(problem) for problem in rejected["problems"])
-        assert podman_service.podman("ps", "-a", "--format", "{{.Names}}").stdout.split() == []
+        assert podman_service.containers() == []
         # The fix is applied at the next save, as any valid edit.
         (tree / "root.yaml").write_text(
             (tree / "root.yaml").read_text().replace("privileged: true", "privileged: false")
