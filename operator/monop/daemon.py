@@ -628,6 +628,10 @@ class Daemon:
         [outcome] = await execute(
             Plan((status,) if status else (), (action,)), self.podman, failure_types=(PodmanError,)
         )
+        if key in self._queued_at:
+            # Queued again while this ran: its next run must see Podman as this action left it,
+            # not a snapshot taken before (which would plan the same create again).
+            self._queued_at[key] = self.clock.now()
         return self._after(key, kind, outcome, started)
 
     def _removals_first(self, key: str, action: Action, result: Plan) -> list[str]:

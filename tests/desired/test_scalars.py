@@ -61,7 +61,7 @@ FIELDS: list[tuple[str, str, Callable[[DesiredState], object]]] = [
     (
         "healthcheck test",
         EXPORTER + "  healthcheck: {{test: [{v}]}}\n",
-        lambda s: container(s)["healthcheck"]["Test"][1],
+        lambda s: container(s)["healthconfig"]["Test"][1],
     ),
     (
         "metadata label",
@@ -114,11 +114,11 @@ def test_a_string_field_gets_the_text_as_written(
 
 def test_the_issue_s_example_umask() -> None:
     state = _load(EXPORTER + "  env: {UMASK: 0022}\n")
-    assert container(state)["environment"] == {"UMASK": "0022"}
+    assert container(state)["env"] == {"UMASK": "0022"}
 
 
 def test_restart_policy_no_is_the_word_no() -> None:
-    assert container(_load(EXPORTER + "  restartPolicy: no\n"))["restart_policy"] == {"Name": "no"}
+    assert container(_load(EXPORTER + "  restartPolicy: no\n"))["restart_policy"] == "no"
 
 
 NUMERIC = [
