@@ -16,9 +16,9 @@ from pathlib import Path
 
 from monop import log
 from monop.desired.loader import load
-from monop.live.podman import Podman
-from monop.plan import units
-from monop.reconcile import converge
+from monop.reconcile.converge import converge
+from monop.reconcile.plan import units
+from monop.runtime.podman import Podman
 from monop_testbed import images
 from monop_testbed.podman_service import PodmanService
 

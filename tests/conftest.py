@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monop.live.podman import Podman
+from monop.runtime.podman import Podman
 from monop_testbed import images, lived_in
 from monop_testbed.podman_service import PodmanService
 

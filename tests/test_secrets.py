@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from monop import ownership, secrets
-from monop.diff import spec_reasons
-from monop.model.runtime import ContainerConfig, Healthcheck
-from monop.plan import unit_secrets
+from monop import secrets
+from monop.reconcile.diff import spec_reasons
+from monop.reconcile.plan import unit_secrets
+from monop.runtime import ownership
+from monop.runtime.container import ContainerConfig, Healthcheck
 
 
 def config(**fields: object) -> ContainerConfig:

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from monop.api.resources import CAdvisorResource, cadvisor_volumes
 from monop.desired.loader import load
-from monop.live.podman import Podman
-from monop.model.expand import expand
-from monop.model.resources import CAdvisorResource, cadvisor_volumes
-from monop.plan import units
+from monop.reconcile.plan import units
+from monop.runtime.expand import expand
+from monop.runtime.podman import Podman
 from monop_testbed import images
 from monop_testbed.podman_service import PodmanService
 

@@ -1,5 +1,5 @@
 """`python -m monop`."""
 
-from monop.cli import main
+from monop.cli.main import main
 
 main()

@@ -3,7 +3,7 @@
     MonopError
     ├── InvalidDesiredState     the desired state has problems (a list of Problem)
     ├── SettingsError           a setting or the config file is wrong
-    └── PodmanUnavailable       Podman's API cannot be reached (monop.live.podman)
+    └── PodmanUnavailable       Podman's API cannot be reached (monop.runtime.podman)
 
 The CLI maps each to an exit code in one place.
 """

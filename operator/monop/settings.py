@@ -12,10 +12,10 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monop.api.duration import Duration
+from monop.api.labels import DEFAULT_INSTANCE
 from monop.desired.policy import Policy
 from monop.errors import SettingsError
-from monop.model.duration import Duration
-from monop.ownership import DEFAULT_INSTANCE
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")

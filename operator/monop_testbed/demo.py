@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from monop.model.resources import cadvisor_volumes
+from monop.api.resources import cadvisor_volumes
 from monop_testbed import images
 from monop_testbed.podman_service import PodmanService, wait_for
 from monop_testbed.prometheus_server import PrometheusServer

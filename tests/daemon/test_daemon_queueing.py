@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from monop.controller.clock import FakeClock
-from monop.daemon import Daemon
+from monop.daemon.daemon import Daemon
 from monop.settings import load_settings
 
 

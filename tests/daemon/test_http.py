@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from monop.http import HttpServer, Request, Response, text
+from monop.daemon.http import HttpServer, Request, Response, text
 
 
 def serve(scenario, ready=lambda: (True, "ready")):  # type: ignore[no-untyped-def]

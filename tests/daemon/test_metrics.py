@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monop.metrics import Metrics
-from monop.states import State
+from monop.daemon.metrics import Metrics
+from monop.reconcile.states import State
 from monop_testbed.daemon import DaemonProcess
 from monop_testbed.desired import write_service
 from monop_testbed.podman_service import PodmanService

@@ -6,8 +6,9 @@ import stat
 import time
 from pathlib import Path
 
-from monop import secrets, source
-from monop.statestore import DaemonLock, DaemonRecord, StateStore
+from monop import secrets
+from monop.daemon.statestore import DaemonLock, DaemonRecord, StateStore
+from monop.desired import source
 
 
 def mode(path: Path) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monop.statestore import AlreadyRunning, DaemonLock, DaemonRecord, ResourceRecord, StateStore
+from monop.daemon.statestore import AlreadyRunning, DaemonLock, DaemonRecord, ResourceRecord, StateStore
 
 
 def record(n: int) -> tuple[DaemonRecord, dict[str, ResourceRecord]]:
@@ -67,7 +67,7 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
         [
             sys.executable,
             "-c",
-            "import sys, pathlib; from monop.statestore import DaemonLock; "
+            "import sys, pathlib; from monop.daemon.statestore import DaemonLock; "
             "DaemonLock(pathlib.Path(sys.argv[1])).acquire(); print('held', flush=True); sys.stdin.read()",
             str(tmp_path),
         ],

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 from structlog.testing import capture_logs
 
 from monop.controller.clock import FakeClock, settle
-from monop.supervise import BACKOFFS, HEALTHY_AFTER, Health, supervise
+from monop.daemon.supervise import BACKOFFS, HEALTHY_AFTER, Health, supervise
 
 
 def test_a_task_failing_twice_is_logged_once_with_its_traceback_restarted_with_backoff_then_up() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monop import systemd
+from monop.daemon import systemd
 
 
 @pytest.fixture(params=["path", "abstract"])

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from monop import prometheus
 from monop.desired.state import DesiredState
-from monop.live.createspec import create_spec
-from monop.model.expand import expand, spec_hash
-from monop.rulefiles import render
+from monop.prometheus import scrape as prometheus
+from monop.prometheus.rules import render
+from monop.runtime.createspec import create_spec
+from monop.runtime.expand import expand, spec_hash
 
 
 def render_everything(state: DesiredState) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from monop.api.rules import ALL_KINDS
 from monop.desired.loader import load
 from monop.desired.typed import annotation_at
 from monop.errors import InvalidDesiredState
-from monop.model.rules import ALL_KINDS
 
 PYTHON_WORDS = re.compile(
     r"\b(tuple|dict|int|float|str|NoneType|bool|Input should|instance of|"

@@ -13,7 +13,7 @@ import pytest
 
 from monop.desired.loader import load
 from monop.errors import InvalidDesiredState
-from monop.rulefiles import sync
+from monop.prometheus.rules import sync
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool (Debian: prometheus) is needed"

@@ -9,7 +9,7 @@ import yaml
 
 from monop.desired.loader import load
 from monop.errors import InvalidDesiredState
-from monop.rulefiles import render
+from monop.prometheus.rules import render
 
 HEAD = "apiVersion: monop.dev/v1alpha1\nkind: AlertRuleGroup\nmetadata: {name: g}\nspec:\n  rules:\n"
 

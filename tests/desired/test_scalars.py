@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from monop.desired.loader import load
 from monop.desired.state import DesiredState
 from monop.errors import InvalidDesiredState
-from monop.live.createspec import create_spec
-from monop.model.expand import expand
+from monop.runtime.createspec import create_spec
+from monop.runtime.expand import expand
 
 HEAD = "apiVersion: monop.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: x\n"
 EXPORTER = HEAD.format(kind="Exporter") + "spec:\n  image: example/x:1\n  ports: ['9100:9100']\n"

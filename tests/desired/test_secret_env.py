@@ -10,7 +10,7 @@ import pytest
 
 from monop.desired.loader import load
 from monop.errors import InvalidDesiredState, Severity
-from monop.plan import unit
+from monop.reconcile.plan import unit
 
 SECRET = "s3cr3t-value-from-file"
 SERVICE = """\

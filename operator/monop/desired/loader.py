@@ -17,6 +17,8 @@ from typing import Any, Literal, get_origin
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monop.api.resources import API_VERSION
+from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
 from monop.desired import policy as host_policy
 from monop.desired.promql import check_groups
 from monop.desired.secretenv import SecretFileError, read_env_file
@@ -25,8 +27,6 @@ from monop.desired.typed import annotation_at, describe, found, shape
 from monop.desired.validate import check_all, duplicate_names
 from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
-from monop.model.resources import API_VERSION
-from monop.model.rules import ALL_KINDS, AlertRuleGroupResource
 
 MAX_FILE_BYTES = 1 << 20  # desired state is hand-written; a megabyte is already a mistake
 MAX_MOUNTED_BYTES = 64 << 20

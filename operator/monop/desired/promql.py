@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from monop.api.rules import AlertRuleGroupResource
 from monop.desired.state import LoadedResource
 from monop.desired.yamldoc import dotted
 from monop.errors import Problem, Severity
-from monop.model.rules import AlertRuleGroupResource
 
 # `FILE: [LINE:COL: ]group "NAME", rule N, "RULE": MESSAGE`, or `FILE: MESSAGE` for the whole file.
 _RULE_ERROR = re.compile(r'^(?:\d+:\d+: )?group ".*?", rule (\d+), ".*?": (.*)$')

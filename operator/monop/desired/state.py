@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monop.api.resources import Resource
 from monop.desired.yamldoc import Path as FieldPath
 from monop.errors import Problem
-from monop.model.resources import Resource
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from monop.api.text import Text
 from monop.desired.yamldoc import Path
-from monop.model.text import Text
 
 _NONE = type(None)
 

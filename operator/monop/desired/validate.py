@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 
+from monop.api.targets import HostPort, Target, TargetError, host_ports, targets
 from monop.desired.state import LoadedResource
 from monop.desired.yamldoc import dotted
 from monop.errors import Problem, Severity
-from monop.model.targets import HostPort, Target, TargetError, host_ports, targets
 
 
 def check_all(

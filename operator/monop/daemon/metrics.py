@@ -1,0 +1,210 @@
+"""Every metric monop exports, in one place, on a registry the caller gives (a fresh one per test)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from monop import __version__
+from monop.api.resources import KINDS
+from monop.daemon.http import SHED_REASONS
+from monop.prometheus.api import TargetHealth, TargetReport
+from monop.prometheus.rules import RuleState
+from monop.reconcile.states import ActionKind, State
+
+RESULTS = ("success", "error", "requeue")
+# The daemon's supervised background tasks (monop.daemon.triggers), and the HTTP server's handlers.
+TASKS = (
+    "watch-desired",
+    "watch-git",
+    "fetch-git",
+    "podman-events",
+    "resync",
+    "watchdog",
+    "desired-load",
+    "http",
+)
+WEBHOOK_REFUSALS = ("signature", "replayed")
+ACTION_RESULTS = ("success", "error")
+OPERATIONS = (
+    "list",
+    "create",
+    "start",
+    "restart",
+    "unpause",
+    "stop",
+    "remove",
+    "pull",
+    "events",
+    "healthcheck",
+)
+
+
+class Metrics:
+    """monop's metrics; every label set known up front starts at 0, as controller-runtime does."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        # What the library's default registry would carry: process_* (CPU seconds, resident
+        # memory bytes, open fds), python_info and python_gc_*.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.reconciles = Counter(
+            "monop_reconcile",
+            "Reconciles of one resource, by kind and result.",
+            ["kind", "result"],
+            registry=registry,
+        )
+        self.reconcile_seconds = Histogram(
+            "monop_reconcile_duration_seconds",
+            "Time to reconcile one resource.",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.actions = Counter(
+            "monop_actions",
+            "Actions carried out on containers.",
+            ["kind", "action", "result"],
+            registry=registry,
+        )
+        self.resources = Gauge("monop_resources", "Resources by state.", ["state"], registry=registry)
+        self.last_full_reconcile = Gauge(
+            "monop_last_full_reconcile_timestamp_seconds",
+            "When every resource was last found in sync or repaired.",
+            registry=registry,
+        )
+        self.podman_errors = Counter(
+            "monop_podman_api_errors", "Failed Podman API operations.", ["operation"], registry=registry
+        )
+        self.event_reconnects = Counter(
+            "monop_podman_event_stream_reconnects",
+            "Times the Podman event stream was reconnected.",
+            registry=registry,
+        )
+        self.event_to_repair = Histogram(
+            "monop_event_to_repair_seconds",
+            "Delay from a Podman event to the end of the repair it caused.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=registry,
+        )
+        self.desired_valid = Gauge(
+            "monop_desired_state_valid", "1 when the last desired state read was valid.", registry=registry
+        )
+        self.desired_errors = Counter(
+            "monop_desired_state_load_errors", "Desired states rejected as invalid.", registry=registry
+        )
+        self.ready = Gauge(
+            "monop_ready", "1 when the daemon has its desired state and reaches Podman.", registry=registry
+        )
+        self.target_up = Gauge(
+            "monop_target_up",
+            "1 when Prometheus scrapes the desired target and it is up with what it should carry.",
+            # Not job/instance: Prometheus attaches those to every scraped series, and would
+            # store these as exported_job/exported_instance.
+            ["target_job", "target_instance", "resource"],
+            registry=registry,
+        )
+        self.targets = Gauge("monop_targets", "Desired targets by health.", ["health"], registry=registry)
+        self.prometheus_reachable = Gauge(
+            "monop_prometheus_reachable",
+            "1 when Prometheus's API answered the last target check.",
+            registry=registry,
+        )
+        self.rule_groups = Gauge(
+            "monop_rule_groups", "Desired alert rule groups by state.", ["state"], registry=registry
+        )
+        self.git_fetch_errors = Counter(
+            "monop_git_fetch_errors", "Fetches of the git source that failed.", registry=registry
+        )
+        self.webhook_refused = Counter(
+            "monop_webhook_refused",
+            "Webhook requests refused: a missing or wrong signature, or a delivery seen before.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in WEBHOOK_REFUSALS:
+            self.webhook_refused.labels(reason)
+        self.http_shed = Counter(
+            "monop_http_connections_shed",
+            "HTTP connections the daemon closed early or could not take, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in SHED_REASONS:
+            self.http_shed.labels(reason)
+        self.applied_revision = Info(
+            "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
+        )
+        self.health_checks = Counter(
+            "monop_health_checks",
+            "Health checks monop ran: kind check (a container's healthcheck) or probe (HTTP); "
+            "result pass, fail, or error (the check could not be run).",
+            ["kind", "result"],
+            registry=registry,
+        )
+        self.task_failures = Counter(
+            "monop_task_failures",
+            "Unexpected failures of a background task (each one restarted with backoff).",
+            ["task"],
+            registry=registry,
+        )
+        self.state_write_errors = Counter(
+            "monop_state_write_errors",
+            "Writes of the daemon's state or history files that failed (a full or read-only disk).",
+            registry=registry,
+        )
+        self.build = Info("monop_build", "monop's version.", registry=registry)
+        self.build.info({"version": __version__})
+        for kind in KINDS:
+            for result in RESULTS:
+                self.reconciles.labels(kind, result)
+            self.reconcile_seconds.labels(kind)
+            for action in ActionKind:
+                for result in ACTION_RESULTS:
+                    self.actions.labels(kind, action.value, result)
+        for state in State:
+            self.resources.labels(state.value)
+        for operation in OPERATIONS:
+            self.podman_errors.labels(operation)
+        for check in ("check", "probe"):
+            for outcome in ("pass", "fail", "error"):
+                self.health_checks.labels(check, outcome)
+        for task in TASKS:
+            self.task_failures.labels(task)
+
+    def set_targets(self, report: TargetReport) -> None:
+        """Replace every target series: a target no longer desired stops being exported."""
+        self.prometheus_reachable.set(1 if report.reachable else 0)
+        self.target_up.clear()
+        counts = Tally(t.health for t in report.targets)
+        for health in TargetHealth:
+            self.targets.labels(health.value).set(counts.get(health, 0))
+        for t in report.targets:
+            if t.health is not TargetHealth.STALE:
+                self.target_up.labels(t.job, t.instance, t.resource).set(
+                    1 if t.health is TargetHealth.UP else 0
+                )
+
+    def set_rules(self, states: Iterable[RuleState]) -> None:
+        counts = Tally(states)
+        for state in RuleState:
+            self.rule_groups.labels(state.value).set(counts.get(state, 0))
+
+    def set_states(self, states: Iterable[State]) -> None:
+        """Set the gauge of every state at once, so a state no resource is in reads 0."""
+        counts = Tally(states)
+        for state in State:
+            self.resources.labels(state.value).set(counts.get(state, 0))

@@ -1,0 +1,300 @@
+"""What the daemon knows, kept in its state directory: written atomically, read by `monop status`.
+
+The state directory is 0700 and its files 0600: they name what runs and why, and are
+scrubbed of secrets anyway (monop.secrets). When Prometheus's file_sd or rules directory
+lies inside it (the default), it is 0711 instead, so Prometheus, another user, can reach
+its files by name without reading or listing anything else.
+
+`status.json` is `{"version": 1, "daemon": {...}, "resources": {key: {...}}}`, read back through
+a schema (`_StateFile`): a file of another shape is unreadable, never half-trusted. The daemon
+moves an unreadable file (or a directory in its place) aside as `status.json.corrupt-<UTC time>`
+and starts with an empty record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from monop import secrets
+from monop.errors import MonopError
+from monop.files import write_atomic
+
+STATE_FILE = "status.json"
+HISTORY_FILE = "history.jsonl"
+LOCK_FILE = "monop.lock"
+VERSION = 1
+
+
+class AlreadyRunning(MonopError):
+    """Another daemon holds the state directory."""
+
+
+class StateDirUnusable(MonopError):
+    """The state directory is not a directory monop can use (a file, or its lock path a directory)."""
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    """The daemon's memory of one resource."""
+
+    key: str
+    state: str | None = None
+    last_reconcile_at: float | None = None
+    last_result: str | None = None
+    last_action: str | None = None
+    last_reason: str | None = None
+    last_error: str | None = None
+    restart_count: int = 0
+    backoff_until: float | None = None
+    # The last verdicts of monop's own checks: {"check": {...}, "probe": {...}} (monop.reconcile.health.Verdict).
+    health: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    """The daemon's own state: who it is, what it applies, whether it can."""
+
+    pid: int
+    started_at: float
+    updated_at: float
+    source: str
+    ready: bool = False
+    podman_reachable: bool = False
+    desired_error: str | None = None
+    last_full_reconcile_at: float | None = None
+    crash_loops: dict[str, Any] = field(default_factory=dict)
+    metrics_address: str | None = None  # where it serves /metrics: monop's own scrape target
+    rule_errors: dict[str, str] = field(default_factory=dict)  # rule groups refused, and why
+    # From a git source: {"applied": {...}, "newest": {...}, "held": sha, "rejected": {...}}.
+    git: dict[str, Any] | None = None
+    resync_interval: float | None = None  # seconds: a running daemon rewrites this file at least this often
+    down: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # part -> {since, reason} (supervise.Health)
+
+
+class _Loop(BaseModel):
+    restarts: list[float]
+    level: int
+    last: float
+
+
+class _Commit(BaseModel):
+    revision: str
+    author: str
+    subject: str
+    time: float
+
+
+class _Rejected(_Commit):
+    errors: list[str]
+
+
+class _Git(BaseModel):
+    url: str | None = None
+    branch: str = ""
+    applied: _Commit | None = None
+    newest: _Commit | None = None
+    held: str | None = None
+    rejected: _Rejected | None = None
+
+
+class _StateFile(BaseModel):
+    """The schema of status.json; files written before it was versioned have no `version`."""
+
+    version: Literal[1] = 1
+    daemon: DaemonRecord | None = None
+    resources: dict[str, ResourceRecord] = {}
+
+
+_LOOPS = TypeAdapter(dict[str, _Loop])
+_GIT = TypeAdapter(_Git | None)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why the state file could not be read, and where the daemon kept it (None: nothing to keep)."""
+
+    reason: str
+    kept_as: Path | None
+
+
+def secure_dir(directory: Path, shared: Iterable[Path] = ()) -> None:
+    """Create `directory` if need be; 0700, or 0711 when a `shared` path (for Prometheus) is inside it.
+
+    Parents it creates on the way (`/var/lib/monop/instance` for another instance) get the
+    same mode, so Prometheus can pass through them too.
+    """
+    inside = any(p.absolute().is_relative_to(directory.absolute()) for p in shared)
+    mode = 0o711 if inside else 0o700
+    for missing in reversed([d for d in (directory, *directory.parents) if not d.exists()]):
+        missing.mkdir(exist_ok=True)
+        missing.chmod(mode)
+    directory.chmod(mode)
+
+
+class StateStore:
+    def __init__(self, directory: Path, shared: Iterable[Path] = ()) -> None:
+        self.directory = directory
+        self.path = directory / STATE_FILE
+        self.shared = tuple(shared)  # directories Prometheus reads: sd_dir, rules_dir
+
+    def save(self, daemon: DaemonRecord, resources: dict[str, ResourceRecord]) -> None:
+        """Replace the file whole: a reader sees the old state or the new, never half of one."""
+        secure_dir(self.directory, self.shared)
+        body = json.dumps(
+            secrets.scrub(
+                {
+                    "version": VERSION,
+                    "daemon": asdict(daemon),
+                    "resources": {k: asdict(r) for k, r in sorted(resources.items())},
+                }
+            ),
+            indent=1,
+            sort_keys=True,
+        )
+        write_atomic(self.path, body, mode=0o600)
+
+    def load(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord]]:
+        """The saved state; a missing or unreadable file is an empty state, never an error."""
+        daemon, resources, _ = self._read()
+        return daemon, resources
+
+    def recover(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord], Unreadable | None]:
+        """As `load`, for the daemon: an unreadable file is moved aside to `status.json.corrupt-<time>`
+        (so the daemon can write a new one and a person can look at the old) and said in the third value."""
+        daemon, resources, reason = self._read()
+        if reason is None:
+            return daemon, resources, None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kept: Path | None = None
+        for n in range(100):
+            candidate = self.path.with_name(f"{STATE_FILE}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+            if candidate.exists():
+                continue
+            try:
+                self.path.rename(candidate)
+            except OSError:
+                break
+            kept = candidate
+            break
+        return None, {}, Unreadable(reason, kept)
+
+    def _read(self) -> tuple[DaemonRecord | None, dict[str, ResourceRecord], str | None]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, {}, None
+        except (OSError, UnicodeDecodeError) as err:
+            return None, {}, getattr(err, "strerror", None) or str(err)
+        prefix: tuple[str, ...] = ()
+        try:
+            data = _StateFile.model_validate_json(text)
+            daemon = data.daemon
+            if daemon is not None:
+                prefix = ("daemon", "crash_loops")
+                _LOOPS.validate_python(daemon.crash_loops)
+                prefix = ("daemon", "git")
+                _GIT.validate_python(daemon.git)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in (*prefix, *first["loc"])) or "the file"
+            return None, {}, f"not a monop state file ({where}: {first['msg']})"
+        return daemon, data.resources, None
+
+    def append_history(self, entry: dict[str, Any]) -> None:
+        """One line per applied or rejected revision, appended and synced."""
+        secure_dir(self.directory, self.shared)
+        fd = os.open(
+            self.directory / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        os.fchmod(fd, 0o600)  # a file an older monop made 0644
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
+            out.write(json.dumps(secrets.scrub(entry), sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every entry, oldest first; a line that cannot be read (a torn last write) is skipped."""
+        try:
+            lines = (self.directory / HISTORY_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
+
+
+class DaemonLock:
+    """An exclusive lock on the state directory, released by the kernel when the holder dies."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; AlreadyRunning if another daemon has it, StateDirUnusable if it cannot be had."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            raise StateDirUnusable(
+                f"state_dir {directory} is not a directory; set state_dir to one"
+            ) from None
+        except IsADirectoryError:
+            raise StateDirUnusable(
+                f"the lock file {self.path} is a directory; remove it, or give monop another state_dir"
+            ) from None
+        except OSError as err:
+            raise StateDirUnusable(
+                f"state_dir {directory}: cannot create the lock file: {err.strerror}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another monop daemon (pid {holder}) is running on {self.path.parent}; "
+                "stop it first, or give this one another --state-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def holder(self) -> int | None:
+        """The pid of the daemon holding the lock now, or None: a pid file alone can be stale."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        else:
+            return None  # nobody holds it
+        finally:
+            os.close(fd)  # closing drops the shared lock, if it was taken
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,1 +1,0 @@
-"""The outside systems: each module here is the only one that talks to its system."""

@@ -1,1 +1,0 @@
-"""Resources as users declare them, the durations and ports inside them, and what they expand to."""

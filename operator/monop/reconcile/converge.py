@@ -1,0 +1,69 @@
+"""One pass of the control loop, shared by `monop apply` and the daemon: observe, plan, execute, observe."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monop.api.labels import DEFAULT_INSTANCE
+from monop.reconcile.execute import Outcome, Runtime, execute
+from monop.reconcile.health import Knowledge
+from monop.reconcile.plan import Plan, Unit, plan
+from monop.runtime.observed import ObservedState
+
+
+class Observer(Protocol):
+    async def observe(self) -> ObservedState: ...
+
+
+class Podman(Runtime, Observer, Protocol):
+    """The Podman adapter as the control loop sees it."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one reconcile pass saw, did, and left."""
+
+    before: Plan
+    outcomes: tuple[Outcome, ...]
+    after: Plan
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes) and self.after.in_sync
+
+
+async def survey(
+    units: Sequence[Unit],
+    podman: Observer,
+    *,
+    prune: bool = True,
+    health: Knowledge | None = None,
+    instance: str = DEFAULT_INSTANCE,
+) -> Plan:
+    """The plan for what runs now; health is judged at the current time unless `health` says more."""
+    observed = await podman.observe()
+    return plan(units, observed, prune=prune, health=health or Knowledge(time.time()), instance=instance)
+
+
+async def converge(
+    units: Sequence[Unit],
+    podman: Podman,
+    *,
+    prune: bool = True,
+    parallelism: int = 8,
+    failure_types: tuple[type[Exception], ...] = (),
+    on_outcome: Callable[[Outcome], None] | None = None,
+    instance: str = DEFAULT_INSTANCE,
+) -> Pass:
+    """Plan, carry the plan out, and look again: the second look is what `apply` reports."""
+    before = await survey(units, podman, prune=prune, instance=instance)
+    if not before.actions:
+        return Pass(before, (), before)
+    outcomes = await execute(
+        before, podman, parallelism=parallelism, failure_types=failure_types, on_outcome=on_outcome
+    )
+    after = await survey(units, podman, prune=prune, instance=instance)
+    return Pass(before, tuple(outcomes), after)

@@ -1,0 +1,315 @@
+"""The planner: (desired, observed) -> the state of each resource and the actions that fix it.
+
+Pure: no I/O, no clock. Deciding that a container is in sync costs nothing beyond the
+container list: the spec hash label and the listed state settle it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from monop import secrets
+from monop.desired.state import DesiredState, LoadedResource
+from monop.reconcile.diff import Reason, spec_reasons
+from monop.reconcile.health import Health, HttpProbe, Knowledge, Verdict, probe_of
+from monop.reconcile.states import ActionKind, State
+from monop.runtime import ownership
+from monop.runtime.container import ContainerConfig
+from monop.runtime.expand import expand, spec_hash
+from monop.runtime.observed import LiveContainer, ObservedState, resolve_image
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One desired container, ready to compare and to create."""
+
+    key: str
+    kind: str
+    config: ContainerConfig
+    spec_hash: str
+    labels: Mapping[str, str] = field(compare=False, repr=False)
+    probe: HttpProbe | None = field(default=None, compare=False)  # not part of the container
+    secrets: secrets.Secrets = field(default=secrets.Secrets(), compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def unit(
+    loaded: LoadedResource, revision: str | None = None, instance: str = ownership.DEFAULT_INSTANCE
+) -> Unit:
+    config = expand(loaded.resource, loaded.base_dir, loaded.secret_env)
+    mounted = {str(m.path): m.sha256 for m in loaded.mounted}
+    digest = spec_hash(config, mounted.values())
+    found = unit_secrets(config, loaded.secret_env)
+    # Log lines and state files are scrubbed of every secret this process has seen.
+    secrets.remember(found)
+    return Unit(
+        loaded.key,
+        loaded.resource.kind,
+        config,
+        digest,
+        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, found, instance),
+        probe=probe_of(loaded.resource),
+        secrets=found,
+    )
+
+
+def unit_secrets(config: ContainerConfig, secret_env: Mapping[str, str] | None = None) -> secrets.Secrets:
+    """Every secret value of a container: see monop.secrets for what counts as one."""
+    return secrets.collect(
+        config.env,
+        (config.command, config.args, config.healthcheck.test if config.healthcheck else None),
+        texts=[v for _, v in config.labels],
+        secret_names=secret_env or (),
+    )
+
+
+def units(desired: DesiredState, instance: str = ownership.DEFAULT_INSTANCE) -> list[Unit]:
+    """The containers `instance` of monop makes of the desired state (labelled as its own)."""
+    return [unit(r, desired.revision, instance) for r in desired.resources]
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where one resource (or orphan, or conflicting container) stands, and why."""
+
+    key: str
+    name: str
+    state: State
+    reasons: tuple[Reason, ...] = ()
+    container: LiveContainer | None = None
+    image: str = ""
+    health: Verdict | None = None  # of a running container that something checks
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step toward the desired state, with what it acts on and why."""
+
+    kind: ActionKind
+    key: str
+    name: str
+    reasons: tuple[Reason, ...]
+    unit: Unit | None = None
+    container_id: str | None = None
+    pull: bool = False
+    container_state: str | None = None  # of the container acted on, as listed
+    leftover: str | None = None  # ID of a replacement an interrupted recreate left; removed first
+
+    def __str__(self) -> str:
+        why = "; ".join(str(r) for r in self.reasons)
+        pull = " (pull image first)" if self.pull else ""
+        return f"{self.kind} {self.key}{pull}: {why}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    statuses: tuple[Status, ...]
+    actions: tuple[Action, ...]
+
+    def __str__(self) -> str:
+        if not self.actions:
+            return "nothing to do"
+        return "\n".join(f"[{i}] {action}" for i, action in enumerate(self.actions, 1))
+
+    @property
+    def in_sync(self) -> bool:
+        return all(s.state.ok for s in self.statuses)
+
+    @property
+    def unowned(self) -> frozenset[str]:
+        """Desired resources whose name a container monop does not own holds: not monop's to scrape."""
+        return frozenset(s.key for s in self.statuses if s.state is State.CONFLICT)
+
+    @property
+    def kept_orphans(self) -> frozenset[str]:
+        """Orphans this plan leaves running (it does not prune them): their targets stay."""
+        removed = {a.key for a in self.actions if a.kind is ActionKind.REMOVE}
+        return frozenset(s.key for s in self.statuses if s.state is State.ORPHAN and s.key not in removed)
+
+
+# Order of execution: removals free names and ports before anything is created.
+_ORDER = list(ActionKind)
+_STOPPED = {"exited", "created", "stopped", "configured", "initialized"}
+
+
+def plan(
+    desired: Sequence[Unit],
+    observed: ObservedState,
+    *,
+    prune: bool = True,
+    health: Knowledge | None = None,
+    instance: str = ownership.DEFAULT_INSTANCE,
+) -> Plan:
+    """What each resource's state is, and the actions that bring each to InSync.
+
+    `health` adds what monop's own checks found, and the time a `starting` one is judged at.
+    Only containers of this monop `instance` are acted on or reported as orphans; another
+    instance's container holding a desired name is a Conflict.
+    """
+    live = observed.by_name()
+    statuses: list[Status] = []
+    actions: list[Action] = []
+    for want in desired:
+        status, action = _compare(want, live.get(want.name), observed.images, instance, health)
+        pending = live.get(ownership.swap_name(want.name))
+        if (
+            pending is not None
+            and ownership.swapping_for(pending.name, pending.labels, instance) == want.name
+        ):
+            status, action = _interrupted_swap(want, status, action, pending, observed.images, instance)
+        statuses.append(status)
+        if action is not None:
+            actions.append(action)
+    wanted = {u.name for u in desired}
+    for container in observed.containers:
+        if container.name in wanted or not ownership.is_owned(container.labels, instance):
+            continue
+        if ownership.swapping_for(container.name, container.labels, instance) in wanted:
+            continue  # a desired resource's replacement: its unit deals with it
+        key = f"{container.labels.get(ownership.KIND, '?')}/{container.labels.get(ownership.NAME, container.name)}"
+        reasons = (Reason("no longer desired"),)
+        statuses.append(Status(key, container.name, State.ORPHAN, reasons, container, container.image))
+        if prune:
+            actions.append(Action(ActionKind.REMOVE, key, container.name, reasons, container_id=container.id))
+    actions.sort(key=lambda a: (_ORDER.index(a.kind), a.key))
+    return Plan(tuple(statuses), tuple(actions))
+
+
+def _compare(
+    want: Unit,
+    have: LiveContainer | None,
+    images: Mapping[str, str],
+    instance: str,
+    health: Knowledge | None = None,
+) -> tuple[Status, Action | None]:
+    image_id = resolve_image(want.config.image, images)
+    pull = want.config.pull_policy == "Always" or (
+        want.config.pull_policy == "IfNotPresent" and image_id is None
+    )
+
+    verdict = None
+    if have is not None and health is not None:
+        verdict = health.judge(want.key, want.config.healthcheck, have, want.secrets)
+
+    def status(state: State, *reasons: Reason) -> Status:
+        return Status(want.key, want.name, state, reasons, have, want.config.image, verdict)
+
+    def act(kind: ActionKind, *reasons: Reason) -> Action:
+        return Action(
+            kind,
+            want.key,
+            want.name,
+            reasons,
+            want,
+            have.id if have else None,
+            pull,
+            have.state if have else None,
+        )
+
+    if have is None:
+        reason = Reason("no container")
+        return status(State.MISSING, reason), act(ActionKind.CREATE, reason)
+    owner = ownership.instance_of(have.labels)
+    if owner is None:
+        reason = Reason(f"a container named {have.name} exists that monop does not manage; left alone")
+        return status(State.CONFLICT, reason), None
+    if owner != instance:
+        reason = Reason(f"a container named {have.name} belongs to monop instance {owner!r}; left alone")
+        return status(State.CONFLICT, reason), None
+    drift = _drift(want, have, image_id)
+    if drift:
+        return status(State.DRIFTED, *drift), act(ActionKind.RECREATE, *drift)
+    if have.state in _STOPPED:
+        reason = Reason("state", _describe(have), "running")
+        return status(State.STOPPED, reason), act(ActionKind.START, reason)
+    if have.state == "paused":
+        reason = Reason("state", "paused", "running")
+        return status(State.STOPPED, reason), act(ActionKind.UNPAUSE, reason)
+    if have.state != "running":
+        # dead, removing, unknown: nothing to start; make it anew.
+        reason = Reason("state", have.state, "running")
+        return status(State.STOPPED, reason), act(ActionKind.RECREATE, reason)
+    if verdict is not None and verdict.health is Health.UNHEALTHY:
+        reason = Reason("health", None, f"unhealthy: {verdict.detail}")
+        return status(State.UNHEALTHY, reason), act(ActionKind.RESTART, reason)
+    if verdict is not None and verdict.health is Health.STALLED:
+        # A restart cannot make checks run: reported, not acted on.
+        return status(State.UNHEALTHY, Reason("health", None, verdict.detail)), None
+    if have.health == "unhealthy":
+        reason = Reason("health", "unhealthy", "healthy")
+        return status(State.UNHEALTHY, reason), act(ActionKind.RESTART, reason)
+    return status(State.IN_SYNC), None
+
+
+def _interrupted_swap(
+    want: Unit,
+    status: Status,
+    action: Action | None,
+    pending: LiveContainer,
+    images: Mapping[str, str],
+    instance: str,
+) -> tuple[Status, Action | None]:
+    """A recreate stopped half-way (monop killed, Podman gone) left `pending` under the swap name.
+
+    If the replacement runs, is what is desired, and the old container no longer runs, the swap
+    is completed (old removed, replacement renamed): nothing has to stop again. Otherwise the
+    replacement is removed before whatever the resource needs, so no duplicate survives.
+    """
+    have = status.container
+    if (
+        pending.state == "running"
+        and pending.health != "unhealthy"
+        and not _drift(want, pending, resolve_image(want.config.image, images))
+        and (have is None or (ownership.is_owned(have.labels, instance) and have.state != "running"))
+    ):
+        reason = Reason(f"an interrupted recreate left its replacement running as {pending.name}")
+        return (
+            replace(status, state=State.DRIFTED, reasons=(reason,), container=pending),
+            Action(
+                ActionKind.COMPLETE,
+                want.key,
+                want.name,
+                (reason,),
+                want,
+                have.id if have else None,
+                container_state=have.state if have else None,
+                leftover=pending.id,
+            ),
+        )
+    reason = Reason(f"left over from an interrupted recreate: {pending.name}")
+    if action is None:
+        return status, Action(ActionKind.REMOVE, want.key, pending.name, (reason,), container_id=pending.id)
+    return status, replace(action, reasons=(*action.reasons, reason), leftover=pending.id)
+
+
+def _drift(want: Unit, have: LiveContainer, image_id: str | None) -> list[Reason]:
+    if have.labels.get(ownership.SPEC_HASH) != want.spec_hash:
+        stored = ownership.stored_record(have.labels)
+        if stored is not None:  # made by an older monop, it may hold a secret in clear
+            stored = secrets.scrub(stored, want.secrets.record)
+        desired = ownership.stored_record(want.labels) or {}
+        reasons = spec_reasons(stored, desired) if stored is not None else []
+        if reasons:
+            return reasons
+        return [Reason("spec hash", have.labels.get(ownership.SPEC_HASH, "(none)"), want.spec_hash)]
+    if image_id is not None and have.image_id and not _same_id(have.image_id, image_id):
+        return [Reason(f"image ID of {want.config.image}", _short(have.image_id), _short(image_id))]
+    return []
+
+
+def _same_id(a: str, b: str) -> bool:
+    return a.removeprefix("sha256:") == b.removeprefix("sha256:")
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _describe(container: LiveContainer) -> str:
+    if container.state == "exited" and container.exit_code is not None:
+        return f"exited (code {container.exit_code})"
+    return container.state
