@@ -231,12 +231,12 @@ class Metrics:
         """Replace one resource's info and condition series; a condition no longer held is dropped."""
         kind, _, name = key.partition("/")
         self.forget_resource(key)
-        info = (kind, name, status.sync.value, status.health.value)
+        info: tuple[str, ...] = (kind, name, status.sync.value, status.health.value)
         self.resource_info.labels(*info).set(1)
-        conditions = []
+        conditions: list[tuple[str, ...]] = []
         for condition in status.conditions:
             for truth in ("True", "False", "Unknown"):
-                labels = (kind, name, condition.type, truth)
+                labels: tuple[str, ...] = (kind, name, condition.type, truth)
                 self.resource_condition.labels(*labels).set(1 if condition.status == truth else 0)
                 conditions.append(labels)
         self._shown[key] = (info, conditions)
