@@ -156,7 +156,7 @@ def test_duplicate_names_across_kinds_and_clashing_scrape_targets(tmp_path: Path
     )
     assert [p.replace(str(tmp_path) + "/", "") for p in problems_of(tmp_path)] == [
         "b.yaml:4: BusinessService/same: metadata.name: name 'same' is also used by Exporter/same at a.yaml:4",
-        "b.yaml:8: BusinessService/same: spec.scrape[0]: scrape target http://host.containers.internal:9101/metrics "
+        "b.yaml:8: BusinessService/same: spec.scrape: scrape target http://host.containers.internal:9101/metrics "
         "is also claimed by Exporter/same at a.yaml:5",
     ]
 

@@ -25,7 +25,7 @@ from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
 from monop.desired.validate import check_all, duplicate_names
-from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
+from monop.desired.yamldoc import Document, YamlError, as_written, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
 
 MAX_FILE_BYTES = 1 << 20  # desired state is hand-written; a megabyte is already a mistake
@@ -194,7 +194,7 @@ def _load_document(
         problems += [
             _from_pydantic(e, doc, shown, key, model)
             for e in err.errors(include_url=False)
-            if tuple(e["loc"]) not in said
+            if as_written(doc.lines, tuple(e["loc"])) not in said
         ]
     if problems:
         return None, problems
@@ -232,7 +232,7 @@ _WRONG_KIND = {
 def _from_pydantic(
     error: ErrorDetails, doc: Document, shown: str, key: str | None, model: type[Any]
 ) -> Problem:
-    loc = tuple(error["loc"])
+    loc = as_written(doc.lines, tuple(error["loc"]))
     kind = error["type"]
     if kind in _WRONG_KIND:
         message = _wrong_kind(model, loc, kind, error["input"], doc.texts.get(loc))
