@@ -77,8 +77,8 @@ def test_every_problem_is_reported_in_one_run_through_the_cli(repo: Path, tmp_pa
         "desired/broken.yaml:3: invalid YAML: while parsing a flow sequence: did not find expected ',' or ']'",
         "desired/business.yaml:33: BusinessService/business-dashboard: spec.ports[0]: host port 8501/tcp "
         "is also published by BusinessService/business-metrics at desired/business.yaml:17",
-        "desired/unknown-field.yaml:8: Exporter/typo: spec: unknown field 'imagePullPolicy' "
-        "(did you mean 'pullPolicy'?)",
+        "desired/unknown-field.yaml:8: Exporter/typo: spec: unknown field 'imagePullPolicy': "
+        "write pullPolicy: Always",
         f"desired: invalid: 4 error(s), {sum(host_lacks)} warning(s)",
     ]
 

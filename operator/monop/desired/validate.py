@@ -120,6 +120,12 @@ def _warnings(res: LoadedResource, exists_on_host: Callable[[str], bool]) -> lis
     if not is_pinned(spec.image):
         message = f"image {spec.image!r} is not pinned to a version or digest; it changes under you"
         problems.append(_at(res, ("spec", "image"), message, Severity.WARNING))
+    if spec.command and spec.command[0].startswith("-"):
+        message = (
+            f"starts with the flag {spec.command[0]!r}: did you mean args? monop's command is the "
+            "entrypoint, as in Kubernetes (compose's command is monop's args)"
+        )
+        problems.append(_at(res, ("spec", "command"), message, Severity.WARNING))
     for i, device in enumerate(spec.devices):
         if not exists_on_host(device.host_path):
             message = f"device {device.host_path} does not exist on this host"
