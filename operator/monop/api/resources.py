@@ -132,7 +132,10 @@ class Strict(BaseModel):
 
 
 class Metadata(Strict):
-    name: str = Field(description="Resource name; also the container's name.")
+    name: str = Field(
+        description="Resource name; also the container's name.",
+        json_schema_extra={"pattern": _NAME.pattern, "maxLength": 63},
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels of the resource (not the container)."
     )
