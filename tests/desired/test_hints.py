@@ -193,3 +193,12 @@ def test_a_command_that_begins_with_a_flag_is_warned_about_at_its_line() -> None
 @pytest.mark.parametrize("spec", ["  command: [/bin/exporter, --flag]\n", "  args: [--flag]\n"])
 def test_an_entrypoint_or_args_that_begin_with_a_flag_are_not_warned_about(spec: str) -> None:
     assert _problems("Exporter", spec) == []
+
+
+def test_a_compose_named_volume_is_said_to_be_one() -> None:
+    [problem] = _problems("Exporter", "  volumes: [data:/data]\n")
+    assert (problem.line, problem.field) == (8, "spec.volumes[0]")
+    assert problem.message.startswith("hostPath 'data' does not exist (looked for /")
+    assert problem.message.endswith(
+        "/data); monop mounts host paths only: for compose's named volume, a directory (/srv/data:/data)"
+    )

@@ -35,7 +35,8 @@ def editor_schemas() -> Iterator[None]:
 class Forms:
     """`Annotated` metadata: the CRD's schema of a field, and the forms an editor offers.
 
-    `crd` is the field's schema in a CRD (default: any value, described); `others` are
+    `crd` is the field's schema in a CRD (default: any value, described; its own description
+    wins over `description`); `others` are
     JSON Schemas of the forms besides the field's own model, which is offered too when `own`;
     with `one_or_many`, the field is a list and one item alone is offered too.
     """
@@ -51,7 +52,7 @@ class Forms:
     ) -> JsonSchemaValue:
         if not _EDITOR.get():
             if self.crd is not None:
-                return {**self.crd, "description": self.description}
+                return {"description": self.description, **self.crd}
             return {"x-kubernetes-preserve-unknown-fields": True, "description": self.description}
         forms = list(self.others)
         if self.own:

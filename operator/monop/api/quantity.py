@@ -102,7 +102,12 @@ Cpus = Annotated[
         "CPU limit in cores, like `podman run --cpus` (0.5), or millicores (500m).",
         (_CPU_NUMBER, {"type": "string", "pattern": r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)m?$"}),
         own=False,
-        crd=_CPU_NUMBER,  # a structural schema cannot say "a number or a string"
+        crd={
+            **_CPU_NUMBER,
+            # A structural schema cannot say "a number or a string": the CRD takes the number.
+            "description": "CPU limit in cores, like `podman run --cpus` (0.5); "
+            "monop also takes millicores (500m), which this schema cannot say beside a number.",
+        },
     ),
 ]
 """A CPU limit, held as cores."""

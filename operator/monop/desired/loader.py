@@ -338,7 +338,10 @@ def _mounted_files(res: LoadedResource, root: Path) -> tuple[tuple[MountedFile, 
         if not target.is_relative_to(root):
             problems.append(problem(f"hostPath {volume.host_path!r} leaves the desired tree"))
         elif not target.exists():
-            problems.append(problem(f"hostPath {volume.host_path!r} does not exist (looked for {target})"))
+            message = f"hostPath {volume.host_path!r} does not exist (looked for {target})"
+            if "/" not in volume.host_path:  # `data:/data`, as compose writes a named volume
+                message += "; monop mounts host paths only: for compose's named volume, a directory (/srv/data:/data)"
+            problems.append(problem(message))
         else:
             try:
                 mounted.append(MountedFile(target, _digest(target)))
