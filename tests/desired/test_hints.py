@@ -129,6 +129,7 @@ HINTS: list[tuple[str, str, list[tuple[int, str, str]]]] = [
         "  restart: unless-stopped\n",
         "write restartPolicy: unless-stopped (monop starts a stopped container again in any case)",
     ),
+    _spec("  restart: no\n", "write restartPolicy: no (monop starts a stopped container again in any case)"),
     _spec("  restart: on-failure:3\n", "write restartPolicy: on-failure (Podman's retry count is not taken)"),
     _spec(
         "  entrypoint: [/bin/exporter]\n",
@@ -202,3 +203,27 @@ def test_a_compose_named_volume_is_said_to_be_one() -> None:
     assert problem.message.endswith(
         "/data); monop mounts host paths only: for compose's named volume, a directory (/srv/data:/data)"
     )
+
+
+SECRETS = [
+    (
+        "  environment: [DB_PASSWORD=hunter2-long, LEVEL=debug]\n",
+        "hunter2-long",
+        "env: {DB_PASSWORD: <secret>, LEVEL: debug}",
+    ),
+    ("  environment: {API_TOKEN: abc}\n", "abc", "env: {API_TOKEN: <secret>}"),
+    ("  env: [MYSQL_PWD=xyz]\n", "xyz", "env: {MYSQL_PWD: <secret>}"),
+    ("  environment: [DSN=postgres://app:s3cr3t-pw@db/app]\n", "s3cr3t-pw", "postgres://app:<secret>@db/app"),
+    (
+        "  livenessProbe: {exec: {command: [check, --password=hunter2-long]}}\n",
+        "hunter2-long",
+        "{test: [check, --password=<secret>]}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "secret", "shown"), SECRETS, ids=[s[1] for s in SECRETS])
+def test_a_hint_never_shows_a_secret_it_was_written_with(spec: str, secret: str, shown: str) -> None:
+    [problem] = _problems("Exporter", spec)
+    assert secret not in problem.message and secret not in str(problem)
+    assert shown in problem.message

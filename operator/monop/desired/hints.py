@@ -5,6 +5,9 @@
 written where it can be. `foreign_shapes()` finds items written in another tool's shape
 (a Kubernetes volume, a compose `NAME=VALUE` environment item) before the model sees them,
 so each gets one message at its line instead of several about its parts.
+
+A hint may echo what was written; a secret in it (by its variable's name, in a URL, after a
+`--password` flag) is masked as `<secret>` first, as everywhere monop prints.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from monop import secrets
 from monop.desired.yamldoc import Path
 
 _PROBE_KINDS = ("BusinessService",)
@@ -101,11 +105,13 @@ def _environment(doc: dict[str, Any], value: Any) -> str:
 
 def _env_pairs(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict) and value:
-        return {str(k): "" if v is None else v for k, v in value.items()}
-    items = _strings(value)
-    if items is None or not all("=" in item for item in items):
-        return None
-    return dict(item.split("=", 1) for item in items)
+        pairs = {str(k): "" if v is None else v for k, v in value.items()}
+    else:
+        items = _strings(value)
+        if items is None or not all("=" in item for item in items):
+            return None
+        pairs = dict(item.split("=", 1) for item in items)
+    return {k: secrets.MARK if secrets.is_secret_name(k) else v for k, v in pairs.items()}
 
 
 def _caps(which: str) -> Callable[[dict[str, Any], Any], str]:
@@ -125,7 +131,8 @@ def _cpus(doc: dict[str, Any], value: Any) -> str:
 
 
 def _restart(doc: dict[str, Any], value: Any) -> str:
-    policy = value if value in _RESTART else "always"
+    # Unquoted, compose's `restart: no` is YAML's false.
+    policy = "no" if value is False else value if value in _RESTART else "always"
     if isinstance(value, str) and value.startswith("on-failure:"):
         return "write restartPolicy: on-failure (Podman's retry count is not taken)"
     return f"write restartPolicy: {policy} (monop starts a stopped container again in any case)"
@@ -172,7 +179,7 @@ _RULE_GROUP = {
 
 def unknown_field(document: dict[str, Any], loc: Path, known: Sequence[str]) -> str | None:
     """The message for field `loc[-1]` that the model at `loc[:-1]` does not have, with a hint; None if none fits."""
-    field, parent, value = str(loc[-1]), loc[:-1], _at(document, loc)
+    field, parent, value = str(loc[-1]), loc[:-1], _scrubbed(_at(document, loc))
     hint: str | None = None
     if document.get("kind") == "AlertRuleGroup":
         hint = _RULE_GROUP.get(field) if parent == ("spec",) else None
@@ -197,10 +204,34 @@ def _at(value: Any, loc: Path) -> Any:
 
 def foreign_shapes(document: dict[str, Any]) -> list[tuple[Path, str]]:
     """(path, message) of each item written in Kubernetes' or compose's shape where monop takes another."""
-    spec = document.get("spec")
+    spec = _scrubbed(document.get("spec"))
     if document.get("kind") == "AlertRuleGroup" or not isinstance(spec, dict):
         return []
     return [*_volume_shapes(spec), *_env_shapes(spec.get("env")), *_port_shapes(spec.get("ports"))]
+
+
+def _scrubbed(written: Any) -> Any:
+    """`written` with every secret in it masked, each string on its own (`--password=<secret>`)."""
+    pairs: list[tuple[str, str]] = []
+    argvs: list[list[str]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("name"), str) and isinstance(value.get("value"), str):
+                pairs.append((value["name"], value["value"]))
+            pairs.extend((str(k), str(v)) for k, v in value.items() if isinstance(v, str | int | float))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            argvs.append([str(v) for v in value if isinstance(v, str | int | float)])
+            pairs.extend(tuple(v.split("=", 1)) for v in value if isinstance(v, str) and "=" in v)  # type: ignore[misc]
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            argvs.append([value])
+
+    walk(written)
+    return secrets.scrub(written, secrets.collect(pairs, argvs).redact)
 
 
 def _port_shapes(ports: Any) -> Iterator[tuple[Path, str]]:
@@ -243,7 +274,7 @@ def _env_shapes(env: Any) -> Iterator[tuple[Path, str]]:
         path = ("spec", "env", i)
         if isinstance(item, str) and "=" in item:
             name, _, value = item.partition("=")
-            pair = flow({name: value})
+            pair = flow({name: secrets.MARK if secrets.is_secret_name(name) else value})
             yield (
                 path,
                 f"compose's NAME=VALUE form; monop's env is a map, env: {pair}, or a list of {{name, value}}",
