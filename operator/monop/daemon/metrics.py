@@ -23,7 +23,7 @@ from monop.prometheus.api import TargetHealth, TargetReport
 from monop.prometheus.rules import RuleState
 from monop.reconcile.states import ActionKind, State
 
-RESULTS = ("success", "error", "requeue")
+RESULTS = ("success", "error", "requeue", "stalled")
 # The daemon's supervised background tasks (monop.daemon.triggers), and the HTTP server's handlers.
 TASKS = (
     "watch-desired",

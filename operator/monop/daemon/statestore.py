@@ -50,6 +50,9 @@ class ResourceRecord:
     backoff_until: float | None = None
     # The last verdicts of monop's own checks: {"check": {...}, "probe": {...}} (monop.reconcile.health.Verdict).
     health: dict[str, Any] | None = None
+    # The spec hash whose action failed in a way only a person can fix (state Stalled); tried
+    # again once the spec changes. None otherwise.
+    stalled_spec_hash: str | None = None
 
 
 @dataclass(frozen=True)
