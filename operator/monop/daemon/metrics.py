@@ -48,6 +48,8 @@ OPERATIONS = (
     "pull",
     "events",
     "healthcheck",
+    "init",
+    "rename",
 )
 
 
