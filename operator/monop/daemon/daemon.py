@@ -198,9 +198,11 @@ class Daemon:
         return True
 
     def look_again(self) -> None:
-        """SIGHUP: settings and desired state read again; a refused revision is tried again too."""
+        """SIGHUP: settings and desired state read again; a refused revision and every stalled
+        resource are tried again too (the same commit is not adopted anew, so this says it)."""
         self.reload_settings()
         self.source.reconsider()
+        self.reconciler.unstall()
         self.reload_desired()
 
     def _adopted(self, adopted: Adopted) -> None:
