@@ -10,11 +10,13 @@ import dataclasses
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.reconcile.test_plan import make_unit, observed, running
 
 from monop.reconcile.diff import Reason
 from monop.reconcile.holds import CrashLoopHold, Deferred, Holds, Stall
-from monop.reconcile.plan import plan
+from monop.reconcile.plan import RESTARTS, plan
 from monop.reconcile.states import ActionKind, State
 from monop.runtime import ownership
 from monop.runtime.observed import LiveContainer
@@ -147,3 +149,49 @@ def test_a_suspended_orphan_is_not_removed_and_keeps_its_target() -> None:
 
 def test_without_holds_the_plan_is_as_before() -> None:
     assert plan([WEB], observed(EXITED), holds=Holds(NOW)) == plan([WEB], observed(EXITED))
+
+
+UNITS = [make_unit(name) for name in ("a", "b", "c", "d")]
+SHAPES = {
+    "missing": lambda u: None,
+    "running": running,
+    "exited": lambda u: dataclasses.replace(running(u), state="exited", exit_code=1),
+    "drifted": lambda u: dataclasses.replace(
+        running(u), labels=MappingProxyType({**u.labels, ownership.SPEC_HASH: "other"})
+    ),
+}
+keys = st.sampled_from([u.key for u in UNITS])
+
+
+@given(
+    shapes=st.lists(st.sampled_from(sorted(SHAPES)), min_size=4, max_size=4),
+    loops=st.dictionaries(keys, st.floats(-600, 600)),
+    restarts=st.sets(keys),
+    suspended=st.sets(keys),
+    stalled=st.sets(keys),
+)
+def test_holds_only_add_restarts_and_defer(
+    shapes: list[str], loops: dict[str, float], restarts: set[str], suspended: set[str], stalled: set[str]
+) -> None:
+    containers = [c for u, shape in zip(UNITS, shapes, strict=True) if (c := SHAPES[shape](u)) is not None]
+    holds = Holds(
+        NOW,
+        crash_loops={k: CrashLoopHold(NOW + wait, 3) for k, wait in loops.items()},
+        restarts=dict.fromkeys(restarts, TARGET_DOWN),
+        suspended=frozenset(suspended),
+        stalled={k: Stall(next(u.spec_hash for u in UNITS if u.key == k), "boom") for k in stalled},
+    )
+    bare = plan(UNITS, observed(*containers))
+    held = plan(UNITS, observed(*containers), holds=holds)
+    assert [s.key for s in held.statuses] == [s.key for s in bare.statuses]
+    planned = {a.key: a.kind for a in held.actions}
+    # Every action the bare plan makes is still planned, as the same kind (perhaps deferred) ...
+    assert {a.key: a.kind for a in bare.actions}.items() <= planned.items()
+    # ... and the only one added is a restart asked for, of a container in sync.
+    for key in planned.keys() - {a.key for a in bare.actions}:
+        assert planned[key] is ActionKind.RESTART and key in restarts
+    for action in held.runnable:
+        assert action.key not in suspended and action.key not in stalled
+        loop = holds.crash_loops.get(action.key)
+        assert loop is None or action.kind not in RESTARTS or loop.until <= NOW
+    assert str(held) == str(plan(UNITS, observed(*containers), holds=holds))  # deterministic
