@@ -83,6 +83,12 @@ class ResourceReconciler:
         )
 
     async def reconcile(self, key: str) -> Result:
+        """Look at `key` afresh and carry out its planned action, unless the plan defers it.
+
+        The Result asks the work queue for what comes next: `error` (retried after the key's
+        backoff; Podman unreachable included), `error` with `terminal` (Stalled: not retried),
+        `requeue_after` seconds (a crash loop's wait, or other keys' removals first).
+        """
         try:
             return await self._reconcile(key)
         except PodmanUnavailable as err:
