@@ -139,3 +139,36 @@ def test_shutdown_without_drain_stops_waiters_at_once() -> None:
         raise AssertionError("get() after shutdown should raise ShutDown")
 
     run_clean(scenario)
+
+
+def test_a_terminal_error_is_not_retried_and_its_backoff_is_forgotten() -> None:
+    async def scenario() -> tuple[list[float], int, dict[str, float]]:
+        clock = FakeClock(start=0)
+        queue = WorkQueue(clock)
+        backoff = Backoff(clock)
+        seen: list[float] = []
+
+        async def reconcile(key: str) -> Result:
+            seen.append(clock.now())
+            # The first try fails as one a retry may fix; the second as one only a person can.
+            return Result(error="boom", terminal=len(seen) > 1)
+
+        workers = Workers(queue, reconcile, backoff, n=1)
+        workers.start()
+        queue.add("stalled")
+        await settle()
+        await clock.advance(600)
+        await workers.stop(timeout=1)
+        return seen, backoff.attempts("stalled"), queue.scheduled()
+
+    seen, attempts, scheduled = run_clean(scenario)
+    assert seen == [0, 1]  # retried once after 1 s, then never again
+    assert attempts == 0 and scheduled == {}
+
+
+def test_the_next_delay_is_the_one_a_failure_waits() -> None:
+    backoff = Backoff(FakeClock(start=0))
+    for _ in range(12):
+        expected = backoff.next_delay("k")
+        assert backoff.failure("k") == expected
+    assert backoff.next_delay("k") == 300.0

@@ -420,11 +420,14 @@ def plan_command(
     settings = _settings(ctx, desired=desired, instance=instance)
     wanted = _desired_units(settings)
     from monop.cli import output as render
+    from monop.daemon.records import holds_from_state
     from monop.reconcile.converge import survey
 
+    # The daemon's crash loops and stalls, and the suspended resources: planned as the daemon plans.
+    holds = holds_from_state(settings.state_dir)
     podman = _connect(settings)
     try:
-        result = asyncio.run(survey(wanted, podman, prune=prune, instance=settings.instance))
+        result = asyncio.run(survey(wanted, podman, prune=prune, instance=settings.instance, holds=holds))
     finally:
         podman.close()
     typer.echo(json.dumps(render.plan_json(result), indent=2) if as_json else str(result))
@@ -447,11 +450,14 @@ def apply(
     state = _desired_state(settings, activate=True)
     from monop import log
     from monop.cli import output as render
+    from monop.daemon.records import holds_from_state
     from monop.reconcile.converge import converge
     from monop.reconcile.plan import units
     from monop.runtime.podman import PodmanError
 
     wanted = units(state, settings.instance)
+    # As `plan` and the daemon plan, but a stalled resource is tried: a person asking is what it waits for.
+    holds = holds_from_state(settings.state_dir, stalled=False)
 
     log.configure(level="warning")  # the outcome lines say what happened; the log only what went wrong
     podman = _connect(settings)
@@ -465,6 +471,7 @@ def apply(
                 failure_types=(PodmanError,),
                 on_outcome=None if as_json else lambda o: typer.echo(render.outcome_line(o)),
                 instance=settings.instance,
+                holds=holds,
             )
         )
     finally:

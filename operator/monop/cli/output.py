@@ -26,6 +26,7 @@ _COLOURS = {
     State.CRASH_LOOP: "31",
     State.CONFLICT: "31",
     State.FAILED: "31",
+    State.STALLED: "31",
 }
 COLUMNS = ("KIND", "NAME", "STATE", "TARGET", "RESTARTS", "SINCE", "IMAGE", "REASON")
 # Which target health a row shows when a resource has several: the one most in need of attention.

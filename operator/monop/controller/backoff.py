@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monop.controller.clock import Clock
+from monop.reconcile.holds import CrashLoopHold
 
 
 class Backoff:
@@ -17,11 +18,14 @@ class Backoff:
         self._failures: dict[str, int] = {}
         self._until: dict[str, float] = {}
 
+    def next_delay(self, key: str) -> float:
+        """Seconds the next failure of `key` will wait before its retry: the one formula of the daemon's retries."""
+        return min(self.cap, self.base * 2.0 ** min(self._failures.get(key, 0), 32))
+
     def failure(self, key: str) -> float:
         """Count a failure and return how long to wait before the next attempt."""
-        count = self._failures.get(key, 0)
-        self._failures[key] = count + 1
-        delay = min(self.cap, self.base * 2.0 ** min(count, 32))
+        delay = self.next_delay(key)
+        self._failures[key] = self._failures.get(key, 0) + 1
         self._until[key] = self.clock.now() + delay
         return delay
 
@@ -88,6 +92,17 @@ class CrashLoop:
         """Wall time the next restart is allowed, while in the loop."""
         wait = self.delay(key)
         return self.clock.wall() + wait if wait > 0 else None
+
+    def holds(self, now: float) -> dict[str, CrashLoopHold]:
+        """Every resource in a crash loop at wall time `now`: when its next start is allowed."""
+        found = {}
+        for key, loop in self._loops.items():
+            recent = sum(1 for t in loop.restarts if t >= now - self.window)
+            if loop.level == 0 and recent < self.threshold:
+                continue
+            wait = min(self.cap, self.base * 2.0 ** min(loop.level, 32))
+            found[key] = CrashLoopHold(loop.last_restart + wait, recent)
+        return found
 
     def record_restart(self, key: str) -> None:
         loop = self._recent(key)

@@ -14,10 +14,16 @@ from monop.controller.queue import ShutDown, WorkQueue
 
 @dataclass(frozen=True)
 class Result:
-    """What one reconcile of one key asks for next."""
+    """What one reconcile of one key asks for next.
+
+    `error`: it failed, and is retried after a per-key backoff; with `terminal`, it failed in a
+    way a retry cannot fix (a person must act): not retried, and its backoff is forgotten.
+    `requeue_after` (seconds): look again then, though nothing failed.
+    """
 
     requeue_after: float | None = None
     error: str | None = None
+    terminal: bool = False
 
 
 Reconcile = Callable[[str], Awaitable[Result]]
@@ -46,7 +52,9 @@ class Workers:
             finally:
                 self.busy.discard(key)
                 self.queue.done(key)
-            if result.error is not None:
+            if result.terminal:
+                self.backoff.success(key)  # asked again later, it starts afresh
+            elif result.error is not None:
                 self.queue.add_after(key, self.backoff.failure(key))
             else:
                 self.backoff.success(key)

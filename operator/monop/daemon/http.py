@@ -40,6 +40,7 @@ class Request:
     path: str
     headers: Mapping[str, str]
     body: bytes = b""
+    query: str = ""  # what follows `?` in the target, undecoded
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ class Listener:
         await self._send(parser, conn, await self._dispatch(request, bytes(body)))
 
     async def _dispatch(self, request: h11.Request, body: bytes) -> Response:
-        method, path = request.method.decode(), request.target.decode().split("?", 1)[0]
+        method = request.method.decode()
+        path, _, query = request.target.decode().partition("?")
         handler = self._routes.get((method, path))
         if handler is None:
             allowed = [m for m, p in self._routes if p == path]
@@ -225,7 +227,7 @@ class Listener:
                 return Response(405, b"method not allowed\n", {"allow": ", ".join(allowed)})
             return text(404, "not found")
         headers = {k.decode().lower(): v.decode(errors="replace") for k, v in request.headers}
-        return await handler(Request(method, path, headers, body))
+        return await handler(Request(method, path, headers, body, query))
 
     @staticmethod
     async def _send(parser: h11.Connection, conn: socket.socket, response: Response) -> None:

@@ -24,7 +24,7 @@ from monop.prometheus.rules import RuleState
 from monop.reconcile.states import ActionKind, State
 from monop.reconcile.status import ResourceStatus
 
-RESULTS = ("success", "error", "requeue")
+RESULTS = ("success", "error", "requeue", "stalled")
 # The daemon's supervised background tasks (monop.daemon.triggers), and the HTTP server's handlers.
 TASKS = (
     "watch-desired",
@@ -49,6 +49,8 @@ OPERATIONS = (
     "pull",
     "events",
     "healthcheck",
+    "init",
+    "rename",
 )
 
 

@@ -25,21 +25,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from monop import secrets
-from monop.errors import MonopError
+from monop.errors import AlreadyRunning as AlreadyRunning  # their home was here
+from monop.errors import StateDirUnusable as StateDirUnusable
 from monop.files import write_atomic
 
 STATE_FILE = "status.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "monop.lock"
 VERSION = 1
-
-
-class AlreadyRunning(MonopError):
-    """Another daemon holds the state directory."""
-
-
-class StateDirUnusable(MonopError):
-    """The state directory is not a directory monop can use (a file, or its lock path a directory)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +50,9 @@ class ResourceRecord:
     backoff_until: float | None = None
     # The last verdicts of monop's own checks: {"check": {...}, "probe": {...}} (monop.reconcile.health.Verdict).
     health: dict[str, Any] | None = None
+    # The spec hash whose action failed in a way only a person can fix (state Stalled); tried
+    # again once the spec changes. None otherwise.
+    stalled_spec_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from monop.daemon import systemd, webhook
-from monop.daemon.daemon import DESIRED_PATH, Daemon
+from monop.daemon.daemon import DESIRED_PATH, Daemon, UnknownResource
+from monop.daemon.http import Handler, Request, Response
 from monop.daemon.supervise import supervise
 from monop.errors import PodmanUnavailable, SettingsError
 from monop.runtime import ownership
@@ -129,7 +132,7 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await daemon.podman.ping()
-            daemon._set_reachable(True)
+            daemon.set_reachable(True)
             await daemon.resync()  # events may have been missed while the stream was down
             daemon.health.up("task podman-events")
             delay = 1.0
@@ -140,7 +143,7 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
                 if key is not None:
                     daemon.enqueue(key, event_at=daemon.clock.now())
         except PodmanUnavailable as err:
-            daemon._set_reachable(False)
+            daemon.set_reachable(False)
             daemon.metrics.event_reconnects.inc()
             daemon.log.warning("podman_event_stream_lost", error=str(err), retry_in=delay)
         except Exception as err:  # anything else: say it, and follow the events again after the backoff
@@ -209,9 +212,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     def hangup() -> None:
         systemd.reloading()
         daemon.log.info("reload_requested")
-        daemon.reload_settings()
-        daemon.rejected = None  # asked to look again: a refused revision is tried again too
-        daemon.reload_desired()
+        daemon.look_again()
         systemd.ready()
 
     loop.add_signal_handler(signal.SIGHUP, hangup)
@@ -234,6 +235,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         shed=shed,
         on_error=http_failed,
     )
+    server.add_route("POST", "/reconcile", reconcile_handler(daemon))
     hooks: Listener = server
     if daemon.git is not None and daemon.settings.webhook_address:
         # The webhook alone on its own address: opening it to the internet opens nothing else.
@@ -306,7 +308,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     daemon.log.info("daemon_stopping")
     await daemon.workers.stop(timeout=daemon.settings.stop_timeout)
     await daemon.health_checks.close()
-    tasks += [t for t in (daemon.rules_task, daemon.refresh_task) if t is not None]
+    tasks += daemon.background_tasks()
     for task in tasks:
         task.cancel()
     for task in tasks:
@@ -318,6 +320,31 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
     daemon.log.info("daemon_stopped")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(sig)
+
+
+def reconcile_handler(daemon: Daemon) -> Handler:
+    """`POST /reconcile[?resource=KIND/NAME]`: a person asks the daemon to look now (`monop reconcile`).
+
+    The resource (every one the daemon knows, without `resource`) is queued at once and its
+    backoff and any stall forgotten. 202 `{"queued": ["Kind/name", ...]}`; 404 `{"error": "..."}`
+    for a resource the daemon neither desires nor runs; 400 for a malformed query.
+    """
+
+    async def handle(request: Request) -> Response:
+        asked = parse_qs(request.query, keep_blank_values=True).get("resource")
+        if asked is not None and (len(asked) != 1 or "/" not in asked[0]):
+            return _json(400, {"error": "resource: give one KIND/NAME"})
+        try:
+            queued = daemon.request_reconcile(asked[0] if asked else None)
+        except UnknownResource as err:
+            return _json(404, {"error": str(err)})
+        return _json(202, {"queued": queued})
+
+    return handle
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(status, (json.dumps(body) + "\n").encode(), {"content-type": "application/json"})
 
 
 def _address(address: str) -> tuple[str, int]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monop import secrets
-from monop.errors import MonopError
+from monop.errors import GitError as GitError  # its home was here
 
 KEEP_EXPORTS = 5
 # Says only the names of the variables; their values are in the environment of the one git call.
@@ -31,10 +31,6 @@ _HELPER = (
     '!f() { test "$1" = get || exit 0; echo "username=${MONOP_GIT_USERNAME}"; '
     'echo "password=${MONOP_GIT_PASSWORD}"; }; f'
 )
-
-
-class GitError(MonopError):
-    """git could not do what monop asked: an unreachable remote, an unknown branch or revision."""
 
 
 @dataclass(frozen=True)
@@ -116,11 +112,13 @@ class GitSource:
                 env=env,
             )
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise GitError(f"git {args[0]}: {self._secrets.redact(str(err))}") from None
+            raise GitError(
+                f"git {args[0]}: {self._secrets.redact(str(err))}", operation=args[0], location=self.url
+            ) from None
         if done.returncode != 0:
             said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
             why = self._secrets.redact(said[0]) if said else f"exit {done.returncode}"
-            raise GitError(f"git {args[0]} {self.url}: {why}")
+            raise GitError(f"git {args[0]} {self.url}: {why}", operation=args[0], location=self.url)
         return done.stdout
 
     def _ensure_repo(self) -> None:
@@ -188,7 +186,9 @@ class GitSource:
             )
             if archive.returncode != 0:
                 raise GitError(
-                    f"git archive {commit.short}: {archive.stderr.decode(errors='replace').strip()}"
+                    f"git archive {commit.short}: {archive.stderr.decode(errors='replace').strip()}",
+                    operation="archive",
+                    location=commit.sha,
                 )
             self.exports.mkdir(parents=True, exist_ok=True)
             partial = Path(tempfile.mkdtemp(prefix=f".{commit.sha[:12]}-", dir=self.exports))
@@ -198,7 +198,9 @@ class GitSource:
                 partial.rename(target)
             except (tarfile.TarError, OSError) as err:
                 if not target.exists():  # else another monop process exported it meanwhile
-                    raise GitError(f"cannot export {commit.short}: {err}") from None
+                    raise GitError(
+                        f"cannot export {commit.short}: {err}", operation="export", location=str(target)
+                    ) from None
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
             self._prune(keep=commit.sha)

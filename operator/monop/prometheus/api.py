@@ -17,6 +17,7 @@ import httpx
 
 from monop.api.labels import DEFAULT_INSTANCE
 from monop.api.targets import Target
+from monop.errors import PrometheusUnreachable
 from monop.prometheus.scrape import INSTANCE_LABEL, RESOURCE_LABEL, SELF_JOB, Job
 
 
@@ -81,10 +82,6 @@ class TargetReport:
         }
 
 
-class PrometheusUnreachable(Exception):
-    pass
-
-
 class PrometheusAPI:
     """The few calls monop makes; each raises PrometheusUnreachable when Prometheus cannot answer."""
 
@@ -102,10 +99,16 @@ class PrometheusAPI:
             body = response.json()
         except (httpx.HTTPError, ValueError) as err:
             raise PrometheusUnreachable(
-                f"cannot read {self.url}{path}: {err or type(err).__name__}"
+                f"cannot read {self.url}{path}: {err or type(err).__name__}",
+                operation="query",
+                location=f"{self.url}{path}",
             ) from None
         if body.get("status") != "success":
-            raise PrometheusUnreachable(f"{self.url}{path}: {body.get('error', 'request failed')}")
+            raise PrometheusUnreachable(
+                f"{self.url}{path}: {body.get('error', 'request failed')}",
+                operation="query",
+                location=f"{self.url}{path}",
+            )
         return body["data"]
 
     async def active_targets(self) -> list[dict[str, Any]]:
@@ -122,13 +125,17 @@ class PrometheusAPI:
             response = await self._client.post("/-/reload")
         except httpx.HTTPError as err:
             raise PrometheusUnreachable(
-                f"cannot reach {self.url}/-/reload: {err or type(err).__name__}"
+                f"cannot reach {self.url}/-/reload: {err or type(err).__name__}",
+                operation="reload",
+                location=f"{self.url}/-/reload",
             ) from None
         if response.status_code == 200:
             return None
         if response.status_code in (403, 404, 405):
             raise PrometheusUnreachable(
-                f"{self.url}/-/reload answers {response.status_code}: start Prometheus with --web.enable-lifecycle"
+                f"{self.url}/-/reload answers {response.status_code}: start Prometheus with --web.enable-lifecycle",
+                operation="reload",
+                location=f"{self.url}/-/reload",
             )
         return response.text.strip() or f"reload failed with HTTP {response.status_code}"
 

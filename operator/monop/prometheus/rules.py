@@ -22,8 +22,9 @@ from typing import Any
 from monop.desired import promql
 from monop.desired.promql import group_of as group_of  # re-exported: the daemon reads it here
 from monop.desired.state import LoadedResource
+from monop.errors import PrometheusUnreachable
 from monop.files import write_atomic
-from monop.prometheus.api import PrometheusAPI, PrometheusUnreachable
+from monop.prometheus.api import PrometheusAPI
 
 SUFFIX = ".yml"
 

@@ -10,6 +10,7 @@ from typing import Protocol
 from monop.api.labels import DEFAULT_INSTANCE
 from monop.reconcile.execute import Outcome, Runtime, execute
 from monop.reconcile.health import Knowledge
+from monop.reconcile.holds import Holds
 from monop.reconcile.plan import Plan, Unit, plan
 from monop.runtime.observed import ObservedState
 
@@ -42,10 +43,21 @@ async def survey(
     prune: bool = True,
     health: Knowledge | None = None,
     instance: str = DEFAULT_INSTANCE,
+    holds: Holds | None = None,
 ) -> Plan:
-    """The plan for what runs now; health is judged at the current time unless `health` says more."""
+    """The plan for what runs now; health is judged at the current time unless `health` says more.
+
+    `holds`: crash loops, suspended and stalled resources, restarts asked for (see `plan`).
+    """
     observed = await podman.observe()
-    return plan(units, observed, prune=prune, health=health or Knowledge(time.time()), instance=instance)
+    return plan(
+        units,
+        observed,
+        prune=prune,
+        health=health or Knowledge(time.time()),
+        instance=instance,
+        holds=holds,
+    )
 
 
 async def converge(
@@ -57,13 +69,18 @@ async def converge(
     failure_types: tuple[type[Exception], ...] = (),
     on_outcome: Callable[[Outcome], None] | None = None,
     instance: str = DEFAULT_INSTANCE,
+    holds: Holds | None = None,
 ) -> Pass:
-    """Plan, carry the plan out, and look again: the second look is what `apply` reports."""
-    before = await survey(units, podman, prune=prune, instance=instance)
-    if not before.actions:
+    """Plan, carry the plan out, and look again: the second look is what `apply` reports.
+
+    The same `plan()` with the same `holds` as `monop plan` and the daemon: a deferred action
+    is not carried out.
+    """
+    before = await survey(units, podman, prune=prune, instance=instance, holds=holds)
+    if not before.runnable:
         return Pass(before, (), before)
     outcomes = await execute(
         before, podman, parallelism=parallelism, failure_types=failure_types, on_outcome=on_outcome
     )
-    after = await survey(units, podman, prune=prune, instance=instance)
+    after = await survey(units, podman, prune=prune, instance=instance, holds=holds)
     return Pass(before, tuple(outcomes), after)

@@ -1,5 +1,6 @@
 """The executor: carries a Plan out through the Podman adapter. It makes no decisions of its own.
 
+Deferred actions (a crash loop, a suspended or stalled resource: the planner's call) are skipped.
 Removals run first; then every other action runs in parallel, bounded. One action's failure
 is recorded against its resource while the others go on.
 
@@ -25,6 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from monop import log
+from monop.errors import ActionError as ActionError  # its home was here
+from monop.errors import MonopError, PodmanError
 from monop.reconcile.plan import Action, Plan
 from monop.reconcile.states import ActionKind
 from monop.runtime import ownership
@@ -54,19 +57,22 @@ START_GRACE_S = 1.0
 _PODMAN_STOP_TIMEOUT_S = 10  # Podman's stop timeout for a container that sets none
 
 
-class ActionError(Exception):
-    """An action that could not be carried out; the message says why, for a person."""
-
-
 @dataclass(frozen=True)
 class Outcome:
+    """How one action went: `failure` is the typed error (secrets masked in its message), None when it worked."""
+
     action: Action
-    error: str | None
+    failure: MonopError | None
     seconds: float
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.failure is None
+
+    @property
+    def error(self) -> str | None:
+        """The failure's message, for a person (None when the action worked)."""
+        return None if self.failure is None else str(self.failure)
 
 
 async def execute(
@@ -78,12 +84,13 @@ async def execute(
     on_outcome: Callable[[Outcome], None] | None = None,
     grace: float = START_GRACE_S,
 ) -> list[Outcome]:
-    """Carry out every action; errors of `failure_types` fail one action, anything else propagates.
+    """Carry out every action not deferred; a PodmanError, an ActionError or an error of
+    `failure_types` fails one action, anything else (PodmanUnavailable, a bug) propagates.
 
     `grace` (seconds): how long a recreate's replacement must stay running after its start.
     """
     limit = asyncio.Semaphore(parallelism)
-    expected: tuple[type[Exception], ...] = (ActionError, *failure_types)
+    expected: tuple[type[Exception], ...] = (ActionError, PodmanError, *failure_types)
     pulls: dict[str, asyncio.Task[str]] = {}
 
     async def pull_once(reference: str) -> None:
@@ -95,13 +102,16 @@ async def execute(
     async def run(action: Action) -> Outcome:
         async with limit:
             started = time.monotonic()
-            error = None
+            failure: MonopError | None = None
             try:
                 await _carry_out(action, runtime, pull_once, expected, grace)
             except expected as err:
-                # Podman may quote the command it could not run: made redacted, not only printed so.
-                error = action.unit.secrets.redact(str(err)) if action.unit else str(err)
-            outcome = Outcome(action, error, time.monotonic() - started)
+                failure = err if isinstance(err, MonopError) else ActionError(str(err))
+                if action.unit is not None:
+                    # Podman may quote the command it could not run: made redacted, not only printed so.
+                    failure = failure.redacted(action.unit.secrets.redact)
+            outcome = Outcome(action, failure, time.monotonic() - started)
+            error = outcome.error
         log.get(resource=action.key).log(
             20 if outcome.ok else 40,
             log.action_event(action.kind, outcome.ok),
@@ -113,8 +123,8 @@ async def execute(
             on_outcome(outcome)
         return outcome
 
-    removals = [a for a in plan.actions if a.kind is ActionKind.REMOVE]
-    others = [a for a in plan.actions if a.kind is not ActionKind.REMOVE]
+    removals = [a for a in plan.runnable if a.kind is ActionKind.REMOVE]
+    others = [a for a in plan.runnable if a.kind is not ActionKind.REMOVE]
     outcomes = list(await asyncio.gather(*(run(a) for a in removals)))
     outcomes += await asyncio.gather(*(run(a) for a in others))
     return outcomes
@@ -150,7 +160,11 @@ async def _carry_out(
         if action.pull:
             await pull_once(config.image)
         elif config.pull_policy == "Never" and await runtime.image_id(config.image) is None:
-            raise ActionError(f"image {config.image} is not present and pullPolicy is Never")
+            raise ActionError(
+                f"image {config.image} is not present and pullPolicy is Never",
+                operation="pull",
+                location=config.image,
+            )
         if kind is ActionKind.RECREATE and action.container_id is not None:
             await _swap(action, runtime, expected, grace)
             return
@@ -186,7 +200,8 @@ async def _swap(
         await _check_started(runtime, temp, grace)
     except expected as err:
         raise ActionError(
-            "; ".join([str(err), *await _undo_swap(runtime, temp, old, stopped, expected)])
+            "; ".join([str(err), *await _undo_swap(runtime, temp, old, stopped, expected)]),
+            cause=err if isinstance(err, MonopError) else None,
         ) from None
     except BaseException:
         # Podman gone, the daemon stopping (cancelled), a bug: the old container serves again if it can.
@@ -219,4 +234,8 @@ async def _check_started(runtime: Runtime, name: str, grace: float) -> None:
     await asyncio.sleep(grace)
     running, state = await runtime.running_since_start(name)
     if not running:
-        raise ActionError(f"the new container did not keep running for {grace:g}s after its start: {state}")
+        raise ActionError(
+            f"the new container did not keep running for {grace:g}s after its start: {state}",
+            operation="start",
+            location=name,
+        )

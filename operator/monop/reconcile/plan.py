@@ -1,18 +1,24 @@
-"""The planner: (desired, observed) -> the state of each resource and the actions that fix it.
+"""The planner: (desired, observed, holds) -> the state of each resource and the actions that fix it.
 
-Pure: no I/O, no clock. Deciding that a container is in sync costs nothing beyond the
-container list: the spec hash label and the listed state settle it.
+Pure: no I/O, no clock (the time is in the holds). Deciding that a container is in sync costs
+nothing beyond the container list: the spec hash label and the listed state settle it. Every
+decision is made here, for `monop plan`, `monop apply` and the daemon alike: an action held back
+(a crash loop, a suspended or stalled resource) is in the plan, marked deferred, and the executor
+skips it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from monop import secrets
+from monop.api.duration import format_duration
 from monop.desired.state import DesiredState, LoadedResource
 from monop.reconcile.diff import Reason, spec_reasons
 from monop.reconcile.health import Health, HttpProbe, Knowledge, Verdict, probe_of
+from monop.reconcile.holds import Deferral, Deferred, Holds
 from monop.reconcile.states import ActionKind, State
 from monop.runtime import ownership
 from monop.runtime.container import ContainerConfig
@@ -83,6 +89,7 @@ class Status:
     container: LiveContainer | None = None
     image: str = ""
     health: Verdict | None = None  # of a running container that something checks
+    hold: Deferral | None = None  # what holds its action back: suspended, crash loop, stalled
 
 
 @dataclass(frozen=True)
@@ -98,10 +105,13 @@ class Action:
     pull: bool = False
     container_state: str | None = None  # of the container acted on, as listed
     leftover: str | None = None  # ID of a replacement an interrupted recreate left; removed first
+    deferred: Deferral | None = None  # planned, but not carried out now (the executor skips it)
 
     def __str__(self) -> str:
-        why = "; ".join(str(r) for r in self.reasons)
         pull = " (pull image first)" if self.pull else ""
+        if self.deferred is not None:
+            return f"{self.kind} {self.key}{pull} deferred: {self.deferred}"
+        why = "; ".join(str(r) for r in self.reasons)
         return f"{self.kind} {self.key}{pull}: {why}"
 
 
@@ -116,6 +126,11 @@ class Plan:
         return "\n".join(f"[{i}] {action}" for i, action in enumerate(self.actions, 1))
 
     @property
+    def runnable(self) -> tuple[Action, ...]:
+        """The actions to carry out now: every one not deferred."""
+        return tuple(a for a in self.actions if a.deferred is None)
+
+    @property
     def in_sync(self) -> bool:
         return all(s.state.ok for s in self.statuses)
 
@@ -127,13 +142,15 @@ class Plan:
     @property
     def kept_orphans(self) -> frozenset[str]:
         """Orphans this plan leaves running (it does not prune them): their targets stay."""
-        removed = {a.key for a in self.actions if a.kind is ActionKind.REMOVE}
+        removed = {a.key for a in self.runnable if a.kind is ActionKind.REMOVE}
         return frozenset(s.key for s in self.statuses if s.state is State.ORPHAN and s.key not in removed)
 
 
 # Order of execution: removals free names and ports before anything is created.
 _ORDER = list(ActionKind)
 _STOPPED = {"exited", "created", "stopped", "configured", "initialized"}
+# Actions that start a container's process again: what a crash loop spaces out.
+RESTARTS = frozenset({ActionKind.START, ActionKind.RESTART, ActionKind.UNPAUSE})
 
 
 def plan(
@@ -143,10 +160,13 @@ def plan(
     prune: bool = True,
     health: Knowledge | None = None,
     instance: str = ownership.DEFAULT_INSTANCE,
+    holds: Holds | None = None,
 ) -> Plan:
     """What each resource's state is, and the actions that bring each to InSync.
 
     `health` adds what monop's own checks found, and the time a `starting` one is judged at.
+    `holds` adds restarts asked for from outside (a target down), and defers actions: a
+    suspended resource's, a stalled one's, and a start in a crash loop before its time.
     Only containers of this monop `instance` are acted on or reported as orphans; another
     instance's container holding a desired name is a Conflict.
     """
@@ -161,6 +181,8 @@ def plan(
             and ownership.swapping_for(pending.name, pending.labels, instance) == want.name
         ):
             status, action = _interrupted_swap(want, status, action, pending, observed.images, instance)
+        if holds is not None:
+            status, action = _held(want, status, action, holds)
         statuses.append(status)
         if action is not None:
             actions.append(action)
@@ -172,9 +194,15 @@ def plan(
             continue  # a desired resource's replacement: its unit deals with it
         key = f"{container.labels.get(ownership.KIND, '?')}/{container.labels.get(ownership.NAME, container.name)}"
         reasons = (Reason("no longer desired"),)
-        statuses.append(Status(key, container.name, State.ORPHAN, reasons, container, container.image))
+        status = Status(key, container.name, State.ORPHAN, reasons, container, container.image)
+        action = None
         if prune:
-            actions.append(Action(ActionKind.REMOVE, key, container.name, reasons, container_id=container.id))
+            action = Action(ActionKind.REMOVE, key, container.name, reasons, container_id=container.id)
+        if holds is not None:
+            status, action = _held(None, status, action, holds)
+        statuses.append(status)
+        if action is not None:
+            actions.append(action)
     actions.sort(key=lambda a: (_ORDER.index(a.kind), a.key))
     return Plan(tuple(statuses), tuple(actions))
 
@@ -243,6 +271,49 @@ def _compare(
         reason = Reason("health", "unhealthy", "healthy")
         return status(State.UNHEALTHY, reason), act(ActionKind.RESTART, reason)
     return status(State.IN_SYNC), None
+
+
+def _held(
+    want: Unit | None, status: Status, action: Action | None, holds: Holds
+) -> tuple[Status, Action | None]:
+    """Apply the holds to one resource's status and action (`want` None: an orphan)."""
+    key = status.key
+    why = holds.restarts.get(key)
+    if (
+        action is None
+        and why is not None
+        and want is not None
+        and status.state is State.IN_SYNC
+        and status.container is not None
+    ):
+        action = Action(
+            ActionKind.RESTART,
+            key,
+            status.name,
+            (why,),
+            want,
+            status.container.id,
+            container_state=status.container.state,
+        )
+    loop = holds.crash_loops.get(key)
+    if loop is not None and status.state is State.STOPPED:
+        status = replace(status, state=State.CRASH_LOOP)
+    hold: Deferral | None = None
+    stall = holds.stalled.get(key)
+    if key in holds.suspended:
+        # A person works on it: no action, and the state shown is the one observed.
+        hold = Deferral(Deferred.SUSPENDED)
+    elif stall is not None and (want is None or stall.spec_hash in (None, want.spec_hash)):
+        hold = Deferral(Deferred.STALLED, None, stall.error)
+        if action is not None:
+            status = replace(status, state=State.STALLED)
+    elif loop is not None and action is not None and action.kind in RESTARTS and loop.until > holds.now:
+        wait = max(1, math.ceil(loop.until - holds.now))
+        hold = Deferral(Deferred.CRASH_LOOP, loop.until, f"next in {format_duration(wait)}")
+    if hold is None:
+        return status, action
+    status = replace(status, hold=hold)
+    return status, None if action is None else replace(action, deferred=hold)
 
 
 def _interrupted_swap(

@@ -15,6 +15,9 @@ class State(StrEnum):
     ORPHAN = "Orphan"
     CONFLICT = "Conflict"
     FAILED = "Failed"
+    STALLED = (
+        "Stalled"  # failed in a way retrying cannot fix (an image that cannot exist): waits for a person
+    )
 
     @property
     def ok(self) -> bool:

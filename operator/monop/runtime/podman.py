@@ -27,6 +27,7 @@ import podman
 import podman.errors
 import requests
 
+from monop.errors import PodmanError as PodmanError  # its home was here
 from monop.errors import PodmanUnavailable
 from monop.runtime.container import ContainerConfig
 from monop.runtime.createspec import create_spec
@@ -39,16 +40,6 @@ T = TypeVar("T")
 API_VERSION = "v4.0.0"
 _NS = 1_000_000_000
 _STOP_MARGIN_S = 30.0  # beyond a stop timeout: Podman's own kill and cleanup
-
-
-class PodmanError(Exception):
-    """One operation on one container or image failed; the others are unaffected."""
-
-    def __init__(self, operation: str, target: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{operation} {target}: {message}")
-        self.operation = operation
-        self.target = target
-        self.status = status
 
 
 def resolve_url(setting: str | None, environ: Mapping[str, str] = os.environ, uid: int | None = None) -> str:

@@ -1,0 +1,176 @@
+"""Keeping Prometheus in step: its file_sd and rule files, and what it says of each target.
+
+`PrometheusSync` writes the targets of what monop owns and keeps, syncs the rule groups (checked
+by promtool, reloaded, put back if refused), and asks Prometheus about every desired target. A
+target down for longer than its `restartAfter` becomes a restart request, which the reconciler
+hands to the planner as a hold: the daemon adds no action beside `plan()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from monop.api.duration import format_duration
+from monop.daemon.metrics import Metrics
+from monop.desired.state import DesiredState
+from monop.prometheus import api as prom
+from monop.prometheus import rules as rulefiles
+from monop.prometheus import scrape as prometheus
+from monop.prometheus.api import TargetHealth, TargetReport
+from monop.reconcile.diff import Reason
+from monop.reconcile.plan import Plan
+from monop.reconcile.states import State
+from monop.settings import Settings
+
+
+class PrometheusSync:
+    """The daemon's side of Prometheus: files written, rule groups refused, targets and their health."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics: Metrics,
+        log: Any,
+        clock_wall: Callable[[], float],
+        changed: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.log = log
+        self._wall = clock_wall
+        self._changed = changed  # told when something worth saving changed
+        self.targets: TargetReport | None = None
+        self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
+        self.rules_task: asyncio.Future[None] | None = None
+        self._rules_lock = asyncio.Lock()
+        self._published: tuple[list[prometheus.Job], frozenset[str]] | None = None  # in the file_sd files
+        self._down_since: dict[tuple[str, str], float] = {}  # (resource, instance) -> wall time
+        self._restarts: dict[str, Reason] = {}  # key -> why its target says restart it
+
+    def restart_requests(self) -> Mapping[str, Reason]:
+        """Resources whose target stayed down past `restartAfter` while in sync: key -> why."""
+        return dict(self._restarts)
+
+    def restarted(self, key: str) -> None:
+        """`key` was restarted for its target: its request is met and its downtime counts anew."""
+        self._restarts.pop(key, None)
+        self._down_since = {spot: t for spot, t in self._down_since.items() if spot[0] != key}
+
+    def write_targets(self, desired: DesiredState | None, seen: Plan, own_address: str) -> None:
+        """Keep Prometheus's file_sd files equal to the scrape targets of what monop owns and keeps
+        (as `seen`, a plan of the whole desired state, says), monop's own (`own_address`) included."""
+        if desired is None:
+            return
+        jobs = prometheus.jobs(
+            desired,
+            self.settings.scrape_address,
+            own_address,
+            without=seen.unowned,
+            instance=self.settings.instance,
+        )
+        if self._published == (jobs, seen.kept_orphans):
+            return
+        try:
+            changed = prometheus.write_sd_files(jobs, self.settings.sd_dir, keep=seen.kept_orphans)
+        except OSError as err:
+            self.log.error(
+                "prometheus_targets_write_failed", sd_dir=str(self.settings.sd_dir), error=str(err)
+            )
+            return
+        self._published = (jobs, seen.kept_orphans)
+        if changed:
+            self.log.info("prometheus_targets_written", files=[str(p) for p in changed])
+
+    def start_rules_sync(self, state: DesiredState) -> None:
+        self.rules_task = asyncio.ensure_future(self.sync_rules(state))
+
+    async def sync_rules(self, state: DesiredState) -> None:
+        """Rule files equal to the desired AlertRuleGroups; a refused group keeps its previous file."""
+        try:
+            async with self._rules_lock, prom.connect(self.settings.prometheus_url) as api:
+                # One sync at a time: a rollback never undoes a newer write.
+                result = await rulefiles.sync(state.rule_groups, self.settings.rules_dir, api)
+        except Exception as err:
+            self.log.error("rule_files_sync_failed", rules_dir=str(self.settings.rules_dir), error=str(err))
+            return
+        desired = {rulefiles.group_of(g).name for g in state.rule_groups}
+        self.rule_errors = {
+            name: why
+            for name, why in {**self.rule_errors, **result.rejected}.items()
+            if name in desired and name not in result.written
+        }
+        for name in result.written:
+            self.log.info("rule_group_written", group=name)
+        for name in result.removed:
+            self.log.info("rule_group_removed", group=name)
+        for name, why in result.rejected.items():
+            self.log.error("rule_group_rejected", group=name, error=why)
+        if result.changed and result.reload_error is None and self.settings.prometheus_url:
+            self.log.info("prometheus_reloaded", url=self.settings.prometheus_url)
+        elif result.reload_error is not None:
+            self.log.error("prometheus_reload_failed", error=result.reload_error)
+        self._changed()
+
+    async def check_targets(
+        self, desired: DesiredState | None, states: Mapping[str, State], own_address: str
+    ) -> list[str]:
+        """Ask Prometheus about every desired target; the keys that now ask for a restart.
+
+        A target that opted in (`restartAfter`) and stayed down that long while its resource is
+        in sync becomes a restart request (`restart_requests`).
+        """
+        if not self.settings.prometheus_url or desired is None:
+            return []
+        unowned = {key for key, state in states.items() if state is State.CONFLICT}
+        jobs = prometheus.jobs(
+            desired,
+            self.settings.scrape_address,
+            own_address,
+            without=unowned,
+            instance=self.settings.instance,
+        )
+        async with prom.connect(self.settings.prometheus_url) as api:
+            assert api is not None
+            report = await prom.verify(jobs, api, self.settings.instance)
+            rules = await rulefiles.statuses(
+                desired.rule_groups, self.settings.rules_dir, api, self.rule_errors
+            )
+        if self.targets is not None and self.targets.reachable != report.reachable:
+            self.log.warning(
+                "prometheus_unreachable" if not report.reachable else "prometheus_reachable",
+                url=report.url,
+                error=report.error,
+            )
+        self.targets = report
+        self.metrics.set_targets(report)
+        self.metrics.set_rules(r.state for r in rules)
+        if not report.reachable:
+            return []  # no news of the targets is not news that they are down
+        now = self._wall()
+        restart_after = {
+            (t.resource, t.instance): t.restart_after_s
+            for job in jobs
+            for t in job.targets
+            if t.restart_after_s
+        }
+        down = set()
+        requests: dict[str, Reason] = {}
+        for target in report.targets:
+            spot = (target.resource, target.instance)
+            if target.health is not TargetHealth.DOWN:
+                continue
+            down.add(spot)
+            since = self._down_since.setdefault(spot, now)
+            limit = restart_after.get(spot)
+            if limit is not None and now - since >= limit and states.get(target.resource) is State.IN_SYNC:
+                requests[target.resource] = Reason(
+                    f"target {target.instance} down for {format_duration(now - since)}: "
+                    f"{target.error or 'no reason given'}"
+                )
+        for spot in set(self._down_since) - down:
+            del self._down_since[spot]
+        self._restarts = requests
+        return sorted(requests)
