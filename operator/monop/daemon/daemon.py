@@ -14,8 +14,9 @@ worker re-reads the world (one shared container list), plans, and carries out th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -25,6 +26,7 @@ from monop.controller.backoff import Backoff
 from monop.controller.clock import Clock, RealClock
 from monop.controller.queue import WorkQueue
 from monop.controller.workers import Workers
+from monop.daemon.events import EventLog
 from monop.daemon.healthrun import HealthRunner
 from monop.daemon.metrics import Metrics
 from monop.daemon.promsync import PrometheusSync
@@ -102,7 +104,12 @@ class Daemon:
             clock_wall=self.clock.wall,
             health_record=self.health_checks.record,
             changed=self.save,
+            events=EventLog(settings.state_dir),
+            revision=self._revision,
+            target_down=self.prometheus.down,
+            write_failed=self._state_write_failed,
         )
+        self._digest: str | None = None  # of the directory's specs, when the source is one
         self.reconciler = ResourceReconciler(self)
         self.workers = Workers(self.queue, self.reconciler.reconcile, self.backoff, n=settings.workers)
         self.podman_reachable = False
@@ -189,6 +196,21 @@ class Daemon:
             self.store.append_history(entry)
         except OSError as err:
             self._state_write_failed(self.store.directory / "history.jsonl", err)
+        result = entry.get("result")
+        revision = str(entry.get("revision", ""))[:12]
+        if result == "rejected":
+            errors = entry.get("errors") or []
+            self.records.emit("Warning", "RevisionRejected", f"{revision}: {'; '.join(errors[:3])}")
+        elif result in ("applied", "rollback"):
+            reason = "RolledBack" if result == "rollback" else "RevisionApplied"
+            self.records.emit("Normal", reason, f"{revision}: {entry.get('subject', '')}")
+
+    def _revision(self) -> str | None:
+        """The revision of the desired state in force: the git commit, else a digest of the
+        directory's specs (`sha256:<12 hex>`, as Flux names a non-git artifact's revision)."""
+        if self.source.applied is not None:
+            return self.source.applied.sha
+        return self._digest
 
     # -- the desired state and settings ------------------------------------------------------
 
@@ -206,6 +228,7 @@ class Daemon:
         self.reload_desired()
 
     def _adopted(self, adopted: Adopted) -> None:
+        self._digest = _digest(adopted.units)
         self.prometheus.start_rules_sync(adopted.state)
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
@@ -321,6 +344,12 @@ class Daemon:
         address = self.http_address or self.settings.metrics_address
         for key in await self.prometheus.check_targets(self.source.desired, self.records.states, address):
             self.enqueue(key, resync=True)
+        self.records.refresh()  # a target up or down changes Ready, not the container
+
+
+def _digest(units: Mapping[str, Unit]) -> str:
+    specs = "\n".join(f"{key}={unit.spec_hash}" for key, unit in sorted(units.items()))
+    return "sha256:" + hashlib.sha256(specs.encode()).hexdigest()[:12]
 
 
 def _remember_setting_secrets(settings: Settings) -> None:

@@ -54,6 +54,20 @@ class PrometheusSync:
         """Resources whose target stayed down past `restartAfter` while in sync: key -> why."""
         return dict(self._restarts)
 
+    def down(self, key: str) -> str | None:
+        """Why `key`'s Prometheus target is down (the first one that is), or None when none is."""
+        if self.targets is None or not self.targets.reachable:
+            return None
+        now = self._wall()
+        for target in self.targets.targets:
+            if target.resource == key and target.health is TargetHealth.DOWN:
+                since = self._down_since.get((key, target.instance), now)
+                return (
+                    f"target {target.instance} down for {format_duration(max(0.0, now - since))}: "
+                    f"{target.error or 'no reason given'}"
+                )
+        return None
+
     def restarted(self, key: str) -> None:
         """`key` was restarted for its target: its request is met and its downtime counts anew."""
         self._restarts.pop(key, None)

@@ -53,6 +53,15 @@ class ResourceRecord:
     # The spec hash whose action failed in a way only a person can fix (state Stalled); tried
     # again once the spec changes. None otherwise.
     stalled_spec_hash: str | None = None
+    stalled_reason: str | None = None  # CamelCase: ImagePullFailed, InvalidSpec, ...
+    # Status in the field's own terms (monop.reconcile.status): the two axes, the conditions as
+    # JSON (RFC 3339 times), and the revisions last tried and last applied on this resource.
+    sync: str | None = None
+    health_status: str | None = None
+    conditions: list[dict[str, Any]] | None = None
+    suspended: bool = False
+    last_applied_revision: str | None = None
+    last_attempted_revision: str | None = None
 
 
 @dataclass(frozen=True)

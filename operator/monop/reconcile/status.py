@@ -187,7 +187,8 @@ class Transition:
 
 
 def transitions(previous: Sequence[Condition], current: ResourceStatus) -> list[Transition]:
-    """Ready's status or reason changed: a Warning when it is False, Normal when it became True; none for Progressing."""
+    """Ready's status or reason changed: a Warning when it is False (Normal for Suspended), Normal
+    when it became True; none for Progressing."""
     before = {c.type: c for c in previous}
     ready, old = current.ready, before.get(READY)
     found = []
@@ -196,5 +197,7 @@ def transitions(previous: Sequence[Condition], current: ResourceStatus) -> list[
             if old is not None:  # a resource first seen in sync is no news
                 found.append(Transition("Normal", ready.reason, ready.message))
         elif ready.status == "False":
-            found.append(Transition("Warning", ready.reason, ready.message))
+            # A person's suspension is news, not trouble.
+            kind: Literal["Normal", "Warning"] = "Normal" if ready.reason == "Suspended" else "Warning"
+            found.append(Transition(kind, ready.reason, ready.message))
     return found
