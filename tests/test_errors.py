@@ -83,3 +83,21 @@ def test_a_redacted_error_keeps_its_type_and_fields() -> None:
     assert str(clean) == "create web: exec: --password=<secret>: not found"
     assert (clean.operation, clean.status) == ("create", 500)
     assert error.redacted(lambda text: text) is error
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (PodmanError("pull", "x:1", "manifest unknown"), "ImagePullFailed"),
+        (PodmanError("pull", "x:1", "connection refused"), "ImagePullFailed"),
+        (PodmanError("create", "web", "invalid config provided: no"), "InvalidSpec"),
+        (PodmanError("create", "web", "image not known"), "CreateFailed"),
+        (PodmanError("start", "web", "address already in use"), "StartFailed"),
+        (ActionError("x", cause=PodmanError("create", "web", "invalid argument")), "InvalidSpec"),
+        (ActionError("did not keep running", operation="start"), "StartFailed"),
+        (GitError("git fetch x: refused", operation="fetch"), "GitOperationFailed"),
+        (PodmanUnavailable("cannot reach Podman"), "PodmanUnavailable"),
+    ],
+)
+def test_each_error_has_a_camel_case_reason(error: MonopError, reason: str) -> None:
+    assert error.reason == reason

@@ -68,6 +68,8 @@ class Problem:
 class MonopError(Exception):
     """Base of every error monop reports to a user; the message is for a person, as it stands."""
 
+    _reason = "Failed"
+
     def __init__(self, message: str, *, operation: str | None = None, location: str | None = None) -> None:
         super().__init__(message)
         self.operation = operation  # what monop was doing: "create", "pull", "fetch", ...
@@ -77,6 +79,11 @@ class MonopError(Exception):
     def terminal(self) -> bool:
         """True when trying again cannot help: a person must change something first."""
         return False
+
+    @property
+    def reason(self) -> str:
+        """A CamelCase reason for a condition or an event (`ImagePullFailed`, `InvalidSpec`, ...)."""
+        return self._reason
 
     def redacted(self, redact: Callable[[str], str]) -> Self:
         """The same error with its message passed through `redact` (secrets masked)."""
@@ -93,6 +100,8 @@ class MonopError(Exception):
 class InvalidDesiredState(MonopError):
     """The desired state cannot be applied; nothing of it is."""
 
+    _reason = "InvalidDesiredState"
+
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(sorted(problems, key=lambda p: (p.file, p.line or 0, str(p))))
         errors = [p for p in self.problems if p.severity is Severity.ERROR]
@@ -102,17 +111,25 @@ class InvalidDesiredState(MonopError):
 class SettingsError(MonopError):
     """A setting, or the config file that holds it, is wrong."""
 
+    _reason = "InvalidSettings"
+
 
 class StateDirUnusable(MonopError):
     """The state directory is not a directory monop can use (a file, or its lock path a directory)."""
+
+    _reason = "StateDirUnusable"
 
 
 class AlreadyRunning(MonopError):
     """Another daemon holds the state directory."""
 
+    _reason = "AlreadyRunning"
+
 
 class PodmanUnavailable(MonopError):
     """Podman's API cannot be reached: no socket, refused, or the service went away."""
+
+    _reason = "PodmanUnavailable"
 
 
 # What registries and Podman answer for an image reference no retry can pull (containers/image's
@@ -150,6 +167,14 @@ class PodmanError(MonopError):
             return any(words in said for words in _INVALID_SPEC)
         return False
 
+    @property
+    def reason(self) -> str:
+        if self.operation == "pull":
+            return "ImagePullFailed"
+        if self.operation == "create" and self.terminal:
+            return "InvalidSpec"
+        return f"{(self.operation or 'Podman').capitalize()}Failed"  # CreateFailed, StartFailed, ...
+
 
 class ActionError(MonopError):
     """An action could not be carried out; the message says why, for a person.
@@ -177,10 +202,20 @@ class ActionError(MonopError):
     def terminal(self) -> bool:
         return self.cause is not None and self.cause.terminal
 
+    @property
+    def reason(self) -> str:
+        if self.cause is not None:
+            return self.cause.reason
+        return f"{self.operation.capitalize()}Failed" if self.operation else "ActionFailed"
+
 
 class GitError(MonopError):
     """git could not do what monop asked: an unreachable remote, an unknown branch or revision."""
 
+    _reason = "GitOperationFailed"
+
 
 class PrometheusUnreachable(MonopError):
     """Prometheus's API did not answer, or answered that it could not do what was asked."""
+
+    _reason = "PrometheusUnreachable"

@@ -190,7 +190,9 @@ class ResourceReconciler:
                 self._finish(key, "success", started)
                 return Result()
         if failure is not None and failure.terminal:
-            self.stalls[key] = Stall(action.unit.spec_hash if action.unit else None, str(failure))
+            self.stalls[key] = Stall(
+                action.unit.spec_hash if action.unit else None, str(failure), failure.reason
+            )
             d.records.acted(Act(key, status, action, outcome, stalled=True))
             d.log.error("resource_stalled", resource=key, error=str(failure))
             self._finish(key, "stalled", started)

@@ -40,6 +40,7 @@ class Stall:
 
     spec_hash: str | None
     error: str
+    reason: str = "Stalled"  # CamelCase, from the error: ImagePullFailed, InvalidSpec
 
 
 def _empty() -> Mapping[str, Any]:
