@@ -47,8 +47,6 @@ _DONE = {
     ActionKind.UNPAUSE: "Unpaused",
     ActionKind.REMOVE: "Removed",
 }
-# The stalled reason by the Podman operation that failed for good.
-_STALLED = {"pull": "ImagePullFailed", "create": "InvalidSpec"}
 
 
 @dataclass(frozen=True)
@@ -142,10 +140,9 @@ class Records:
         assert outcome is not None
         previous = self.records.get(act.key) or ResourceRecord(act.key)
         result = "success" if outcome.ok else ("stalled" if act.stalled else "error")
-        operation = getattr(outcome.failure, "operation", None) or getattr(
-            getattr(outcome.failure, "cause", None), "operation", None
-        )
-        stalled_reason = _STALLED.get(str(operation), "ReconcileFailed") if act.stalled else None
+        failure = outcome.failure
+        reason = failure.reason if failure is not None else ""
+        stalled_reason = reason if act.stalled else None
         revision = self._revision()
         self.record(
             act.key,
@@ -164,10 +161,8 @@ class Records:
         why = "; ".join(str(r) for r in action.reasons)
         if outcome.ok:
             self.emit("Normal", _DONE[action.kind], why, act.key)
-        elif act.stalled:
-            self.emit("Warning", stalled_reason or "ReconcileFailed", str(outcome.error), act.key)
         else:
-            self.emit("Warning", f"{action.kind.value.capitalize()}Failed", str(outcome.error), act.key)
+            self.emit("Warning", reason, str(outcome.error), act.key)
         self.judge(act.key, quiet=outcome.ok)
 
     def forget(self, key: str) -> None:
