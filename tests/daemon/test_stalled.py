@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from monop.daemon.events import read_events
 from monop_testbed import images
 from monop_testbed.daemon import DaemonProcess
 from monop_testbed.desired import write_service
@@ -57,6 +58,15 @@ def test_an_unpullable_image_stalls_until_a_person_asks_or_the_spec_changes(
     assert failures(daemon) == 1
     assert (daemon.metric("monop_reconcile_total", kind="BusinessService", result="stalled") or 0) >= 1
     assert record_of(daemon, BAD)["state"] == "Stalled"
+    # In the field's own terms: Stalled and not Ready, both for the error's reason, and an event.
+    conditions = {c["type"]: c for c in record_of(daemon, BAD)["conditions"]}  # type: ignore[attr-defined]
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("False", "ImagePullFailed")
+    assert (conditions["Stalled"]["status"], conditions["Stalled"]["reason"]) == ("True", "ImagePullFailed")
+    assert "repository name must be lowercase" in conditions["Stalled"]["message"]
+    assert [(e.type, e.reason) for e in read_events(daemon.state_dir, BAD)][-1] == (
+        "Warning",
+        "ImagePullFailed",
+    )
 
     # Resyncs every 0.5 s for 4 s (a backoff would have retried after 1 s and 2 s): not tried again.
     since = _saved_at(daemon)
