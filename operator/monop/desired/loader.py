@@ -90,7 +90,10 @@ def load(
     if check_rules:
         problems.extend(check_groups(rule_groups))
         problems.extend(run_tests(rule_groups))
-        problems.extend(check_alertmanager_config(alerting))
+        # amtool only on a config monop would write: after its own, better-located refusals.
+        keys = {r.key for r in alerting}
+        if not any(p.severity is Severity.ERROR and p.resource in keys for p in problems):
+            problems.extend(check_alertmanager_config(alerting))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     loaded.sort(key=lambda r: r.key)

@@ -33,7 +33,7 @@ _AGGREGATIONS = (
     "sum|avg|min|max|count|stddev|stdvar|group|topk|bottomk|quantile|count_values|limitk|limit_ratio"
 )
 _AGG = re.compile(rf"\b(?:{_AGGREGATIONS})\s*(?:(by|without)\s*\(([^)]*)\)\s*)?\(")
-_TRAILING = re.compile(r"^\s*(by|without)\s*\(([^)]*)\)")
+_TRAILING = re.compile(r"\s*(by|without)\s*\(([^)]*)\)")
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _KEYWORDS = {
     "and",
