@@ -118,6 +118,7 @@ spec:
         ("https://alice:hunter22@hooks.example.org/alert", "its user or password"),
         ("https://hooks.example.org/alert?token=abc123", "the token parameter"),
         ("https://hooks.slack.com/services/T000/B000/XXXX", "incoming-webhook"),
+        ("https://chat.example.org/hooks/x8fk2m9q0a7b3c5d", "incoming-webhook"),
     ],
 )
 def test_a_secret_written_into_a_url_is_refused(tmp_path: Path, url: str, what: str) -> None:

@@ -40,6 +40,8 @@ _SINGLE = re.compile(
     r"(?<!\{)\{(?!\{)\s*(?P<body>(?:range|end|if|else|with|template|define|block|printf|len|index|"
     r"toUpper|toLower|title|join|safeHtml|reReplaceAll|\.|\$)[^{}\n]*?)\s*\}(?!\})"
 )
+# Mattermost's and Rocket.Chat's incoming webhooks: `/hooks/<a long random key>`.
+_HOOK_TOKEN = re.compile(r"/hooks/[A-Za-z0-9_-]{16,}")
 _LOCAL_HOSTS = {
     "localhost",
     "127.0.0.1",
@@ -342,7 +344,7 @@ def url_secret(url: str) -> str | None:
     for name, _ in parse_qsl(parts.query, keep_blank_values=True):
         if is_secret_name(name) or name.lower() in ("sig", "signature", "code"):
             return f"the {name} parameter"
-    if parts.hostname in ("hooks.slack.com",) or "/hooks/" in parts.path:
+    if parts.hostname == "hooks.slack.com" or _HOOK_TOKEN.search(parts.path):
         return "an incoming-webhook path, which is its own credential"
     return None
 
