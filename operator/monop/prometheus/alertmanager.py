@@ -28,6 +28,7 @@ import httpx
 import structlog
 import yaml
 
+from monop import secrets
 from monop.api.duration import parse_duration
 from monop.desired.alerting import known_secrets, receiver_of, receivers
 from monop.desired.amconfig import amtool_check, check_config, config, render
@@ -190,7 +191,9 @@ async def sync(alerting: Sequence[LoadedResource], path: Path, api: Alertmanager
     """
     if not alerting:
         return SyncResult()
-    mask = known_secrets(alerting).redact
+    found = known_secrets(alerting)
+    secrets.remember(found)  # every log line and state file is scrubbed of them too
+    mask = found.redact
     body = render(alerting, reveal=True)
     previous = path.read_text(encoding="utf-8") if path.exists() else None
     if previous == body:
