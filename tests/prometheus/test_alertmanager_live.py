@@ -267,3 +267,19 @@ spec:
     assert found.state is ConfigState.LOADED
     assert "T0KEN" not in str(found.to_json())
     assert "T0KEN" not in render(alerting(desired))  # what `monop render alertmanager` prints
+
+
+def test_each_receiver_test_gets_a_group_of_its_own_and_is_not_held_for_group_interval(
+    server: AlertmanagerServer, hook: WebhookRecorder, tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired"
+    write(desired, "ops", {"ops": ("critical", f"{hook.url}/ops")})
+    text = (desired / "alerting.yaml").read_text().replace("groupInterval: 1s", "groupInterval: 5m")
+    (desired / "alerting.yaml").write_text(text)
+    assert sync(desired, server.config, server.url).written
+    # The second test's alert would join the first one's group (grouped by alertname) and wait
+    # for its next group_interval, 5 minutes: unless the test gives it a group of its own.
+    for _ in range(2):
+        [result] = receiver_tests(desired, server.url, timeout=15)
+        assert result.outcome is Outcome.DELIVERED, result
+    assert len({a["labels"]["monop_test"] for a in hook.alerts("/ops")}) == 2

@@ -97,9 +97,9 @@ class AlertmanagerAPI:
         return found
 
     async def notification_counts(self) -> dict[tuple[str, str], float]:
-        """`(metric, integration) -> value` of alertmanager_notification_requests_total and _failed_total.
-
-        Both count each attempt to notify, once it has ended (Alertmanager 0.24 and later).
+        """`(metric, integration) -> value` of alertmanager_notification_requests_total, _failed_total
+        (each attempt to notify, once it has ended; Alertmanager 0.24 and later) and
+        alertmanager_notifications_failed_total (a notification whose retries all failed).
         """
         response = await self._request("GET", "/metrics")
         out: dict[tuple[str, str], float] = {}
@@ -109,7 +109,8 @@ class AlertmanagerAPI:
 
 
 _COUNT = re.compile(
-    r'^(alertmanager_notification_requests(?:_failed)?_total)\{integration="([^"]+)"[^}]*\} (\S+)$',
+    r"^(alertmanager_notification_requests(?:_failed)?_total|alertmanager_notifications_failed_total)"
+    r'\{integration="([^"]+)"[^}]*\} (\S+)$',
     re.MULTILINE,
 )
 

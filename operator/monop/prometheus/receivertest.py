@@ -4,13 +4,17 @@ For each receiver: labels its matchers take, plus `alertname="MonopReceiverTest"
 `monop_test` label, are POSTed to `/api/v2/alerts` with a short `endsAt`. Alertmanager's
 `/api/v2/alerts` then says which receivers the alert was routed to; its
 `alertmanager_notification_requests_total` and `_failed_total{integration}` counters, which
-count each attempt once it has ended, say whether the notification went out. Receivers are tested one after another, so each count is the test's.
-Every test alert is resolved (`endsAt` now) before the function returns.
+count each attempt once it has ended, say whether the notification went out. Those counters are Alertmanager's, not the receiver's: receivers are
+tested one after another, test alerts resolved only at the end (`endsAt` now, before the
+function returns), and a failed one's retries are let run out before the next test, so each
+count is the test's as long as nothing else notifies meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import re
 import time
 import uuid
@@ -28,7 +32,9 @@ from monop.prometheus.alertmanager import AlertmanagerAPI, AlertmanagerUnreachab
 
 TEST_LABEL = "monop_test"
 ALERTNAME = "MonopReceiverTest"
-DEFAULT_GROUP_WAIT = 30.0  # Alertmanager's default
+DEFAULT_GROUP_WAIT = 30.0  # Alertmanager's defaults
+DEFAULT_GROUP_INTERVAL = 300.0
+MAX_SETTLE = 30.0  # seconds a failed test's retries may hold up the next test
 _KEYS = {"webhook": "webhook_configs", "email": "email_configs", "slack": "slack_configs"}
 
 
@@ -46,6 +52,7 @@ class ReceiverTest:
     outcome: Outcome
     detail: str = ""
     labels: tuple[tuple[str, str], ...] = ()
+    attempted: bool = False  # Alertmanager tried to notify (and, if FAILED, may still be retrying)
 
     @property
     def ok(self) -> bool:
@@ -122,7 +129,15 @@ async def run_receiver_tests(
     Alertmanager unreachable is each receiver's UNTESTABLE with the reason.
     """
     wanted = [r for r in receivers(alerting) if not names or r.name in names]
-    return [await _test_one(alerting, loaded, api, timeout, clock, interval) for loaded in wanted]
+    posted: list[dict[str, Any]] = []
+    try:
+        return [await _test_one(alerting, loaded, api, timeout, clock, interval, posted) for loaded in wanted]
+    finally:
+        # Resolved only now: a resolved notification sent during a later test would count as its own.
+        end = datetime.now(UTC).isoformat()
+        if posted:
+            with contextlib.suppress(AlertmanagerUnreachable):
+                await api.post_alerts([{**alert, "endsAt": end} for alert in posted])
 
 
 async def _test_one(
@@ -132,6 +147,7 @@ async def _test_one(
     timeout: float | None,
     clock: Callable[[], float],
     interval: float,
+    posted: list[dict[str, Any]],
 ) -> ReceiverTest:
     spec = receiver_of(loaded).spec
     built = labels_for(spec.matchers)
@@ -139,7 +155,15 @@ async def _test_one(
         matchers = ", ".join(map(str, spec.matchers))
         return ReceiverTest(loaded.name, Outcome.UNTESTABLE, f"no test label set found that {matchers} take")
     test_id = uuid.uuid4().hex[:12]
-    labels = {**built, "alertname": ALERTNAME, TEST_LABEL: test_id}
+    labels = {"alertname": ALERTNAME, **built, TEST_LABEL: test_id}
+    # A group of its own, so the test is sent after group_wait rather than at the next
+    # group_interval of a group that already exists: the grouping labels get unique values.
+    group_by = _timing(alerting, loaded, "group_by") or ()
+    own_group = "..." in group_by
+    for name in group_by:
+        if name not in built and name != "...":
+            labels[name] = f"{ALERTNAME}-{test_id}" if name == "alertname" else f"monop-test-{test_id}"
+            own_group = True
     shown = tuple(sorted(labels.items()))
 
     def result(outcome: Outcome, detail: str = "") -> ReceiverTest:
@@ -152,7 +176,10 @@ async def _test_one(
     kinds = [kind for kind, key in _KEYS.items() if getattr(spec, key)]
     if not kinds:
         return result(Outcome.NO_INTEGRATIONS, "it has no webhook, email or slack config: alerts stop here")
-    wait = timeout if timeout is not None else _group_wait(alerting, loaded) + 15.0
+    wait = _timing(alerting, loaded, "group_wait", DEFAULT_GROUP_WAIT) + 15.0
+    if not own_group:  # it joins a group that may exist: sent at its next group_interval
+        wait += _timing(alerting, loaded, "group_interval", DEFAULT_GROUP_INTERVAL)
+    wait = timeout if timeout is not None else wait
     now = datetime.now(UTC)
     alert = {
         "labels": labels,
@@ -163,13 +190,32 @@ async def _test_one(
     try:
         before = await api.notification_counts()
         await api.post_alerts([alert])
-        try:
-            return await _outcome(api, loaded.name, test_id, kinds, before, wait, clock, interval, result)
-        finally:
-            alert["endsAt"] = datetime.now(UTC).isoformat()  # resolved: no test alert is left firing
-            await api.post_alerts([alert])
+        posted.append(alert)
+        found = await _outcome(api, loaded.name, test_id, kinds, before, wait, clock, interval, result)
+        if found.outcome is Outcome.FAILED and found.attempted:
+            # Alertmanager retries until the notification's deadline, max(group_interval, 10 s):
+            # let that end first (30 s at most), or its retries would count as the next test's.
+            retrying = max(_timing(alerting, loaded, "group_interval", DEFAULT_GROUP_INTERVAL), 10.0) + 5.0
+            await _given_up(api, kinds, before, clock() + min(retrying, MAX_SETTLE), clock, interval)
+        return found
     except AlertmanagerUnreachable as err:
         return result(Outcome.UNTESTABLE, str(err))
+
+
+async def _given_up(
+    api: AlertmanagerAPI,
+    kinds: Sequence[str],
+    before: dict[tuple[str, str], float],
+    deadline: float,
+    clock: Callable[[], float],
+    interval: float,
+) -> None:
+    """Wait (until `deadline`) for alertmanager_notifications_failed_total to say the retries ended."""
+    while clock() < deadline:
+        counts = await api.notification_counts()
+        if any(counts.get(_gave_up(k), 0) > before.get(_gave_up(k), 0) for k in kinds):
+            return
+        await asyncio.sleep(interval)
 
 
 async def _outcome(
@@ -185,6 +231,10 @@ async def _outcome(
 ) -> ReceiverTest:
     deadline = clock() + wait
     confirmed = False
+
+    def attempted(outcome: Outcome, detail: str) -> ReceiverTest:
+        return dataclasses.replace(result(outcome, detail), attempted=True)
+
     while True:
         found = await api.alerts(f'{TEST_LABEL}="{test_id}"')
         live = sorted({r["name"] for a in found for r in a.get("receivers", [])})
@@ -194,14 +244,14 @@ async def _outcome(
         sent = {k for k in kinds if counts.get(_total(k), 0) > before.get(_total(k), 0)}
         failed = [k for k in kinds if counts.get(_failed(k), 0) > before.get(_failed(k), 0)]
         if failed:
-            return result(
+            return attempted(
                 Outcome.FAILED,
                 f"Alertmanager's {', '.join(failed)} notification failed "
                 "(alertmanager_notification_requests_failed_total rose; its log says why); "
                 "it retries until it gets through",
             )
         if set(kinds) <= sent and confirmed:
-            return result(Outcome.DELIVERED, f"{', '.join(kinds)} notification sent")
+            return attempted(Outcome.DELIVERED, f"{', '.join(kinds)} notification sent")
         # The failed count is raised just after the total: look once more before saying delivered.
         confirmed = set(kinds) <= sent
         if clock() > deadline:
@@ -217,10 +267,17 @@ def _failed(kind: str) -> tuple[str, str]:
     return ("alertmanager_notification_requests_failed_total", kind)
 
 
-def _group_wait(alerting: Sequence[LoadedResource], loaded: LoadedResource) -> float:
-    own = receiver_of(loaded).spec.group_wait
+def _gave_up(kind: str) -> tuple[str, str]:
+    return ("alertmanager_notifications_failed_total", kind)
+
+
+def _timing(
+    alerting: Sequence[LoadedResource], loaded: LoadedResource, name: str, default: Any = None
+) -> Any:
+    """The receiver's own `group_by`/`group_wait`/`group_interval`, else the AlertRouting's, else `default`."""
+    own = getattr(receiver_of(loaded).spec, name)
     if own is not None:
         return own
     root = routing(alerting)
-    inherited = routing_of(root).spec.group_wait if root is not None else None
-    return inherited if inherited is not None else DEFAULT_GROUP_WAIT
+    inherited = getattr(routing_of(root).spec, name) if root is not None else None
+    return inherited if inherited is not None else default
