@@ -238,3 +238,53 @@ def test_the_repositorys_desired_state_renders_a_config_amtool_accepts() -> None
     names = {r.name for r in state.alerting}
     assert {"critical-alerts", "warning-alerts"} <= names
     assert not [p for p in state.warnings if p.resource and p.resource.startswith("Alert")]
+
+
+def test_every_integration_renders_what_amtool_accepts_with_file_secrets_left_to_alertmanager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONOP_TEST_SMTP_PASSWORD", "hunter2-smtp")
+    text = (
+        ROUTING.format(default="ops")
+        + """\
+  resolveTimeout: 5m
+  inhibitRules:
+    - sourceMatch: [{name: severity, value: critical}]
+      targetMatch: [{name: severity, value: warning}]
+      equal: [instance]
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata:
+  name: ops
+spec:
+  groupBy: ['...']
+  webhookConfigs:
+    - {url: "http://127.0.0.1:5001/ops", sendResolved: false, maxAlerts: 10}
+  emailConfigs:
+    - to: ops@example.org
+      from: alertmanager@example.org
+      smarthost: smtp.example.org:587
+      authUsername: alertmanager
+      authPassword: {env: MONOP_TEST_SMTP_PASSWORD}
+      headers: {Subject: '{{ .CommonLabels.alertname }} on {{ .CommonLabels.instance }}'}
+    - to: oncall@example.org
+      from: alertmanager@example.org
+      smarthost: smtp.example.org:587
+      authUsername: alertmanager
+      authPassword: {file: /etc/monop/secrets/smtp-password}
+  slackConfigs:
+    - apiURL: {file: /etc/monop/secrets/slack-url}
+      channel: '#ops'
+      title: '{{ .CommonAnnotations.summary }}'
+      sendResolved: true
+"""
+    )
+    (tmp_path / "alerting.yaml").write_text(text)
+    state = load(tmp_path, check_rules=True)  # amtool check-config passes on the revealed config
+    shown, written = render(state.alerting), render(state.alerting, reveal=True)
+    assert "hunter2-smtp" not in shown and "hunter2-smtp" in written
+    # Alertmanager 0.25 reads these files itself: their paths are written, never their content.
+    assert "api_url_file: /etc/monop/secrets/slack-url" in written
+    assert "auth_password_file: /etc/monop/secrets/smtp-password" in written
+    assert "group_by:\n    - '...'" in written or "- '...'" in written

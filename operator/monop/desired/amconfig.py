@@ -76,7 +76,10 @@ def config(alerting: Sequence[LoadedResource], *, reveal: bool = False) -> dict[
     for loaded in receivers(alerting):
         receiver = receiver_of(loaded)
         if spec is not None and receiver.name == spec.receiver and not receiver.spec.matchers:
-            continue  # the default receiver takes what no route does; a catch-all route would shadow
+            # The default receiver takes what no route does, at the root (a catch-all route would
+            # shadow the others): its own grouping and timing are the root's.
+            route.update(_grouping(receiver.spec))
+            continue
         child: dict[str, Any] = {"receiver": receiver.name}
         if receiver.spec.matchers:
             child["matchers"] = [m.to_alertmanager() for m in receiver.spec.matchers]
