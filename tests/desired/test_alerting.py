@@ -288,3 +288,14 @@ spec:
     assert "api_url_file: /etc/monop/secrets/slack-url" in written
     assert "auth_password_file: /etc/monop/secrets/smtp-password" in written
     assert "group_by:\n    - '...'" in written or "- '...'" in written
+
+
+def test_a_template_amtool_cannot_parse_is_put_at_the_routing(tmp_path: Path) -> None:
+    (tmp_path / "ops.tmpl").write_text('{{ define "ops.title" }}{{ if }}{{ end }}\n')
+    url = "http://127.0.0.1:5001/x"
+    text = ROUTING.format(default="ops") + "  templates: [ops.tmpl]\n" + RECEIVER_OK.format(url=url)
+    (tmp_path / "alerting.yaml").write_text(text)
+    [problem] = problems_of(tmp_path)
+    assert (problem.resource, problem.field) == ("AlertRouting/alertmanager", "spec.templates[0]")
+    assert problem.line == line_of(text, "templates:")
+    assert problem.message == "amtool: template: ops.tmpl:1: missing value for if"

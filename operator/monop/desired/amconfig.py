@@ -227,7 +227,9 @@ def clean_amtool(output: str, path: str) -> str:
         line = raw.strip()
         if not line or line.startswith(("amtool: error: failed to validate", "Found:", "- ")):
             continue
-        line = re.sub(r"^Checking '.*?'\s+FAILED:\s*", "", line)
+        if re.match(r"^Checking '.*'\s+SUCCESS$", line):
+            continue
+        line = re.sub(r"^Checking '.*?'\s+FAILED:\s*", "", line).removeprefix("FAILED: ")
         line = line.replace(path, "alertmanager.yml")
         if line and line != "yaml: unmarshal errors:":
             lines.append(line)
@@ -290,8 +292,18 @@ def _bisect(alerting: Sequence[LoadedResource], secrets: Secrets) -> list[Proble
         names = [_stub(r) for r in receivers(alerting)]
         problem = amtool_check(render([root, *names], reveal=True))
         if problem is not None:
-            problems.append(at(root, ("spec",), f"amtool: {secrets.redact(_unlined(problem))}"))
+            problems.append(
+                at(root, _routing_field(root, problem), f"amtool: {secrets.redact(_unlined(problem))}")
+            )
     return problems
+
+
+def _routing_field(root: LoadedResource, message: str) -> FieldPath:
+    """`spec.templates[i]` when amtool's message names that template file, else `spec`."""
+    for i, template in enumerate(routing_of(root).spec.templates):
+        if f"template: {Path(template).name}:" in message or str(template_path(root, template)) in message:
+            return ("spec", "templates", i)
+    return ("spec",)
 
 
 def _unlined(message: str) -> str:
