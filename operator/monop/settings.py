@@ -73,6 +73,16 @@ class Settings(BaseSettings):
         Path("/var/lib/monop/rules"),
         description="Where the daemon writes a Prometheus rule file per AlertRuleGroup.",
     )
+    # Alertmanager (monop.prometheus.alertmanager): the file monop writes, and the API it reloads and asks.
+    alertmanager_config: Path = Field(
+        Path("/var/lib/monop/alertmanager/alertmanager.yml"),
+        description="The alertmanager.yml monop writes from the AlertReceivers and the AlertRouting.",
+    )
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; "
+        "unset: the file is written and not reloaded.",
+    )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
         description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",
@@ -137,7 +147,12 @@ class Settings(BaseSettings):
         # and rule files as "no longer desired": unless told otherwise, each has its own.
         if self.instance != DEFAULT_INSTANCE:
             base = _DEFAULT_STATE / "instance" / self.instance
-            defaults = {"state_dir": base, "sd_dir": base / "file_sd", "rules_dir": base / "rules"}
+            defaults = {
+                "state_dir": base,
+                "sd_dir": base / "file_sd",
+                "rules_dir": base / "rules",
+                "alertmanager_config": base / "alertmanager" / "alertmanager.yml",
+            }
             for name, path in defaults.items():
                 if name not in self.model_fields_set:
                     object.__setattr__(self, name, path)  # frozen: set once, while validating

@@ -112,5 +112,8 @@ def test_monop_and_the_schema_accept_the_same_shapes(document: dict[str, Any], v
 
 def test_a_kind_is_named_in_any_case_and_an_unknown_one_names_the_kinds() -> None:
     assert json_schema("exporter") == json_schema("Exporter")
-    with pytest.raises(KeyError, match="the kinds are AlertRuleGroup, BusinessService, CAdvisor, Exporter"):
+    with pytest.raises(
+        KeyError,
+        match="the kinds are AlertReceiver, AlertRouting, AlertRuleGroup, BusinessService, CAdvisor, Exporter",
+    ):
         json_schema("Pod")

@@ -96,7 +96,7 @@ def test_every_problem_is_reported_in_one_run_through_the_cli(repo: Path, tmp_pa
         ("apiVersion: v1\nkind: Exporter\n", "f.yaml:1: apiVersion: 'v1' is not monop.dev/v1alpha1"),
         (
             "apiVersion: monop.dev/v1alpha1\nkind: Exportr\n",
-            "f.yaml:2: kind: unknown kind 'Exportr' (did you mean 'Exporter'?); one of AlertRuleGroup, BusinessService, CAdvisor, Exporter",
+            "f.yaml:2: kind: unknown kind 'Exportr' (did you mean 'Exporter'?); one of AlertReceiver, AlertRouting, AlertRuleGroup, BusinessService, CAdvisor, Exporter",
         ),
         (
             "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\nspec: {}\n",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from monop.desired import amconfig
 from monop.desired.loader import load
 from monop.prometheus import rules, scrape
 
@@ -29,6 +30,7 @@ def _rendered(tmp: Path) -> dict[str, str]:
         out[f"file_sd/{path.name}"] = path.read_text()
     for group in state.rule_groups:
         out[f"rules/{group.resource.metadata.name}.yml"] = rules.render(group)
+    out["alertmanager.yml"] = amconfig.render(state.alerting)  # the seed's receivers, corrected
     # A rule file names the file it came from; the checkout's place is no part of it.
     return {name: text.replace(str(REPO), "<repo>") for name, text in out.items()}
 
@@ -61,6 +63,13 @@ def test_promtool_accepts_the_golden_files(tmp_path: Path) -> None:
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     checked = subprocess.run(
         ["promtool", "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_amtool_accepts_the_golden_alertmanager_config() -> None:
+    checked = subprocess.run(
+        ["amtool", "check-config", str(HERE / "alertmanager.yml")], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -63,7 +63,14 @@ def crd(kind: str, model: type[Strict]) -> dict[str, Any]:
     }
 
 
-SHORT_NAMES = {"Exporter": "exp", "CAdvisor": "cadv", "BusinessService": "bsvc", "AlertRuleGroup": "arg"}
+SHORT_NAMES = {
+    "Exporter": "exp",
+    "CAdvisor": "cadv",
+    "BusinessService": "bsvc",
+    "AlertRuleGroup": "arg",
+    "AlertReceiver": "arcv",  # monop.api.alerting
+    "AlertRouting": "arout",
+}
 
 _TIME = {"type": "string", "format": "date-time"}
 _CONDITION = {

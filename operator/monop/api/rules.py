@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from monop.api.alerting import ALERTING_KINDS
 from monop.api.duration import Duration, format_duration
 from monop.api.resources import KINDS, Document, Labels, MetricName, Strict
 
@@ -40,11 +41,59 @@ class Rule(Strict):
         return out
 
 
+class InputSeries(Strict):
+    """One input series of a unit test: `{series: 'up{job="a"}', values: '0x10'}` (promtool's form)."""
+
+    series: str = Field(min_length=1)
+    values: str = Field(description="Expanding notation: '1+1x10', '0 1 _ stale'.")
+
+
+class ExpectedAlert(Strict):
+    exp_labels: dict[str, str] = Field(default_factory=dict)
+    exp_annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class AlertRuleTest(Strict):
+    eval_time: Duration
+    alertname: str = Field(min_length=1)
+    exp_alerts: tuple[ExpectedAlert, ...] = ()
+
+
+class ExpectedSample(Strict):
+    labels: str
+    value: float
+
+
+class PromqlExprTest(Strict):
+    expr: str = Field(min_length=1)
+    eval_time: Duration
+    exp_samples: tuple[ExpectedSample, ...] = ()
+
+
+class RuleTest(Strict):
+    """One `promtool test rules` test group, in promtool's own (snake_case) form, run on this group."""
+
+    name: str | None = None
+    interval: Duration | None = Field(None, description="Step of the input series; promtool's default 1m.")
+    input_series: tuple[InputSeries, ...] = ()
+    alert_rule_test: tuple[AlertRuleTest, ...] = ()
+    promql_expr_test: tuple[PromqlExprTest, ...] = ()
+    external_labels: dict[str, str] = Field(default_factory=dict)
+
+    def to_promtool(self) -> dict[str, Any]:
+        """The test as promtool's test file holds it (durations as Prometheus writes them)."""
+        out: dict[str, Any] = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        return out
+
+
 class AlertRuleGroupSpec(Strict):
     interval: Duration | None = Field(
         None, description="Evaluation interval; Prometheus's global default when unset."
     )
     rules: tuple[Rule, ...]
+    tests: tuple[RuleTest, ...] = Field(
+        (), description="Unit tests in promtool's form, run by `promtool test rules` at validate."
+    )
 
     @field_validator("rules")
     @classmethod
@@ -70,5 +119,5 @@ class AlertRuleGroupResource(Document):
         return {"groups": [group]}
 
 
-# Every kind the loader reads: the container kinds, and rule groups.
-ALL_KINDS: dict[str, type[Strict]] = {**KINDS, "AlertRuleGroup": AlertRuleGroupResource}
+# Every kind the loader reads: the container kinds, rule groups, and (monop.api.alerting) Alertmanager's.
+ALL_KINDS: dict[str, type[Strict]] = {**KINDS, "AlertRuleGroup": AlertRuleGroupResource, **ALERTING_KINDS}

@@ -17,11 +17,16 @@ from typing import Any, Literal, get_origin
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monop.api.alerting import ALERTING_KINDS
 from monop.api.resources import API_VERSION
 from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
+from monop.desired import alerting as alerting_checks
 from monop.desired import hints
 from monop.desired import policy as host_policy
+from monop.desired.amconfig import check_config as check_alertmanager_config
 from monop.desired.promql import check_groups
+from monop.desired.routing import analyse as analyse_routing
+from monop.desired.ruletests import run_tests
 from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
@@ -47,7 +52,8 @@ def load(
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
     `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
-    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms); `policy`
+    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms) and its `tests`
+    run by `promtool test rules`, and the Alertmanager config by `amtool check-config`; `policy`
     refuses what it does not allow (monop.desired.policy).
     """
     root = Path(path)
@@ -70,17 +76,33 @@ def load(
             loaded.extend(resources)
             problems.extend(file_problems)
     rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
-    loaded = [r for r in loaded if not isinstance(r.resource, AlertRuleGroupResource)]
+    # Alertmanager's kinds (monop.desired.alerting): receivers and routing, no container either.
+    alerting = [r for r in loaded if r.resource.kind in ALERTING_KINDS]
+    loaded = [
+        r
+        for r in loaded
+        if not isinstance(r.resource, AlertRuleGroupResource) and r.resource.kind not in ALERTING_KINDS
+    ]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
     problems.extend(host_policy.check(loaded, policy))
     problems.extend(duplicate_names(rule_groups))
+    problems.extend(alerting_checks.check(alerting, loaded, default_address=default_address, policy=policy))
+    problems.extend(analyse_routing(alerting, rule_groups))
     if check_rules:
         problems.extend(check_groups(rule_groups))
+        problems.extend(run_tests(rule_groups))
+        # amtool only on a config monop would write: after its own, better-located refusals.
+        keys = {r.key for r in alerting}
+        if not any(p.severity is Severity.ERROR and p.resource in keys for p in problems):
+            problems.extend(check_alertmanager_config(alerting))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     loaded.sort(key=lambda r: r.key)
     rule_groups.sort(key=lambda r: r.key)
-    return DesiredState(tuple(loaded), display, tuple(sorted(problems)), revision, tuple(rule_groups))
+    alerting.sort(key=lambda r: r.key)
+    return DesiredState(
+        tuple(loaded), display, tuple(sorted(problems)), revision, tuple(rule_groups), tuple(alerting)
+    )
 
 
 def _yaml_files(root: Path) -> Iterable[Path]:
@@ -206,6 +228,11 @@ def _load_document(
     loaded = LoadedResource(resource, shown, doc.line, doc.lines, base)  # type: ignore[arg-type]
     if isinstance(resource, AlertRuleGroupResource):
         return loaded, []  # a rule group mounts nothing
+    if isinstance(
+        resource, tuple(ALERTING_KINDS.values())
+    ):  # mounts nothing; a receiver's secrets are read now
+        secrets, secret_problems = alerting_checks.resolve_secrets(loaded, root)
+        return dataclasses.replace(loaded, secret_env=secrets), secret_problems
     mounted, problems = _mounted_files(loaded, root)
     secret_env, secret_problems = _secret_env(loaded, root)
     return dataclasses.replace(loaded, mounted=mounted, secret_env=secret_env), problems + secret_problems

@@ -58,6 +58,7 @@ class DesiredState:
     warnings: tuple[Problem, ...] = ()
     revision: str | None = None
     rule_groups: tuple[LoadedResource, ...] = ()  # AlertRuleGroups: files for Prometheus, not containers
+    alerting: tuple[LoadedResource, ...] = ()  # AlertReceivers and the AlertRouting: alertmanager.yml
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}

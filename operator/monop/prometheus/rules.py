@@ -2,7 +2,7 @@
 
 Each group is `<rules_dir>/<name>.yml`. A changed file is first written beside the real one
 under a name Prometheus's `*.yml` never matches, checked with `promtool check rules` where
-promtool is installed, and only then renamed into place. Prometheus is asked to reload; if it
+promtool is installed (and its `tests` run by `promtool test rules`), and only then renamed into place. Prometheus is asked to reload; if it
 refuses, the previous files are put back and it reloads those. A bad expression therefore
 never replaces a good file, and a group Prometheus did not load is drift.
 """
@@ -21,8 +21,9 @@ from typing import Any
 
 from monop.desired import promql
 from monop.desired.promql import group_of as group_of  # re-exported: the daemon reads it here
+from monop.desired.ruletests import run_tests
 from monop.desired.state import LoadedResource
-from monop.errors import PrometheusUnreachable
+from monop.errors import PrometheusUnreachable, Severity
 from monop.files import write_atomic
 from monop.prometheus.api import PrometheusAPI
 
@@ -103,6 +104,11 @@ async def sync(groups: Sequence[LoadedResource], rules_dir: Path, api: Prometheu
         if problem is not None:
             # Said at the desired file and line, not the candidate's name nobody wrote.
             problem = "; ".join(str(p) for p in promql.locate(problem, {str(candidate): group}))
+        else:
+            # The group's own unit tests (spec.tests), as validate runs them: a failing one refuses it.
+            failed = await asyncio.to_thread(run_tests, [group])
+            problem = "; ".join(str(p) for p in failed if p.severity is Severity.ERROR) or None
+        if problem is not None:
             candidate.unlink()
             rejected[name.removesuffix(SUFFIX)] = problem
             continue

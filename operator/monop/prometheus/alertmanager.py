@@ -1,0 +1,338 @@
+"""alertmanager.yml, written as rule files are: checked before it replaces anything, reloaded, verified.
+
+`sync()` renders the config (monop.desired.amconfig), and only when it differs from the file:
+writes it beside the real one under a name Alertmanager never reads, checks it with
+`amtool check-config`, renames it into place, asks Alertmanager to reload (`POST /-/reload`)
+and confirms through `/api/v2/status` (`config.original`) that the running config is the one
+written. If Alertmanager refuses the reload, the previous file is put back and reloaded. A bad
+config therefore never replaces a good one. `status()` says Loaded, Written, NotLoaded,
+NotWritten or Rejected (with amtool's or Alertmanager's words), and lists each receiver.
+
+Secrets monop read for a receiver are in the file (Alertmanager 0.25 takes a webhook URL only
+inline) and nowhere else: every message here is passed through the known secrets' mask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+import yaml
+
+from monop import secrets
+from monop.api.duration import parse_duration
+from monop.desired.alerting import known_secrets, receiver_of, receivers
+from monop.desired.amconfig import amtool_check, check_config, config, render
+from monop.desired.state import LoadedResource
+from monop.files import write_atomic
+from monop.secrets import MARK
+
+log = structlog.get_logger("monop.alertmanager")
+
+
+class AlertmanagerUnreachable(Exception):
+    """Alertmanager cannot be asked: down, refusing connections, or answering something else."""
+
+
+class AlertmanagerAPI:
+    """The calls monop makes to Alertmanager's HTTP API (v2) and its lifecycle endpoint."""
+
+    def __init__(self, url: str, timeout: float = 5.0, client: httpx.AsyncClient | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._client = client or httpx.AsyncClient(base_url=self.url, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise AlertmanagerUnreachable(
+                f"cannot reach {self.url}{path}: {err or type(err).__name__}"
+            ) from None
+
+    async def reload(self) -> str | None:
+        """Ask Alertmanager to re-read its config: None when it did, else its refusal (HTTP 500's text)."""
+        response = await self._request("POST", "/-/reload")
+        if response.status_code == 200:
+            return None
+        if response.status_code in (403, 404, 405):
+            raise AlertmanagerUnreachable(f"{self.url}/-/reload answers {response.status_code}")
+        return response.text.strip() or f"reload failed with HTTP {response.status_code}"
+
+    async def running_config(self) -> str:
+        """`config.original` of `/api/v2/status`: the running config as Alertmanager prints it (secrets masked)."""
+        response = await self._request("GET", "/api/v2/status")
+        try:
+            response.raise_for_status()
+            original: str = response.json()["config"]["original"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+            raise AlertmanagerUnreachable(f"{self.url}/api/v2/status: {err}") from None
+        return original
+
+    async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """`POST /api/v2/alerts`; raises AlertmanagerUnreachable with Alertmanager's answer when refused."""
+        response = await self._request("POST", "/api/v2/alerts", json=alerts)
+        if response.status_code != 200:
+            raise AlertmanagerUnreachable(f"{self.url}/api/v2/alerts refused: {response.text.strip()}")
+
+    async def alerts(self, *filters: str) -> list[dict[str, Any]]:
+        """`GET /api/v2/alerts?filter=...` (matchers such as `monop_test="ID"`)."""
+        response = await self._request("GET", "/api/v2/alerts", params=[("filter", f) for f in filters])
+        try:
+            response.raise_for_status()
+            found: list[dict[str, Any]] = response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            raise AlertmanagerUnreachable(f"{self.url}/api/v2/alerts: {err}") from None
+        return found
+
+    async def notification_counts(self) -> dict[tuple[str, str], float]:
+        """`(metric, integration) -> value` of alertmanager_notification_requests_total, _failed_total
+        (each attempt to notify, once it has ended; Alertmanager 0.24 and later) and
+        alertmanager_notifications_failed_total (a notification whose retries all failed).
+        """
+        response = await self._request("GET", "/metrics")
+        out: dict[tuple[str, str], float] = {}
+        for match in _COUNT.finditer(response.text):
+            out[(match.group(1), match.group(2))] = float(match.group(3))
+        return out
+
+
+_COUNT = re.compile(
+    r"^(alertmanager_notification_requests(?:_failed)?_total|alertmanager_notifications_failed_total)"
+    r'\{integration="([^"]+)"[^}]*\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+@contextlib.asynccontextmanager
+async def connect(url: str | None) -> AsyncIterator[AlertmanagerAPI | None]:
+    """A client of the Alertmanager at `url` (the `alertmanager_url` setting), closed after use."""
+    if not url:
+        yield None
+        return
+    api = AlertmanagerAPI(url)
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+class ConfigState(StrEnum):
+    LOADED = "Loaded"  # the file is current and Alertmanager runs it
+    WRITTEN = "Written"  # the file is current; Alertmanager not asked (unreachable or not configured)
+    NOT_LOADED = "NotLoaded"  # the file is current but Alertmanager runs another config
+    NOT_WRITTEN = "NotWritten"  # the file is missing or older than the desired state
+    REJECTED = "Rejected"  # amtool or Alertmanager refused it; the previous file stays
+
+
+@dataclass(frozen=True)
+class ReceiverInfo:
+    name: str
+    integrations: tuple[str, ...]  # webhook, email, slack; once per config
+    matchers: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "integrations": list(self.integrations), "matchers": list(self.matchers)}
+
+
+@dataclass(frozen=True)
+class ConfigStatus:
+    path: str
+    state: ConfigState
+    error: str | None = None
+    receivers: tuple[ReceiverInfo, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state in (ConfigState.LOADED, ConfigState.WRITTEN)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "state": self.state.value,
+            "error": self.error,
+            "receivers": [r.to_json() for r in self.receivers],
+        }
+
+    def __str__(self) -> str:
+        return f"alertmanager {self.path} {self.state}" + (f": {self.error}" if self.error else "")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    written: bool = False
+    rejected: str | None = None  # amtool's or Alertmanager's refusal; the previous file stays
+    reload_error: str | None = None  # Alertmanager could not be asked; the file loads at its next reload
+    rolled_back: bool = False
+    problems: tuple[str, ...] = field(default=())  # amtool's refusals, located in the desired state
+
+    @property
+    def changed(self) -> bool:
+        return self.written
+
+
+async def sync(alerting: Sequence[LoadedResource], path: Path, api: AlertmanagerAPI | None) -> SyncResult:
+    """Make `path` the desired config, reload Alertmanager and check it runs it; roll back if refused.
+
+    Nothing is written when there are no alerting resources. The file keeps the mode and owner
+    of the one it replaces (Alertmanager may run as another user), but others lose access when
+    it holds a secret monop read; a new one is 0600 then, else 0644. Raises nothing; the
+    result says what happened.
+    """
+    if not alerting:
+        return SyncResult()
+    found = known_secrets(alerting)
+    secrets.remember(found)  # every log line and state file is scrubbed of them too
+    mask = found.redact
+    body = render(alerting, reveal=True)
+    previous = path.read_text(encoding="utf-8") if path.exists() else None
+    if previous == body:
+        return SyncResult()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = path.with_name(f".{path.name}.check")  # never the file Alertmanager reads
+    write_atomic(candidate, body, mode=0o600)
+    try:
+        refusal = await asyncio.to_thread(amtool_check, candidate.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        refusal = None  # amtool missing: Alertmanager's own reload still checks it
+    if refusal is not None:
+        candidate.unlink()
+        located = await asyncio.to_thread(check_config, alerting)
+        said = tuple(mask(str(p)) for p in located) or (mask(f"amtool: {refusal}"),)
+        log.warning("alertmanager_config_rejected", path=str(path), errors=list(said))
+        return SyncResult(rejected=mask(f"amtool: {refusal}"), problems=said)
+    _keep_owner(candidate, path, secret=bool(known_secrets(alerting).values))
+    os.replace(candidate, path)
+    log.info("alertmanager_config_written", path=str(path))
+    if api is None:
+        return SyncResult(written=True)
+    try:
+        refused = await api.reload()
+    except AlertmanagerUnreachable as err:
+        log.warning("alertmanager_reload_failed", error=str(err))
+        return SyncResult(written=True, reload_error=str(err))
+    if refused is None:
+        return SyncResult(written=True)
+    # Alertmanager refused what amtool passed: put the previous file back and load that again.
+    refused = mask(refused)
+    if previous is None:
+        path.unlink()
+    else:
+        write_atomic(candidate, previous, mode=0o600)
+        _keep_owner(candidate, path, secret=True)
+        os.replace(candidate, path)
+        with contextlib.suppress(AlertmanagerUnreachable):
+            await api.reload()
+    log.warning("alertmanager_config_rolled_back", path=str(path), error=refused)
+    return SyncResult(rejected=f"Alertmanager: {refused}", rolled_back=True)
+
+
+def _keep_owner(new: Path, old: Path, *, secret: bool) -> None:
+    """Give `new` the mode (and, as root, the owner) of `old`, which it replaces.
+
+    Holding a secret, it is never readable by others (Alertmanager's group still reads it).
+    """
+    try:
+        info = old.stat()
+    except FileNotFoundError:
+        new.chmod(0o600 if secret else 0o644)
+        return
+    new.chmod(info.st_mode & (0o770 if secret else 0o777))
+    with contextlib.suppress(PermissionError):
+        os.chown(new, info.st_uid, info.st_gid)
+
+
+async def status(
+    alerting: Sequence[LoadedResource],
+    path: Path,
+    api: AlertmanagerAPI | None,
+    rejected: str | None = None,
+) -> ConfigStatus:
+    """The config's state: its file, and whether Alertmanager runs it; with each receiver.
+
+    `rejected` is the last SyncResult.rejected, shown while the file is not the desired one.
+    """
+    infos = tuple(_info(r) for r in receivers(alerting))
+
+    def said(state: ConfigState, error: str | None = None) -> ConfigStatus:
+        return ConfigStatus(str(path), state, error, infos)
+
+    current = path.exists() and path.read_text(encoding="utf-8") == render(alerting, reveal=True)
+    if not current:
+        if rejected:
+            return said(ConfigState.REJECTED, rejected)
+        return said(ConfigState.NOT_WRITTEN, f"{path} is not the desired config")
+    if api is None:
+        return said(ConfigState.WRITTEN)
+    try:
+        running = await api.running_config()
+    except AlertmanagerUnreachable as err:
+        return said(ConfigState.WRITTEN, str(err))
+    if runs(config(alerting), running):
+        return said(ConfigState.LOADED)
+    return said(
+        ConfigState.NOT_LOADED,
+        f"Alertmanager at {api.url} runs another config: does its --config.file read {path}, "
+        "and was it reloaded?",
+    )
+
+
+def _info(loaded: LoadedResource) -> ReceiverInfo:
+    spec = receiver_of(loaded).spec
+    kinds = [
+        name
+        for name, items in (
+            ("webhook", spec.webhook_configs),
+            ("email", spec.email_configs),
+            ("slack", spec.slack_configs),
+        )
+        if items
+    ]
+    return ReceiverInfo(loaded.name, tuple(kinds), tuple(str(m) for m in spec.matchers))
+
+
+def runs(written: dict[str, Any], running_text: str) -> bool:
+    """Whether Alertmanager's printed config (`config.original`) is `written`, as far as it shows.
+
+    Alertmanager prints every default it fills in and masks secrets as `<secret>`: every key
+    written must be there with the same value; `<secret>` on either side matches any value.
+    """
+    try:
+        running = yaml.safe_load(running_text)
+    except yaml.YAMLError:
+        return False
+    return _same(written, running)
+
+
+def _same(written: Any, running: Any) -> bool:
+    if isinstance(written, dict):
+        return isinstance(running, dict) and all(
+            k in running and _same(v, running[k]) for k, v in written.items()
+        )
+    if isinstance(written, list):
+        return (
+            isinstance(running, list) and len(written) == len(running) and all(map(_same, written, running))
+        )
+    if written == running or MARK in (written, running):
+        return True
+    if isinstance(written, str) and isinstance(running, str):
+        return _seconds(written) is not None and _seconds(written) == _seconds(running)
+    return False
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None
