@@ -29,9 +29,7 @@ from monop.cli.app import (
 from monop.cli.flags import with_settings
 from monop.cli.state import desired_state, signal_daemon
 
-ResourceArg = Annotated[
-    str, typer.Argument(help="KIND/NAME, as `monop get` shows it.", show_default=False, metavar="KIND/NAME")
-]
+ResourceArg = Annotated[str, typer.Argument(help="KIND/NAME, as `monop get` shows it.", show_default=False)]
 
 
 def _key(resource: str) -> str:

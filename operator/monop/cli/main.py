@@ -6,6 +6,7 @@ daemon or change its holds (reconcile, suspend, resume, rollback, history) in mo
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -418,6 +419,10 @@ def run(
 
 def main() -> None:
     """Entry point; the one place errors become exit codes (monop.cli.app.exit_code)."""
+    if "_MONOP_COMPLETE" in os.environ:  # the shell asks for completions (`monop completion`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         app(prog_name="monop")
     except MonopError as err:

@@ -266,7 +266,8 @@ def _show(
             if form in (Format.JSON, Format.YAML):
                 print_document(document(view, shown), form)
             else:
-                typer.echo(render_view(view, shown, form, colour=colour, headers=headers, whole=whole))
+                text = render_view(view, shown, form, colour=colour, headers=headers, whole=whole)
+                typer.echo(text, color=colour)  # click would strip the codes off a pipe otherwise
 
         return _signature(view, shown, form), emit, exit_of(view, shown)
 
@@ -295,7 +296,7 @@ def get(
         typer.Argument(
             help="KIND (exporter, exporters), KIND/NAME or NAME; default: all.",
             show_default=False,
-            metavar="[KIND[/NAME]]",
+            metavar="KIND[/NAME]",
         ),
     ] = None,
     watch: WatchOpt = False,
@@ -435,7 +436,8 @@ def events(
                 typer.echo(str(event.get("resource") or "-"))
         elif found or first:
             typer.echo(
-                render.events_table(found, colour=use, headers=first and not no_headers, now=time.time())
+                render.events_table(found, colour=use, headers=first and not no_headers, now=time.time()),
+                color=use,
             )
 
     found = [event_json(e) for e in read(settings, about)]
