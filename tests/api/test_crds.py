@@ -178,3 +178,40 @@ SHAPES = [
 def test_monop_and_the_crd_accept_the_same_shapes(document: dict[str, Any], valid: bool) -> None:
     assert _monop_accepts(document) is valid
     assert (_crd_errors(document) == []) is valid, _crd_errors(document)
+
+
+def test_a_status_monop_reports_validates_against_every_crd() -> None:
+    from monop.reconcile.states import State
+    from monop.reconcile.status import Observation, evaluate
+
+    for seen in (
+        Observation(State.IN_SYNC, running=True),
+        Observation(State.DRIFTED, "image: a -> b", running=True, reconciling="recreating"),
+        Observation(State.FAILED, stalled="manifest unknown", stalled_reason="ImagePullFailed"),
+    ):
+        status = {
+            "state": seen.state.value,
+            **evaluate(seen, (), 1_764_542_467.0).to_json(),
+            "suspended": False,
+            "lastAppliedRevision": "0123abc",
+            "lastReconcileTime": "2025-11-30T22:41:07Z",
+            "restartCount": 2,
+        }
+        for kind in ("Exporter", "CAdvisor", "BusinessService", "AlertRuleGroup"):
+            document = {**_exporter(), "kind": kind, "status": status}
+            if kind == "AlertRuleGroup":
+                document["spec"] = {"rules": [{"alert": "A", "expr": "up == 0"}]}
+            assert [e for e in _crd_errors(document) if e.startswith("status")] == []
+    wrong = {**_exporter(), "status": {"sync": "Maybe", "conditions": [{"type": "Ready"}]}}
+    assert len([e for e in _crd_errors(wrong) if e.startswith("status")]) >= 2
+
+
+def test_printer_columns_read_fields_the_status_has() -> None:
+    for crd in all_crds().values():
+        version = crd["spec"]["versions"][0]
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        for column in version["additionalPrinterColumns"]:
+            path = column["jsonPath"]
+            if path.startswith(".status."):
+                assert path.removeprefix(".status.").split("[")[0].split(".")[0] in status, path
+        assert crd["spec"]["names"]["shortNames"] and crd["spec"]["names"]["categories"] == ["monop"]

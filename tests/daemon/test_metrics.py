@@ -75,3 +75,34 @@ def test_set_states_counts_each_state_and_zeroes_the_rest() -> None:
     assert got[("monop_resources", (("state", "InSync"),))] == 1
     assert got[("monop_resources", (("state", "Missing"),))] == 1
     assert got[("monop_resources", (("state", "Stopped"),))] == 0
+
+
+def test_resource_info_and_conditions_follow_the_status() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from monop.daemon.metrics import Metrics
+    from monop.reconcile.states import State
+    from monop.reconcile.status import Observation, evaluate
+
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+
+    def value(metric: str, **labels: str) -> float | None:
+        return registry.get_sample_value(metric, labels)
+
+    drifted = evaluate(Observation(State.DRIFTED, "image", running=True, reconciling="recreating"), (), 1.0)
+    metrics.set_resource("Exporter/node", drifted)
+    node = {"kind": "Exporter", "name": "node"}
+    assert value("monop_resource_info", **node, sync="OutOfSync", health="Healthy") == 1
+    assert value("monop_resource_condition", **node, type="Ready", status="Unknown") == 1
+    assert value("monop_resource_condition", **node, type="Ready", status="True") == 0
+    assert value("monop_resource_condition", **node, type="Reconciling", status="True") == 1
+    synced = evaluate(Observation(State.IN_SYNC, running=True), drifted.conditions, 2.0)
+    metrics.set_resource("Exporter/node", synced)
+    assert value("monop_resource_info", **node, sync="OutOfSync", health="Healthy") is None
+    assert value("monop_resource_info", **node, sync="Synced", health="Healthy") == 1
+    assert value("monop_resource_condition", **node, type="Ready", status="True") == 1
+    assert value("monop_resource_condition", **node, type="Reconciling", status="True") is None
+    metrics.forget_resource("Exporter/node")
+    assert value("monop_resource_info", **node, sync="Synced", health="Healthy") is None
+    assert value("monop_resource_condition", **node, type="Ready", status="True") is None

@@ -1,4 +1,9 @@
-"""CustomResourceDefinitions (apiextensions.k8s.io/v1) generated from the resource models."""
+"""CustomResourceDefinitions (apiextensions.k8s.io/v1) generated from the resource models.
+
+Besides the spec's schema, each CRD declares what `monop get -o yaml` reports as `status`
+(a status subresource: sync and health as Argo CD has them, Flux-style conditions, the
+revisions), printer columns and short names, so the same objects read naturally in `kubectl get`.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ def crd(kind: str, model: type[Strict]) -> dict[str, Any]:
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
             "spec": props["spec"],
+            "status": STATUS_SCHEMA,
         },
     }
     plural = kind.lower() + "s"
@@ -35,17 +41,82 @@ def crd(kind: str, model: type[Strict]) -> dict[str, Any]:
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
-            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [SHORT_NAMES[kind]],
+                "categories": ["monop"],  # `kubectl get monop` lists every kind
+            },
             "versions": [
                 {
                     "name": API_VERSION.split("/")[1],
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": openapi},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
                 }
             ],
         },
     }
+
+
+SHORT_NAMES = {"Exporter": "exp", "CAdvisor": "cadv", "BusinessService": "bsvc", "AlertRuleGroup": "arg"}
+
+_TIME = {"type": "string", "format": "date-time"}
+_CONDITION = {
+    # metav1.Condition, as Flux's and every other controller's status carries it.
+    "type": "object",
+    "required": ["type", "status", "reason", "message", "lastTransitionTime"],
+    "properties": {
+        "type": {"type": "string", "description": "Ready, Reconciling or Stalled."},
+        "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+        "reason": {"type": "string", "description": "CamelCase: InSync, Drifted, CrashLoopBackOff, ..."},
+        "message": {"type": "string"},
+        "lastTransitionTime": _TIME,
+    },
+}
+STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "What monop last found and did; written by monop, never by a person.",
+    "properties": {
+        "state": {
+            "type": "string",
+            "description": "One word: InSync, Drifted, Missing, CrashLoopBackOff, ...",
+        },
+        "sync": {"type": "string", "enum": ["Synced", "OutOfSync", "Unknown"]},
+        "health": {
+            "type": "string",
+            "enum": ["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"],
+        },
+        "suspended": {"type": "boolean"},
+        "conditions": {
+            "type": "array",
+            "items": _CONDITION,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+        "lastAppliedRevision": {"type": "string"},
+        "lastAttemptedRevision": {"type": "string"},
+        "lastReconcileTime": _TIME,
+        "restartCount": {"type": "integer", "minimum": 0},
+    },
+}
+PRINTER_COLUMNS = [
+    {"name": "State", "type": "string", "jsonPath": ".status.state"},
+    {"name": "Sync", "type": "string", "jsonPath": ".status.sync"},
+    {"name": "Health", "type": "string", "jsonPath": ".status.health"},
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {
+        "name": "Message",
+        "type": "string",
+        "priority": 1,  # -o wide only
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
 
 
 def all_crds() -> dict[str, dict[str, Any]]:

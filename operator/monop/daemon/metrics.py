@@ -22,6 +22,7 @@ from monop.daemon.http import SHED_REASONS
 from monop.prometheus.api import TargetHealth, TargetReport
 from monop.prometheus.rules import RuleState
 from monop.reconcile.states import ActionKind, State
+from monop.reconcile.status import ResourceStatus
 
 RESULTS = ("success", "error", "requeue")
 # The daemon's supervised background tasks (monop.daemon.triggers), and the HTTP server's handlers.
@@ -166,6 +167,23 @@ class Metrics:
             "Writes of the daemon's state or history files that failed (a full or read-only disk).",
             registry=registry,
         )
+        self.resource_info = Gauge(
+            "monop_resource_info",
+            "1 for each resource, labelled with its sync and health (Argo CD's two axes).",
+            ["kind", "name", "sync", "health"],
+            registry=registry,
+        )
+        self.resource_condition = Gauge(
+            "monop_resource_condition",
+            "1 for the status each condition of a resource has now, 0 for the others "
+            "(as Flux's gotk_reconcile_condition).",
+            ["kind", "name", "type", "status"],
+            registry=registry,
+        )
+        self.suspended = Gauge(
+            "monop_suspended_resources", "Resources a person suspended (monop suspend).", registry=registry
+        )
+        self._shown: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]] = {}
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:
@@ -208,3 +226,25 @@ class Metrics:
         counts = Tally(states)
         for state in State:
             self.resources.labels(state.value).set(counts.get(state, 0))
+
+    def set_resource(self, key: str, status: ResourceStatus) -> None:
+        """Replace one resource's info and condition series; a condition no longer held is dropped."""
+        kind, _, name = key.partition("/")
+        self.forget_resource(key)
+        info: tuple[str, ...] = (kind, name, status.sync.value, status.health.value)
+        self.resource_info.labels(*info).set(1)
+        conditions: list[tuple[str, ...]] = []
+        for condition in status.conditions:
+            for truth in ("True", "False", "Unknown"):
+                labels: tuple[str, ...] = (kind, name, condition.type, truth)
+                self.resource_condition.labels(*labels).set(1 if condition.status == truth else 0)
+                conditions.append(labels)
+        self._shown[key] = (info, conditions)
+
+    def forget_resource(self, key: str) -> None:
+        """Drop every series of a resource that is neither desired nor running any more."""
+        info, conditions = self._shown.pop(key, ((), []))
+        if info:
+            self.resource_info.remove(*info)
+        for labels in conditions:
+            self.resource_condition.remove(*labels)
