@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from monop import times
 from monop.api.labels import REVISION, SPEC_HASH
 from monop.daemon.statestore import DaemonRecord, ResourceRecord
 from monop.reconcile.diff import Reason
@@ -90,13 +91,8 @@ def table(
 
 
 def rfc3339(moment: float | datetime | None) -> str | None:
-    """An epoch (seconds) or a datetime as RFC 3339 in UTC (`2026-11-30T22:31:02Z`); None stays None."""
-    if moment is None:
-        return None
-    when = moment if isinstance(moment, datetime) else datetime.fromtimestamp(moment, UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An epoch (seconds) or an aware datetime as RFC 3339 in UTC (`2026-11-30T22:31:02Z`); None stays None."""
+    return times.rfc3339(moment.timestamp() if isinstance(moment, datetime) else moment)
 
 
 # Which target health a row shows when a resource has several: the one most in need of attention.
@@ -226,9 +222,11 @@ def status_json(
         "name": status.name,
         "state": status.state.value,
         "inSync": status.state.ok,
-        "sync": _field(record, "sync"),
-        "healthStatus": _field(record, "health_status"),
-        "conditions": _field(record, "conditions") or [],
+        "sync": _field(record, "sync") or axes(status, suspended is not None)[0],
+        "healthStatus": _field(record, "health_status") or axes(status, suspended is not None)[1],
+        "conditions": [
+            c.to_json() if hasattr(c, "to_json") else c for c in _field(record, "conditions") or []
+        ],
         "lastAppliedRevision": _field(record, "last_applied_revision"),
         "lastAttemptedRevision": _field(record, "last_attempted_revision"),
         "suspended": suspended is not None,
@@ -258,6 +256,18 @@ def status_json(
         if targets is None or not targets.reachable
         else [t.to_json() for t in targets.of(status.key)],
     }
+
+
+def axes(status: Status, suspended: bool) -> tuple[str, str]:
+    """Sync and health as the state alone says them, for a resource the daemon has no record of."""
+    from monop.reconcile.status import Observation, health_of, sync_of
+
+    seen = Observation(
+        status.state,
+        running=status.container is not None and status.container.state == "running",
+        suspended=suspended,
+    )
+    return sync_of(seen).value, health_of(seen).value
 
 
 def _health_json(health: dict[str, Any]) -> dict[str, Any]:
@@ -432,13 +442,8 @@ def events_table(
 
 
 def _ago(when: object, now: float) -> str:
-    if not isinstance(when, str):
-        return "-"
-    try:
-        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        return "-"
-    return age_s(now - moment.timestamp())
+    moment = times.parse_rfc3339(when)
+    return "-" if moment is None else age_s(now - moment)
 
 
 def describe(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]], now: float | None = None) -> str:

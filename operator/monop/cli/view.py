@@ -30,6 +30,7 @@ from monop.cli.app import (
 from monop.cli.flags import with_settings
 
 if TYPE_CHECKING:
+    from monop.daemon.events import Event
     from monop.daemon.statestore import DaemonRecord, ResourceRecord
     from monop.desired.state import DesiredState
     from monop.desired.suspend import Suspension
@@ -373,30 +374,15 @@ def recent_events(settings: Settings, key: str | None, limit: int = 10) -> list[
     return [event_json(e) for e in read(settings, key)][-limit:]
 
 
-def read(settings: Settings, key: str | None) -> list[Any]:
-    try:
-        from monop.daemon.events import read_events  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # a monop without events
-        return []
-    return list(read_events(settings.state_dir, resource=key))
+def read(settings: Settings, key: str | None) -> list[Event]:
+    from monop.daemon.events import read_events
+
+    return read_events(settings.state_dir, resource=key)
 
 
-def event_json(event: Any) -> dict[str, Any]:
+def event_json(event: Event) -> dict[str, Any]:
     """An event as the JSON line it was written as (`time` RFC 3339, type, reason, resource, ...)."""
-    from monop.cli.output import rfc3339
-
-    if hasattr(event, "to_json"):
-        body: dict[str, Any] = dict(event.to_json())
-    elif isinstance(event, dict):
-        body = dict(event)
-    else:
-        from dataclasses import asdict
-
-        body = asdict(event)
-    when = body.get("time")
-    if isinstance(when, int | float):
-        body["time"] = rfc3339(when)
-    return body
+    return event.to_json()
 
 
 @app.command()
