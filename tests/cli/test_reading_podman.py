@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from monop.daemon.events import Event, EventLog
 from monop_testbed.desired import write_service
 from monop_testbed.podman_service import PodmanService, wait_for
 
@@ -107,6 +109,12 @@ def test_drift_exits_1_for_status_get_plan_and_diff(tree: Path, env: dict[str, s
 
 def test_describe(tree: Path, env: dict[str, str], podman_service: PodmanService) -> None:
     podman_service.podman("stop", "-t", "1", "beta")
+    state = Path(env["MONOP_STATE_DIR"])
+    state.mkdir(parents=True, exist_ok=True)
+    EventLog(state).emit(
+        Event(time.time() - 30, "Warning", "Stopped", "state: exited", "BusinessService/beta")
+    )
+    EventLog(state).emit(Event(time.time() - 20, "Normal", "Created", "created", "BusinessService/alpha"))
     done = monop(env, "describe", "BusinessService/beta")
     assert done.returncode == 1
     document = json.loads(monop(env, "describe", "beta", "-o", "json").stdout)
@@ -115,8 +123,12 @@ def test_describe(tree: Path, env: dict[str, str], podman_service: PodmanService
     assert f"Spec hash:     {document['specHash']}\n" in text
     assert f"  ID:          {document['container']['id']}\n" in text
     assert re.search(r"  State:       exited \(exit code \d+\)\n", text)
-    assert "Events:        none" in text
-    assert document["events"] == []
+    assert re.search(
+        r"Events:\n  LAST SEEN  TYPE     REASON   OBJECT                MESSAGE\n"
+        r"  3\ds        Warning  Stopped  BusinessService/beta  state: exited\n",
+        text,
+    ), text
+    assert [e["reason"] for e in document["events"]] == ["Stopped"]  # beta's only
     assert monop(env, "describe", "Exporter/zz").returncode == 1
 
 
@@ -185,3 +197,21 @@ def test_watch_prints_again_when_a_state_changes(
     assert code == 0
     tables = "".join(seen).split("\n\n")
     assert len(tables) == 2, seen  # printed again once, for the change; not for ages ticking
+
+
+def test_apply_gives_up_at_its_timeout_and_the_next_apply_finishes(
+    tree: Path, env: dict[str, str], podman_service: PodmanService
+) -> None:
+    write_service(tree, "alpha", 19240, metrics="app_up 2")
+    cut = monop(env, "apply", "--timeout", "1ms")
+    assert cut.returncode == 3
+    assert cut.stderr.endswith("monop: apply did not finish within 1ms; run it again to finish\n")
+    assert ESCAPE not in cut.stderr  # no spinner off a terminal
+    again = monop(env, "apply")
+    assert again.returncode == 0, again.stderr
+    assert [r[:3] for r in rows(monop(env, "get").stdout)[1:]] == [
+        ["BusinessService", "alpha", "InSync"],
+        ["BusinessService", "beta", "InSync"],
+    ]
+    assert sorted(c["Names"][0] for c in podman_service.containers()) == ["alpha", "beta"]
+    assert monop(env, "apply", "--timeout", "soon").returncode == 2
