@@ -215,3 +215,16 @@ def test_apply_gives_up_at_its_timeout_and_the_next_apply_finishes(
     ]
     assert sorted(c["Names"][0] for c in podman_service.containers()) == ["alpha", "beta"]
     assert monop(env, "apply", "--timeout", "soon").returncode == 2
+
+
+def test_status_exits_3_when_prometheus_or_podman_cannot_be_asked(
+    tree: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens there.
+    done = monop(env, "--prometheus-url", "http://127.0.0.1:9", "status")
+    assert done.returncode == 3, done.stderr
+    assert "prometheus: UNREACHABLE, targets not verified: " in done.stdout
+    assert [r[3] for r in rows(done.stdout)[1:]] == ["?", "?"]  # TARGET: could not tell
+    gone = monop(env, "--podman-url", f"unix://{tmp_path}/nothing.sock", "get")
+    assert gone.returncode == 3
+    assert gone.stderr.startswith(f"monop: cannot reach Podman at unix://{tmp_path}/nothing.sock: ")

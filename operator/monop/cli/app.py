@@ -110,7 +110,7 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = {"config": config}
+    ctx.obj = {"config": Path(config) if config else None}  # given as text: see flags.cheapen
 
 
 def load(ctx: typer.Context, **overrides: Any) -> Settings:

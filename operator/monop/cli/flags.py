@@ -125,7 +125,7 @@ def _store(ctx: typer.Context, values: Mapping[str, Any]) -> None:
     for field, value in values.items():
         if value is None:
             continue
-        if isinstance(value, StrEnum):
+        if isinstance(value, StrEnum):  # when Typer did convert it
             value = value.value
         if kinds[field] == "json":
             try:
@@ -184,6 +184,38 @@ def with_settings(command: F) -> F:
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
     del wrapper.__wrapped__  # Typer reads the signature above, not the command's
     return wrapper  # type: ignore[return-value]
+
+
+class _AsGiven:
+    """Typer's coercion of a setting flag, as the text given: the settings model validates it.
+
+    Typer (0.29) builds a pydantic TypeAdapter per option the first time it reads one, a few
+    milliseconds each; with every setting a flag of every command, that was most of the time
+    `monop status --help` took. `load_settings` validates (and reports) the values instead.
+    """
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        return value
+
+
+def cheapen(command: Any) -> Any:
+    """`command` (Typer's click command for the app), its setting flags, --config and --help read as given."""
+    for param in getattr(command, "params", ()):
+        name = param.name or ""
+        if (name.startswith(_PREFIX) or name == "config") and hasattr(param, "_runtime_param"):
+            param._runtime_param = _AsGiven()
+    made = command.get_help_option  # Click makes each command's --help when it parses
+
+    def help_option(ctx: Any) -> Any:
+        option = made(ctx)
+        if option is not None and hasattr(option, "_runtime_param"):
+            option._runtime_param = _AsGiven()
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        cheapen(sub)
+    return command
 
 
 def given(ctx: typer.Context) -> dict[str, Any]:

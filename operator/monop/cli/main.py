@@ -29,7 +29,7 @@ from monop.cli.app import (
     output_format,
     print_document,
 )
-from monop.cli.flags import given, with_settings
+from monop.cli.flags import cheapen, given, with_settings
 from monop.cli.state import connect, desired_state, desired_units
 from monop.errors import MonopError
 
@@ -423,8 +423,10 @@ def main() -> None:
         from typer._completion_classes import completion_init
 
         completion_init()
+    from typer.main import get_command
+
     try:
-        app(prog_name="monop")
+        cheapen(get_command(app))(prog_name="monop")
     except MonopError as err:
         fail(str(err), exit_code(err))
     except KeyboardInterrupt:  # Ctrl-C ends a watch; anything else it cut short says so
