@@ -12,7 +12,6 @@ Commands import what only they use when they run: `monop --version` and `--help`
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -130,6 +129,8 @@ def print_document(value: object, form: Format | None = Format.JSON) -> None:
 
         typer.echo(yaml.safe_dump(value, sort_keys=False, allow_unicode=True), nl=False)
     else:
+        import json
+
         typer.echo(json.dumps(value, indent=2, sort_keys=False))
 
 

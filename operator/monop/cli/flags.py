@@ -166,11 +166,17 @@ _METAVARS = {"duration": "DURATION", "json": "JSON", "path": "PATH", "int": "INT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@functools.cache
+def _parameters() -> dict[str, inspect.Parameter]:
+    """One parameter per flag, made once: Typer copies what it reads of them for each command."""
+    return {f.field: _parameter(f) for f in FLAGS}
+
+
 def with_settings(command: F) -> F:
     """`command` with a flag for every setting it does not declare itself (by parameter name)."""
     signature = inspect.signature(command, eval_str=True)
     own = set(signature.parameters)
-    extra = [_parameter(f) for f in FLAGS if f.field not in own]
+    extra = [p for f, p in _parameters().items() if f not in own]
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

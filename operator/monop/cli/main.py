@@ -7,7 +7,6 @@ daemon or change its holds (reconcile, suspend, resume, rollback, history) in mo
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -60,6 +59,8 @@ def validate(
     With git_url set and no PATH, the branch's newest commit is checked. Problems go to stderr,
     the verdict to stdout. Exit 0 when valid, 1 when not, 2 on a usage error.
     """
+    import tempfile
+
     from monop.desired import source
     from monop.errors import InvalidDesiredState, Severity
     from monop.secrets import public_url

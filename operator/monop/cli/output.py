@@ -157,8 +157,8 @@ def status_table(
         if wide:
             row += [
                 s.container.id[:12] if s.container else "-",
-                str(_field(record, "sync") or "-"),
-                str(_field(record, "health_status") or "-"),
+                str(_field(record, "sync") or axes(s, s.key in suspended)[0]),
+                str(_field(record, "health_status") or axes(s, s.key in suspended)[1]),
                 _short(s.container.labels.get(REVISION) if s.container else None),
             ]
         rows.append([*row, "; ".join(reasons) or "-"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
@@ -24,6 +23,8 @@ def desired_state(settings: Settings, revision: str | None = None, *, activate: 
     From git: `revision`, else the one the daemon is held at, else the branch's newest. Only
     `activate` (apply) writes to state_dir's clone; otherwise a temporary one borrows from it.
     """
+    import tempfile
+
     from monop.desired import source
     from monop.desired.git import GitError
     from monop.errors import InvalidDesiredState
