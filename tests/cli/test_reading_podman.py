@@ -90,7 +90,7 @@ def test_output_forms(tree: Path, env: dict[str, str]) -> None:
     assert alpha["specHash"] and alpha["suspended"] is False
     wide = rows(monop(env, "get", "-o", "wide").stdout)
     assert wide[0][7:] == ["CONTAINER", "SYNC", "HEALTH", "REVISION", "REASON"]
-    assert wide[1][7] == alpha["container"]["id"][:12]
+    assert wide[1][7:10] == [alpha["container"]["id"][:12], "Synced", "Healthy"]
     plain = monop(env, "get", "--no-headers")
     assert not plain.stdout.startswith("KIND") and ESCAPE not in plain.stdout
 

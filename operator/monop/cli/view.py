@@ -227,7 +227,7 @@ def exit_of(view: View, shown: list[Status]) -> int:
     return EXIT_UNKNOWN if view.prometheus_unreachable else EXIT_OK
 
 
-def _signature(view: View, shown: list[Status], form: Format | None) -> object:
+def _signature(view: View, shown: list[Status]) -> object:
     """What a watch compares: states, reasons, restarts, targets; not ages, which change every second."""
     from monop.cli import output as render
 
@@ -238,7 +238,7 @@ def _signature(view: View, shown: list[Status], form: Format | None) -> object:
             s.reasons,
             s.container.id if s.container else None,
             getattr(view.records.get(s.key), "restart_count", None),
-            getattr(view.records.get(s.key), "conditions", None) if form else None,
+            getattr(view.records.get(s.key), "conditions", None),
             render.target_cell(view.targets, s.key),
             s.key in view.suspended,
         )
@@ -270,7 +270,7 @@ def _show(
                 text = render_view(view, shown, form, colour=colour, headers=headers, whole=whole)
                 typer.echo(text, color=colour)  # click would strip the codes off a pipe otherwise
 
-        return _signature(view, shown, form), emit, exit_of(view, shown)
+        return _signature(view, shown), emit, exit_of(view, shown)
 
     signature, emit, code = once()
     emit()
