@@ -24,6 +24,7 @@ from monop.reconcile.plan import Plan, Status
 from monop.reconcile.states import State
 
 if TYPE_CHECKING:  # httpx comes with it: apply and status without Prometheus need not import it
+    from monop.api.targets import Target
     from monop.prometheus.api import TargetReport
 
 # Styles by cell text, in whichever column they appear (STATE, TARGET, SYNC, HEALTH, events' TYPE).
@@ -37,6 +38,7 @@ STYLES = {
     State.CRASH_LOOP.value: "red",
     State.CONFLICT.value: "red",
     State.FAILED.value: "red",
+    "Stalled": "red",  # State.STALLED, once the planner has it
     "Up": "green",
     "Down": "red",
     "Empty": "red",
@@ -270,6 +272,17 @@ def axes(status: Status, suspended: bool) -> tuple[str, str]:
     return sync_of(seen).value, health_of(seen).value
 
 
+def scrape_json(target: Target) -> dict[str, Any]:
+    """Where Prometheus is to scrape a resource (from its `scrape`), as describe shows it."""
+    from monop.api.duration import format_duration
+
+    return {
+        "job": target.job,
+        "url": f"{target.scheme}://{target.instance}{target.path}",
+        "interval": format_duration(target.interval_s) if target.interval_s else None,
+    }
+
+
 def _health_json(health: dict[str, Any]) -> dict[str, Any]:
     times = ("startedAt", "checkedAt", "started_at", "checked_at")
     return {k: rfc3339(v) if k in times and isinstance(v, int | float) else v for k, v in health.items()}
@@ -479,8 +492,14 @@ def describe(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]], now: 
             f"  Health:      {container.get('health') or dash}",
             f"  Started:     {container.get('started') or dash}",
         ]
+    scrape = body.get("scrape") or []
+    lines.append("Scrape:" + ("" if scrape else "         -"))
+    for s in scrape:
+        every = f" every {s['interval']}" if s.get("interval") else ""
+        lines.append(f"  job {s['job']}: {s['url']}{every}")
     targets = body.get("targets")
-    lines.append("Targets:" + ("" if targets else "       " + ("-" if targets is None else "none")))
+    unverified = "not verified (set prometheus_url)" if targets is None else "none"
+    lines.append("Targets:" + ("" if targets else "       " + unverified))
     for t in targets or []:
         problem = f": {t['error']}" if t.get("error") else ""
         lines.append(f"  {t['job']} {t['instance']}: {t['health']}{problem}")

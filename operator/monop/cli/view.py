@@ -30,6 +30,7 @@ from monop.cli.app import (
 from monop.cli.flags import with_settings
 
 if TYPE_CHECKING:
+    from monop.api.targets import Target
     from monop.daemon.events import Event
     from monop.daemon.statestore import DaemonRecord, ResourceRecord
     from monop.desired.state import DesiredState
@@ -57,6 +58,7 @@ class View:
     rules: list[RuleStatus]
     suspended: Mapping[str, Suspension]
     now: float
+    scrapes: Mapping[str, list[Target]]  # what Prometheus is to scrape, by resource key
 
     @property
     def prometheus_unreachable(self) -> bool:
@@ -117,7 +119,14 @@ def gather(settings: Settings) -> View:
         podman.close()
     now = time.time()
     statuses = render.with_daemon(result.statuses, records, now)
-    return View(statuses, records, daemon, alive, targets, rules, read_suspended(settings.state_dir), now)
+    from monop.prometheus.scrape import jobs
+
+    scrapes: dict[str, list[Target]] = {}
+    for job in jobs(state, settings.scrape_address, own, instance=settings.instance):
+        for target in job.targets:
+            scrapes.setdefault(target.resource, []).append(target)
+    suspended = read_suspended(settings.state_dir)
+    return View(statuses, records, daemon, alive, targets, rules, suspended, now, scrapes)
 
 
 async def _gather(*aws: Awaitable[Any]) -> list[Any]:
@@ -360,6 +369,7 @@ def describe(
     body = render.status_json(
         status, view.records.get(status.key), view.targets, view.suspended.get(status.key)
     )
+    body["scrape"] = [render.scrape_json(t) for t in view.scrapes.get(status.key, [])]
     if form in (Format.JSON, Format.YAML):
         print_document({**body, "events": events}, form)
     elif form is Format.NAME:
