@@ -147,12 +147,11 @@ def test_colour_on_a_terminal_but_not_with_no_color(tree: Path, env: dict[str, s
     assert ESCAPE not in terminal({**env, "NO_COLOR": "1"}, "get")
 
 
-def terminal(env: dict[str, str], *args: str) -> str:
-    """What monop prints on a terminal (a pseudo-terminal as its stdout)."""
+def terminal(env: dict[str, str], *args: str, stream: str = "stdout") -> str:
+    """What monop prints on a terminal (a pseudo-terminal as its stdout, or its stderr)."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monop", *args], stdout=follower, stderr=subprocess.DEVNULL, env=env
-    )
+    where = {stream: follower, "stderr" if stream == "stdout" else "stdout": subprocess.DEVNULL}
+    process = subprocess.Popen([sys.executable, "-m", "monop", *args], env=env, **where)  # type: ignore[call-overload]
     os.close(follower)
     out = b""
     while True:
@@ -166,6 +165,15 @@ def terminal(env: dict[str, str], *args: str) -> str:
     process.wait(timeout=60)
     os.close(leader)
     return out.decode()
+
+
+def test_apply_shows_its_progress_on_a_terminal_only(tree: Path, env: dict[str, str]) -> None:
+    write_service(tree, "alpha", 19240, metrics="app_up 2")
+    assert "applying" in terminal(env, "apply", stream="stderr")
+    write_service(tree, "alpha", 19240, metrics="app_up 3")
+    piped = monop(env, "apply")
+    assert "recreate BusinessService/alpha: ok" in piped.stdout
+    assert "applying" not in piped.stderr
 
 
 def test_watch_prints_again_when_a_state_changes(
