@@ -29,7 +29,9 @@ from monop.cli.app import (
 from monop.cli.flags import with_settings
 from monop.cli.state import desired_state, signal_daemon
 
-ResourceArg = Annotated[str, typer.Argument(help="KIND/NAME, as `monop get` shows it.", show_default=False)]
+ResourceArg = Annotated[
+    str, typer.Argument(help="KIND/NAME, as `monop get` shows it.", show_default=False, metavar="KIND/NAME")
+]
 
 
 def _key(resource: str) -> str:
@@ -175,7 +177,8 @@ def suspend(ctx: typer.Context, resource: ResourceArg) -> None:
 def resume(
     ctx: typer.Context,
     resource: Annotated[
-        str | None, typer.Argument(help="KIND/NAME of a suspended resource.", show_default=False)
+        str | None,
+        typer.Argument(help="KIND/NAME of a suspended resource.", show_default=False, metavar="KIND/NAME"),
     ] = None,
 ) -> None:
     """Repair a suspended resource again (the end of `monop suspend KIND/NAME`).
@@ -204,7 +207,8 @@ def resume(
 def reconcile(
     ctx: typer.Context,
     resource: Annotated[
-        str | None, typer.Argument(help="KIND/NAME; default: every resource.", show_default=False)
+        str | None,
+        typer.Argument(help="KIND/NAME; default: every resource.", show_default=False, metavar="KIND/NAME"),
     ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait until the daemon has reconciled what it queued.")

@@ -340,7 +340,9 @@ app.command(
 @with_settings
 def describe(
     ctx: typer.Context,
-    resource: Annotated[str, typer.Argument(help="KIND/NAME (or NAME).", show_default=False)],
+    resource: Annotated[
+        str, typer.Argument(help="KIND/NAME (or NAME).", show_default=False, metavar="KIND/NAME")
+    ],
     output: OutputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
