@@ -12,7 +12,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from monop.api.duration import Duration
+from monop.api.duration import SettingsDuration as Duration
 from monop.api.labels import DEFAULT_INSTANCE
 from monop.desired.policy import Policy
 from monop.errors import SettingsError

@@ -171,6 +171,19 @@ SHAPES = [
     (_exporter(restartPolicy="sometimes"), False),
     (_exporter(user=None), True),
     (_exporter(bogus=1), False),
+    (_exporter(user=65534), True),
+    (_exporter(user="nobody:nogroup"), True),
+    (_exporter(restartPolicy="Always"), True),
+    (_exporter(restartPolicy="OnFailure"), True),
+    (_exporter(restartPolicy="never"), False),
+    (
+        _exporter(
+            ports=[{"containerPort": 9100, "protocol": "TCP", "name": "metrics"}], scrape={"port": "metrics"}
+        ),
+        True,
+    ),
+    (_exporter(scrape={"port": "Metrics"}), False),
+    (_exporter(scrape={"port": 70000}), False),
 ]
 
 

@@ -47,9 +47,9 @@ def test_the_seeds_original_port_clash_is_caught(repo: Path, tmp_path: Path) -> 
     business = tmp_path / "desired" / "business.yaml"
     business.write_text(business.read_text().replace('"8502:8501"', '"8501:8501"'))
     assert problems_of(tmp_path / "desired") == [
-        f"{tmp_path}/desired/business.yaml:33: BusinessService/business-dashboard: spec.ports[0]: "
+        f"{tmp_path}/desired/business.yaml:34: BusinessService/business-dashboard: spec.ports[0]: "
         f"host port 8501/tcp is also published by BusinessService/business-metrics at "
-        f"{tmp_path}/desired/business.yaml:17"
+        f"{tmp_path}/desired/business.yaml:18"
     ]
 
 
@@ -77,10 +77,10 @@ def test_every_problem_is_reported_in_one_run_through_the_cli(repo: Path, tmp_pa
     assert [line for line in result.stderr.splitlines() if ": warning: " not in line] == [
         "desired/bad-port.yaml:7: Exporter/bad-port: spec.ports[0]: host port 99999 is not in 1..65535",
         "desired/broken.yaml:3: invalid YAML: while parsing a flow sequence: did not find expected ',' or ']'",
-        "desired/business.yaml:33: BusinessService/business-dashboard: spec.ports[0]: host port 8501/tcp "
-        "is also published by BusinessService/business-metrics at desired/business.yaml:17",
-        "desired/unknown-field.yaml:8: Exporter/typo: spec: unknown field 'imagePullPolicy' "
-        "(did you mean 'pullPolicy'?)",
+        "desired/business.yaml:34: BusinessService/business-dashboard: spec.ports[0]: host port 8501/tcp "
+        "is also published by BusinessService/business-metrics at desired/business.yaml:18",
+        "desired/unknown-field.yaml:8: Exporter/typo: spec: unknown field 'imagePullPolicy': "
+        "write pullPolicy: Always",
     ]
 
 
@@ -157,7 +157,7 @@ def test_duplicate_names_across_kinds_and_clashing_scrape_targets(tmp_path: Path
     )
     assert [p.replace(str(tmp_path) + "/", "") for p in problems_of(tmp_path)] == [
         "b.yaml:4: BusinessService/same: metadata.name: name 'same' is also used by Exporter/same at a.yaml:4",
-        "b.yaml:8: BusinessService/same: spec.scrape[0]: scrape target http://host.containers.internal:9101/metrics "
+        "b.yaml:8: BusinessService/same: spec.scrape: scrape target http://host.containers.internal:9101/metrics "
         "is also claimed by Exporter/same at a.yaml:5",
     ]
 

@@ -80,8 +80,18 @@ def test_no_message_names_a_python_type(kind: str, path: tuple[str, ...]) -> Non
         ("env: [1]", "spec.env[0]: should be a mapping; got 1"),
         ("ports: [[1]]", 'spec.ports[0]: should be a port ("8080:80/tcp") or a mapping with containerPort'),
         ("labels: {a: [1]}", "spec.labels.a: should be a string; got a list"),
-        ("limits: {cpus: yes}", "spec.limits.cpus: should be a number; got true"),
-        ("scrape: {port: '9100'}", "spec.scrape.port: should be a whole number; got a string"),
+        (
+            "limits: {cpus: yes}",
+            "spec.limits.cpus: should be a number of CPUs like 0.5 or 2, or millicores like 500m; got yes",
+        ),
+        (
+            "scrape: {port: '9100'}",
+            "spec.scrape.port: '9100' is a port number in quotes: write it without them",
+        ),
+        (
+            "scrape: {port: [1]}",
+            "spec.scrape.port: should be a port number, or the name of one of spec.ports",
+        ),
         (
             "restartPolicy: never",
             "spec.restartPolicy: should be one of no, always, on-failure, unless-stopped; got 'never'",

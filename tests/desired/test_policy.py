@@ -49,12 +49,12 @@ def test_the_seed_stack_under_a_policy_is_refused_field_by_field(repo: Path) -> 
     result = monop("validate", "--json", str(repo / "desired"), policy=SEED_POLICY)
     assert result.returncode == 1
     assert located(result) == [
-        ("cadvisor.yaml", 16, "CAdvisor/cadvisor", "spec.privileged"),
-        ("cadvisor.yaml", 16, "CAdvisor/cadvisor", "spec.volumes[0].hostPath"),
-        ("cadvisor.yaml", 16, "CAdvisor/cadvisor", "spec.volumes[1].hostPath"),
-        ("cadvisor.yaml", 16, "CAdvisor/cadvisor", "spec.volumes[3].hostPath"),
-        ("cadvisor.yaml", 16, "CAdvisor/cadvisor", "spec.volumes[4].hostPath"),
-        ("node-exporter.yaml", 14, "Exporter/node-exporter", "spec.volumes[0].hostPath"),
+        ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.privileged"),
+        ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.volumes[0].hostPath"),
+        ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.volumes[1].hostPath"),
+        ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.volumes[3].hostPath"),
+        ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.volumes[4].hostPath"),
+        ("node-exporter.yaml", 15, "Exporter/node-exporter", "spec.volumes[0].hostPath"),
     ]
     messages = [p["message"] for p in json.loads(result.stdout)["problems"] if p["severity"] == "error"]
     assert messages[0].startswith("runs privileged (the CAdvisor default), which is root on the host")

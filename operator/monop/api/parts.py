@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 Protocol = Literal["tcp", "udp", "sctp"]
+# Kubernetes' port names (IANA service names), begun by a letter so that `9100` is a number.
+PORT_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+PORT_NAME_MAX = 15
+
+
+def port_name_problem(value: str) -> str | None:
+    """Why `value` is not a port name, or None when it is one."""
+    if value.isdigit():
+        return f"{value!r} is a port number in quotes: write it without them"
+    if len(value) > PORT_NAME_MAX or not re.match(PORT_NAME, value):
+        return (
+            f"port name {value!r} must be lower-case letters, digits and '-', begin with a letter "
+            f"and end with a letter or digit, at most {PORT_NAME_MAX} characters"
+        )
+    return None
 
 
 class _Part(BaseModel):
@@ -40,14 +55,38 @@ def _absolute(value: str, what: str) -> str:
 class Port(_Part):
     """A published port; `"[hostIP:]hostPort:containerPort[/protocol]"` or `"containerPort"`."""
 
-    noun: ClassVar[str] = 'a port ("8080:80/tcp") or a mapping with containerPort, hostPort, hostIP, protocol'
+    noun: ClassVar[str] = (
+        'a port ("8080:80/tcp") or a mapping with containerPort, hostPort, hostIP, protocol, name'
+    )
 
     container_port: int = Field(alias="containerPort", description="Port inside the container.")
     host_port: int | None = Field(
         None, alias="hostPort", description="Port on the host; defaults to containerPort."
     )
     host_ip: str = Field("", alias="hostIP", description="Host address to bind; empty means all.")
-    protocol: Protocol = "tcp"
+    protocol: Annotated[
+        Protocol,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": "^([tT][cC][pP]|[uU][dD][pP]|[sS][cC][tT][pP])$",
+                "description": "tcp, udp or sctp, in any case (Kubernetes writes TCP).",
+            }
+        ),
+    ] = "tcp"
+    name: str | None = Field(
+        None,
+        description="A name for scrape.port to refer to, as Kubernetes' named ports.",
+        json_schema_extra={"pattern": PORT_NAME, "maxLength": PORT_NAME_MAX},
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        problem = None if value is None else port_name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -1,13 +1,15 @@
-"""Memory sizes as Kubernetes (`256Mi`, `1G`) and compose/podman (`512m`, `1g`) users write them."""
+"""Memory sizes and CPU limits as Kubernetes (`256Mi`, `500m`) and compose/podman (`512m`, `0.5`) users write them."""
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
 
+from monop.api.forms import Forms
 from monop.api.text import Text
 
 _SUFFIX = {
@@ -62,3 +64,50 @@ MemoryBytes = Annotated[
         {"x-kubernetes-int-or-string": True, "description": "256Mi, 1G, 512m (podman: MiB), or bytes."}
     ),
 ]
+
+
+# Linux's largest configurable CPU count (CONFIG_NR_CPUS); more cannot be meant.
+MAX_CPUS = 8192
+CPUS_NOUN = "a number of CPUs like 0.5 or 2, or millicores like 500m"
+_CPUS = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(m?)$")
+
+
+def parse_cpus(value: Any) -> float:
+    """CPUs as `podman run --cpus` takes them (`0.5`, `2`), or Kubernetes' millicores (`500m` = 0.5).
+
+    Raises ValueError for zero, or past MAX_CPUS.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"should be {CPUS_NOUN}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"should be {CPUS_NOUN}; got {value}")
+    match = _CPUS.match(value) if isinstance(value, str) else None
+    if isinstance(value, str) and match is None:
+        raise ValueError(f"should be {CPUS_NOUN}; got {value}")
+    number = Fraction(match.group(1)) / (1000 if match.group(2) else 1) if match else Fraction(value)
+    if number <= 0:
+        raise ValueError("a CPU limit must be more than 0")
+    if number > MAX_CPUS:
+        raise ValueError(f"a CPU limit is at most {MAX_CPUS} (the most CPUs Linux can have)")
+    return float(number)
+
+
+_CPU_NUMBER = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CPUS}
+
+Cpus = Annotated[
+    float,
+    BeforeValidator(parse_cpus),
+    Text(CPUS_NOUN),
+    Forms(
+        "CPU limit in cores, like `podman run --cpus` (0.5), or millicores (500m).",
+        (_CPU_NUMBER, {"type": "string", "pattern": r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)m?$"}),
+        own=False,
+        crd={
+            **_CPU_NUMBER,
+            # A structural schema cannot say "a number or a string": the CRD takes the number.
+            "description": "CPU limit in cores, like `podman run --cpus` (0.5); "
+            "monop also takes millicores (500m), which this schema cannot say beside a number.",
+        },
+    ),
+]
+"""A CPU limit, held as cores."""

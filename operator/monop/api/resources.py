@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -22,8 +23,9 @@ from pydantic import (
 )
 
 from monop.api.duration import Duration
-from monop.api.parts import Device, Port, Volume
-from monop.api.quantity import MemoryBytes
+from monop.api.forms import Forms
+from monop.api.parts import PORT_NAME, PORT_NAME_MAX, Device, Port, Volume, port_name_problem
+from monop.api.quantity import Cpus, MemoryBytes
 from monop.api.stopping import StopSignal, StopTimeout
 
 API_VERSION = "monop.dev/v1alpha1"
@@ -84,21 +86,43 @@ def _container_labels(value: dict[str, str]) -> dict[str, str]:
 ContainerLabels = Annotated[dict[str, str], AfterValidator(_container_labels)]
 
 
-def _either(description: str) -> WithJsonSchema:
+def _either(description: str, *others: dict[str, Any]) -> Forms:
     # Kubernetes' structural schemas cannot say "a string or an object" (or "a mapping or a
     # list"); monop's own validator checks each form, so the CRD keeps the value and describes it.
-    return WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True, "description": description})
+    return Forms(description, others)
 
 
-def _short_or_long(example: str, fields: str) -> WithJsonSchema:
-    return _either(f"{example!r}, or {{{fields}}}.")
+def _short_or_long(example: str, fields: str, *others: dict[str, Any]) -> Forms:
+    return _either(f"{example!r}, or {{{fields}}}.", {"type": "string", "examples": [example]}, *others)
 
 
-PortItem = Annotated[Port, _short_or_long("8080:80/tcp", "containerPort, hostPort, hostIP, protocol")]
+PortItem = Annotated[
+    Port,
+    _short_or_long(
+        "8080:80/tcp",
+        "containerPort, hostPort, hostIP, protocol, name",
+        {"type": "integer", "minimum": 1, "maximum": 65535},
+    ),
+]
 VolumeItem = Annotated[Volume, _short_or_long("/sys:/sys:ro", "hostPath, containerPath, readOnly")]
 DeviceItem = Annotated[
     Device, _short_or_long("/dev/nvidia0:/dev/nvidia0:rwm", "hostPath, containerPath, permissions")
 ]
+
+# What YAML gives for an unquoted value that the environment takes as its text.
+_SCALAR = {"type": ["string", "number", "boolean"]}
+_ENV_FORMS = (
+    {"type": "object", "additionalProperties": _SCALAR},
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "value": _SCALAR},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    },
+)
 
 
 class Strict(BaseModel):
@@ -108,7 +132,10 @@ class Strict(BaseModel):
 
 
 class Metadata(Strict):
-    name: str = Field(description="Resource name; also the container's name.")
+    name: str = Field(
+        description="Resource name; also the container's name.",
+        json_schema_extra={"pattern": _NAME.pattern, "maxLength": 63},
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels of the resource (not the container)."
     )
@@ -167,7 +194,10 @@ class Capabilities(Strict):
 class Healthcheck(Strict):
     """Podman's healthcheck. `test` is an argv list, or a string run by the shell."""
 
-    test: Annotated[tuple[str, ...], _either("A command: a string run by the shell, or an argv list.")]
+    test: Annotated[
+        tuple[str, ...],
+        _either("A command: a string run by the shell, or an argv list.", {"type": "string"}),
+    ]
     interval: Duration = 30.0
     timeout: Duration = 30.0
     retries: int = Field(3, ge=0, le=_INT32)
@@ -190,27 +220,51 @@ class Healthcheck(Strict):
         return value
 
 
-# Linux's largest configurable CPU count (CONFIG_NR_CPUS); more cannot be meant.
-MAX_CPUS = 8192
-
-
 class Limits(Strict):
     memory: MemoryBytes | None = Field(None, description="Memory limit: 256Mi, 1G, 512m.")
-    cpus: float | None = Field(
-        None, gt=0, le=MAX_CPUS, description="CPU limit in cores, like `podman run --cpus`."
-    )
+    cpus: Cpus | None = None
+
+
+def _port_or_name(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= 65535:
+            raise ValueError(f"port {value} is not in 1..65535")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("should be a port number, or the name of one of spec.ports")
+    problem = port_name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+ScrapePort = Annotated[
+    int | str,
+    BeforeValidator(_port_or_name),
+    Forms(
+        "Port Prometheus connects to (9100), or the name of one of spec.ports; "
+        "defaults to the first published port.",
+        (
+            {"type": "integer", "minimum": 1, "maximum": 65535},
+            {"type": "string", "pattern": PORT_NAME, "maxLength": PORT_NAME_MAX},
+        ),
+        own=False,
+        crd={
+            "x-kubernetes-int-or-string": True,
+            "minimum": 1,
+            "maximum": 65535,
+            "pattern": PORT_NAME,
+            "maxLength": PORT_NAME_MAX,
+        },
+    ),
+]
 
 
 class Scrape(Strict):
     """How Prometheus scrapes one metrics endpoint of the resource."""
 
     job: str | None = Field(None, description="Prometheus job name; defaults per kind.")
-    port: int | None = Field(
-        None,
-        ge=1,
-        le=65535,
-        description="Port Prometheus connects to; defaults to the published metrics port.",
-    )
+    port: ScrapePort | None = None
     path: UrlPath = "/metrics"
     scheme: Literal["http", "https"] = "http"
     interval: Duration | None = Field(
@@ -247,15 +301,19 @@ class Scrape(Strict):
         return self
 
 
+# A pod's restartPolicy, as Podman's: Never is Podman's `no`.
+KUBERNETES_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+
+
 class ContainerSpec(Strict):
     """The container fields every kind shares."""
 
     image: str = Field(min_length=1, description="Image reference, pinned by tag or digest.")
     command: tuple[str, ...] | None = Field(None, description="Overrides the image's entrypoint.")
     args: tuple[str, ...] | None = Field(None, description="Overrides the image's command (cmd).")
-    env: Annotated[dict[str, str], _either("Environment: a map, or a list of {name, value}.")] = Field(
-        default_factory=dict
-    )
+    env: Annotated[
+        dict[str, str], Forms("Environment: a map, or a list of {name, value}.", _ENV_FORMS, own=False)
+    ] = Field(default_factory=dict)
     secret_env_from: tuple[str, ...] = Field(
         (),
         alias="secretEnvFrom",
@@ -268,12 +326,28 @@ class ContainerSpec(Strict):
     network: str = Field("bridge", description="host, bridge, none, or the name of a Podman network.")
     privileged: bool = False
     capabilities: Capabilities = Field(default_factory=Capabilities)
-    user: str | None = Field(None, description="User (and group) to run as: 65534 or nobody:nogroup.")
-    restart_policy: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
-        "no",
-        alias="restartPolicy",
-        description="Podman's own restart policy; monop restarts stopped containers anyway.",
-    )
+    user: (
+        Annotated[
+            str,
+            Forms(
+                "User (and group) to run as: 65534 or nobody:nogroup.",
+                ({"type": "integer", "minimum": 0},),
+                crd={"x-kubernetes-int-or-string": True},
+            ),
+        ]
+        | None
+    ) = None
+    restart_policy: Annotated[
+        Literal["no", "always", "on-failure", "unless-stopped"],
+        WithJsonSchema(
+            {
+                "type": "string",
+                "enum": ["no", "always", "on-failure", "unless-stopped", *KUBERNETES_RESTART],
+                "description": "Podman's own restart policy (Kubernetes' Always, OnFailure and Never "
+                "too); monop restarts stopped containers anyway.",
+            }
+        ),
+    ] = Field("no", alias="restartPolicy")
     healthcheck: Healthcheck | None = None
     labels: ContainerLabels = Field(default_factory=dict, description="Labels on the container.")
     limits: Limits = Field(default_factory=Limits)
@@ -311,6 +385,11 @@ class ContainerSpec(Strict):
             if not _ENV_NAME.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name")
         return value
+
+    @field_validator("restart_policy", mode="before")
+    @classmethod
+    def _kubernetes_restart(cls, value: Any) -> Any:
+        return KUBERNETES_RESTART.get(value, value) if isinstance(value, str) else value
 
     @field_validator("secret_env_from", mode="before")
     @classmethod
@@ -443,7 +522,8 @@ class BusinessService(ContainerSpec):
     """An application container with one or more `/metrics` endpoints and an optional HTTP probe."""
 
     scrape: Annotated[
-        tuple[Scrape, ...], _either("One endpoint {job, port, path, ...}, or a list of them.")
+        tuple[Scrape, ...],
+        Forms("One endpoint {job, port, path, ...}, or a list of them.", one_or_many=True),
     ] = ()
     probe: Probe | None = None
 

@@ -81,7 +81,7 @@ def targets(resource: ResourceBase, default_address: str) -> list[Target]:
         field: tuple[str | int, ...] = (
             ("spec", "scrape", i) if len(endpoints) > 1 or _is_list(resource) else ("spec", "scrape")
         )
-        port = scrape.port or _default_port(resource)
+        port = _named_port(resource, scrape.port, (*field, "port")) or _default_port(resource)
         if port is None:
             raise TargetError((*field, "port"), "required: the container publishes no port to scrape")
         out.append(
@@ -105,6 +105,18 @@ def targets(resource: ResourceBase, default_address: str) -> list[Target]:
 
 def _is_list(resource: ResourceBase) -> bool:
     return resource.kind == "BusinessService"
+
+
+def _named_port(resource: ResourceBase, port: int | str | None, field: tuple[str | int, ...]) -> int | None:
+    """The port Prometheus connects to for `scrape.port`: a number as is, a name looked up in `ports`."""
+    if not isinstance(port, str):
+        return port
+    spec = resource.spec
+    named = next((p for p in spec.ports if p.name == port), None)
+    if named is None:
+        names = ", ".join(sorted(p.name for p in spec.ports if p.name)) or "none"
+        raise TargetError(field, f"no port of spec.ports is named {port!r} (names: {names})")
+    return named.container_port if spec.network == "host" else named.published
 
 
 def _default_port(resource: ResourceBase) -> int | None:

@@ -19,13 +19,14 @@ from pydantic_core import ErrorDetails
 
 from monop.api.resources import API_VERSION
 from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
+from monop.desired import hints
 from monop.desired import policy as host_policy
 from monop.desired.promql import check_groups
 from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
 from monop.desired.validate import check_all, duplicate_names
-from monop.desired.yamldoc import Document, YamlError, dotted, read_documents
+from monop.desired.yamldoc import Document, YamlError, as_written, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
 
 MAX_FILE_BYTES = 1 << 20  # desired state is hand-written; a megabyte is already a mistake
@@ -186,6 +187,9 @@ def _load_document(
             problem(("kind",), f"unknown kind {kind!r}{_suggest(str(kind), ALL_KINDS)}; one of {known}")
         ]
     shaped, wrong = shape(model, value, doc.texts)
+    # An item in another tool's shape gets one hint, instead of an error about each of its parts.
+    foreign = hints.foreign_shapes(value)
+    wrong = [(loc, message) for loc, message in wrong if not _within(loc, foreign)] + foreign
     problems = [Problem(shown, doc.line_of(loc), key, dotted(loc), message) for loc, message in wrong]
     try:
         resource = model.model_validate(shaped)
@@ -194,7 +198,8 @@ def _load_document(
         problems += [
             _from_pydantic(e, doc, shown, key, model)
             for e in err.errors(include_url=False)
-            if tuple(e["loc"]) not in said
+            if as_written(doc.lines, tuple(e["loc"])) not in said
+            and not _within(as_written(doc.lines, tuple(e["loc"])), foreign)
         ]
     if problems:
         return None, problems
@@ -204,6 +209,11 @@ def _load_document(
     mounted, problems = _mounted_files(loaded, root)
     secret_env, secret_problems = _secret_env(loaded, root)
     return dataclasses.replace(loaded, mounted=mounted, secret_env=secret_env), problems + secret_problems
+
+
+def _within(loc: tuple[str | int, ...], hinted: list[tuple[tuple[str | int, ...], str]]) -> bool:
+    """True when `loc` is inside a hinted item, or is the list field that holds one."""
+    return any(loc[: len(h)] == h or (len(loc) >= 2 and h[: len(loc)] == loc) for h, _ in hinted)
 
 
 # pydantic's error types that mean "a value of the wrong kind", said in the user's words instead.
@@ -232,7 +242,7 @@ _WRONG_KIND = {
 def _from_pydantic(
     error: ErrorDetails, doc: Document, shown: str, key: str | None, model: type[Any]
 ) -> Problem:
-    loc = tuple(error["loc"])
+    loc = as_written(doc.lines, tuple(error["loc"]))
     kind = error["type"]
     if kind in _WRONG_KIND:
         message = _wrong_kind(model, loc, kind, error["input"], doc.texts.get(loc))
@@ -242,7 +252,9 @@ def _from_pydantic(
     if kind == "extra_forbidden":
         field = str(loc[-1])
         known = _known_fields(doc.value, loc[:-1])
-        message = f"unknown field {field!r}{_suggest(field, known)}"
+        message = (
+            hints.unknown_field(doc.value, loc, known) or f"unknown field {field!r}{_suggest(field, known)}"
+        )
         return Problem(shown, doc.line_of(loc), key, dotted(loc[:-1]) or None, message)
     shown_loc = doc.deepest(loc)
     message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -326,7 +338,10 @@ def _mounted_files(res: LoadedResource, root: Path) -> tuple[tuple[MountedFile, 
         if not target.is_relative_to(root):
             problems.append(problem(f"hostPath {volume.host_path!r} leaves the desired tree"))
         elif not target.exists():
-            problems.append(problem(f"hostPath {volume.host_path!r} does not exist (looked for {target})"))
+            message = f"hostPath {volume.host_path!r} does not exist (looked for {target})"
+            if "/" not in volume.host_path:  # `data:/data`, as compose writes a named volume
+                message += "; monop mounts host paths only: for compose's named volume, a directory (/srv/data:/data)"
+            problems.append(problem(message))
         else:
             try:
                 mounted.append(MountedFile(target, _digest(target)))

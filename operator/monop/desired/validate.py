@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 
 from monop.api.targets import HostPort, Target, TargetError, host_ports, targets
 from monop.desired.state import LoadedResource
-from monop.desired.yamldoc import dotted
+from monop.desired.yamldoc import as_written, dotted
 from monop.errors import Problem, Severity
 
 
@@ -24,6 +24,7 @@ def check_all(
     problems += _target_clashes(resources, default_address)
     for res in resources:
         problems += _host_network_ports(res)
+        problems += _port_names(res)
         problems += _warnings(res, exists_on_host)
     return problems
 
@@ -31,6 +32,7 @@ def check_all(
 def _at(
     res: LoadedResource, field: tuple[str | int, ...], message: str, severity: Severity = Severity.ERROR
 ) -> Problem:
+    field = as_written(res.lines, field)
     return Problem(res.file, res.line_of(*field), res.key, dotted(field), message, severity)
 
 
@@ -97,12 +99,33 @@ def _host_network_ports(res: LoadedResource) -> list[Problem]:
     return problems
 
 
+def _port_names(res: LoadedResource) -> list[Problem]:
+    """A port name is what scrape.port refers to: two ports cannot share one."""
+    first: dict[str, int] = {}
+    problems = []
+    for i, port in enumerate(res.resource.spec.ports):
+        if port.name is None:
+            continue
+        j = first.setdefault(port.name, i)
+        if j != i:
+            field = ("spec", "ports", i, "name")
+            message = f"port name {port.name!r} is also the name of spec.ports[{j}]"
+            problems.append(_at(res, field, message))
+    return problems
+
+
 def _warnings(res: LoadedResource, exists_on_host: Callable[[str], bool]) -> list[Problem]:
     spec = res.resource.spec
     problems = []
     if not is_pinned(spec.image):
         message = f"image {spec.image!r} is not pinned to a version or digest; it changes under you"
         problems.append(_at(res, ("spec", "image"), message, Severity.WARNING))
+    if spec.command and spec.command[0].startswith("-"):
+        message = (
+            f"starts with the flag {spec.command[0]!r}: did you mean args? monop's command is the "
+            "entrypoint, as in Kubernetes (compose's command is monop's args)"
+        )
+        problems.append(_at(res, ("spec", "command"), message, Severity.WARNING))
     for i, device in enumerate(spec.devices):
         if not exists_on_host(device.host_path):
             message = f"device {device.host_path} does not exist on this host"

@@ -10,7 +10,7 @@ so a field that takes a string gets exactly what was written (monop.desired.type
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,17 @@ def dotted(path: Path) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def as_written(lines: Mapping[Path, Any], path: Path) -> Path:
+    """`path` as the document has it: a list field written as one item (`scrape: {port: 9100}`)
+    has no `[0]`, so `spec.scrape[0].port` is `spec.scrape.port` there."""
+    out: Path = ()
+    for part in path:
+        if part == 0 and isinstance(part, int) and (*out, 0) not in lines and out in lines:
+            continue
+        out = (*out, part)
     return out
 
 
