@@ -271,11 +271,11 @@ def _default(kind: str, value: Any) -> str | None:
 def _kind(annotation: Any, metadata: list[Any]) -> tuple[str, tuple[str, ...]]:
     import typing
 
-    from monop.api.duration import Duration
+    from monop.api.duration import format_duration
 
     if typing.get_origin(annotation) is typing.Literal:
         return "choice", tuple(typing.get_args(annotation))
-    if metadata and all(m in metadata for m in typing.get_args(Duration)[1:]):
+    if any(getattr(m, "func", None) is format_duration for m in metadata):  # Duration's serializer
         return "duration", ()
     args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     return {int: "int", Path: "path", str: "str"}.get(args[0], "json"), ()
