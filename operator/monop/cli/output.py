@@ -169,7 +169,7 @@ def status_table(
 
 def suspended_reason(suspension: Any, now: float) -> str:
     who = f" by {suspension.by}" if getattr(suspension, "by", "") else ""
-    return f"SUSPENDED{who} {age_s(now - suspension.since)} ago: not repaired until `monop resume`"
+    return f"SUSPENDED{who} {age_s(now - suspension.since)} ago: not repaired until `monop resume {suspension.key}`"
 
 
 def _field(record: ResourceRecord | None, name: str) -> Any:
