@@ -190,6 +190,8 @@ def test_reconcile_wait_returns_once_reconciled(state: Path) -> None:
 
 def test_reconcile_wait_gives_up_at_its_timeout(state: Path) -> None:
     with Daemon(state, reconciles=False):
-        done = monop("reconcile", "Exporter/b", "--wait", "--timeout", "0.5", "--state-dir", str(state))
+        done = monop("reconcile", "Exporter/b", "--wait", "--timeout", "500ms", "--state-dir", str(state))
+        late = monop("reconcile", "--wait", "--timeout", "soon", "--state-dir", str(state))
     assert done.returncode == 3
-    assert done.stderr.startswith("monop: not reconciled within 0.5s: Exporter/b")
+    assert done.stderr.startswith("monop: not reconciled within 500ms: Exporter/b")
+    assert late.returncode == 2 and "--timeout" in late.stderr

@@ -214,14 +214,21 @@ def reconcile(
         bool, typer.Option("--wait", help="Wait until the daemon has reconciled what it queued.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="With --wait: give up after this many seconds (exit 3).")
-    ] = 60.0,
+        str,
+        typer.Option("--timeout", help="With --wait: give up after this long (a duration: 90s, 5m; exit 3)."),
+    ] = "60s",
 ) -> None:
     """Ask the running daemon to reconcile now (POST /reconcile on its metrics_address).
 
     Exit 0 once queued (with --wait: once reconciled), 1 when the daemon knows no such resource,
     3 when no daemon runs on this state_dir or --timeout passed.
     """
+    from monop.api.duration import parse_duration
+
+    try:
+        limit = parse_duration(timeout)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--timeout") from None
     settings = load(ctx)
     key = _key(resource) if resource is not None else None
     asked = time.time()
@@ -229,10 +236,10 @@ def reconcile(
     if not wait:
         typer.echo(f"queued: {', '.join(queued) or 'nothing'}")
         raise typer.Exit(EXIT_OK)
-    pending = wait_reconciled(settings.state_dir, queued, asked, timeout)
+    pending = wait_reconciled(settings.state_dir, queued, asked, limit)
     if pending:
         raise CouldNotTell(
-            f"not reconciled within {timeout:g}s: {', '.join(pending)} (see `monop events` and the daemon's log)"
+            f"not reconciled within {timeout}: {', '.join(pending)} (see `monop events` and the daemon's log)"
         )
     typer.echo(f"reconciled: {', '.join(queued) or 'nothing'}")
 
