@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 
 def monop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,3 +61,29 @@ def test_crds_check_reports_stale_files(tmp_path: Path) -> None:
     assert monop("crds", "--output", str(tmp_path)).returncode == 0
     result = monop("crds", "--check", "--output", str(tmp_path))
     assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_validate_output_forms_and_streams(repo: Path, tmp_path: Path) -> None:
+    tree = str(repo / "desired")
+    names = monop("validate", tree, "-o", "name")
+    assert "CAdvisor/cadvisor\n" in names.stdout and "AlertRuleGroup/" in names.stdout
+    assert yaml.safe_load(monop("validate", tree, "-o", "yaml").stdout)["valid"] is True
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\n"
+        "spec: {image: 'prom/node-exporter', ports: ['9100:9100']}\n"
+    )
+    warned = monop("validate", str(tmp_path))
+    # The warning is a diagnostic (stderr); the verdict is the result (stdout).
+    assert ": warning: Exporter/x: spec.image: " in warned.stderr
+    assert warned.stdout == f"{tmp_path}: 1 resources valid, 1 warning(s)\n"
+
+
+def test_history_json_times_are_rfc3339(tmp_path: Path) -> None:
+    (tmp_path / "history.jsonl").write_text(
+        json.dumps({"at": 1764541262.5, "revision": "a" * 40, "result": "applied", "created": ["Exporter/x"]})
+        + "\n"
+    )
+    done = monop("history", "-o", "json", "--state-dir", str(tmp_path))
+    assert json.loads(done.stdout)[0]["at"] == "2025-11-30T22:21:02Z"
+    table = monop("history", "--state-dir", str(tmp_path))
+    assert table.stdout.splitlines()[1].split()[2:5] == ["aaaaaaaaaaaa", "applied", "-"]

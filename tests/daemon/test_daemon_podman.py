@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -238,7 +239,7 @@ def test_a_container_that_keeps_dying_goes_into_crash_loop_backoff(
     assert code == 1
     assert crasher["daemon"]["restartCount"] >= 2
     assert any(r["field"].startswith("next try in") for r in crasher["reasons"])
-    assert crasher["daemon"]["backoffUntil"] > time.time()
+    assert datetime.fromisoformat(crasher["daemon"]["backoffUntil"]).timestamp() > time.time()
     assert daemon.events("crash_loop_backoff", resource="BusinessService/crasher")
     # Spaced out: no restart while the backoff lasts. SIGHUP makes the daemon look at every
     # resource again at once; it declines crasher (another crash_loop_backoff line) and starts nothing.

@@ -146,7 +146,7 @@ def test_the_desired_directory_deleted_then_back_is_watched_again(
     assert readyz(daemon)[0] == 503
     daemon.wait_event("desired_path_missing", path=str(desired))
     done = daemon.monop("status", "-d", str(desired))
-    assert done.returncode == 2 and f"{desired}: no such file or directory" in done.stderr
+    assert done.returncode == 1 and f"{desired}: no such file or directory" in done.stderr
     state = json.loads((daemon.state_dir / "status.json").read_text())
     assert "desired path" in state["daemon"]["down"]
     daemon.send(signal.SIGHUP)  # a reload meanwhile prunes nothing either

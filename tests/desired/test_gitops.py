@@ -175,7 +175,7 @@ def test_rollback_holds_an_earlier_revision_until_resume(
     )
     assert env_of(podman_service, "beta") == "app_up 1"  # held: the new commit waits
 
-    assert following.monop("resume").returncode == 0
+    assert following.monop("rollback", "--release").returncode == 0
     wait_for(lambda: env_of(podman_service, "beta") == "app_up 3", 30, "beta follows the branch again")
     assert [e["result"] for e in history(following)][-2:] == ["rollback", "applied"]
 
@@ -308,7 +308,8 @@ def test_a_rejected_head_stays_rejected_across_a_restart_and_is_recorded_once(
         assert again.wait_event("desired_state_loaded")["revision"] == repo.first  # type: ignore[attr-defined]
         # The applied revision is in force; the newest is still the refused one, and says so.
         assert again.metric("monop_desired_state_valid") == 0
-        _, shown = again.status()
+        code, shown = again.status()
+        assert code == 1  # everything runs as applied, but the newest revision is refused
         assert shown["daemon"]["git"]["rejected"]["revision"] == bad  # type: ignore[index]
         assert "99999" in shown["daemon"]["desired_error"]  # type: ignore[index]
         fault.inject("SIGHUP: the branch fetched and read again")

@@ -180,13 +180,14 @@ def test_a_failed_pull_on_recreate_leaves_the_old_container_running(
     assert podman_service.podman("inspect", "-f", "{{.State.Status}}", "alpha").stdout.strip() == "running"
 
 
-def test_podman_unreachable_is_one_line_and_exit_2(tree: Path, tmp_path: Path) -> None:
+def test_podman_unreachable_is_one_line_and_exit_3(tree: Path, tmp_path: Path) -> None:
     env = {**os.environ, "MONOP_PODMAN_URL": f"unix://{tmp_path}/nothing.sock"}
-    for command in ("status", "plan", "apply"):
+    for command in ("status", "get", "describe", "plan", "diff", "apply"):
+        args = [command, "BusinessService/alpha"] if command == "describe" else [command]
         result = subprocess.run(
-            [sys.executable, "-m", "monop", command, "-d", str(tree)], capture_output=True, text=True, env=env
+            [sys.executable, "-m", "monop", *args, "-d", str(tree)], capture_output=True, text=True, env=env
         )
-        assert result.returncode == 2
+        assert result.returncode == 3, command
         assert result.stderr.splitlines() == [
             f"monop: cannot reach Podman at unix://{tmp_path}/nothing.sock: [Errno 2] No such file or directory"
         ]
@@ -195,7 +196,7 @@ def test_podman_unreachable_is_one_line_and_exit_2(tree: Path, tmp_path: Path) -
 def test_an_invalid_desired_state_is_never_applied(tree: Path, podman_service: PodmanService) -> None:
     write_service(tree, "bad", 99999)
     result = monop(podman_service, "apply", "-d", str(tree))
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "host port 99999 is not in 1..65535" in result.stderr
     assert ids(podman_service) == {}
 

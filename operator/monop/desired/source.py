@@ -101,7 +101,7 @@ def read(
 
 @dataclass(frozen=True)
 class Hold:
-    """`monop rollback` holds the daemon at one revision until `monop resume`."""
+    """`monop rollback` holds the daemon at one revision until `monop rollback --release`."""
 
     revision: str
     since: float
