@@ -15,6 +15,7 @@ import typer
 from monop.cli.app import (
     EXIT_OK,
     EXIT_PROBLEM,
+    EXIT_USAGE,
     CouldNotTell,
     Format,
     JsonOpt,
@@ -147,6 +148,36 @@ def crds(
     raise typer.Exit(EXIT_PROBLEM if check and stale else EXIT_OK)
 
 
+@app.command()
+def schema(
+    kind: Annotated[
+        str | None, typer.Argument(help="One kind (any case); all of them when left out.")
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write schemas/<kind>.json for every kind instead of printing.")
+    ] = False,
+    output: Annotated[Path, typer.Option("--dir", help="Where --write puts the files.")] = Path("schemas"),
+) -> None:
+    """Print the JSON Schema of a kind, for editors: `# yaml-language-server: $schema=<file>` on a desired file.
+
+    Without KIND, an object of every kind's schema. Exit 2 for a kind monop does not know.
+    """
+    from monop.api.schema import json_schema, json_schemas, schema_files
+
+    if write:
+        for name, text in schema_files().items():
+            target = output / name
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                output.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                note(f"wrote: {target}")
+        return
+    try:
+        print_document(json_schema(kind) if kind else json_schemas())
+    except KeyError as err:
+        fail(str(err.args[0]), EXIT_USAGE)
+
+
 render_app = typer.Typer(
     help="Print configuration for the tools beside monop.", no_args_is_help=True, rich_markup_mode=None
 )
@@ -204,6 +235,22 @@ def render_prometheus(
             note(f"rejected: AlertRuleGroup/{name}: {why}")
         if result.rejected:
             raise typer.Exit(EXIT_PROBLEM)
+
+
+@render_app.command("alertmanager")
+@with_settings
+def render_alertmanager(ctx: typer.Context) -> None:
+    """Print the alertmanager.yml monop writes from the AlertReceivers and the AlertRouting (secrets masked).
+
+    The daemon writes it to `alertmanager_config`, checked by amtool first, and reloads Alertmanager
+    at `alertmanager_url`. Exit 1 when the desired state has no AlertRouting or AlertReceiver.
+    """
+    from monop.desired.amconfig import render
+
+    state = desired_state(load(ctx))
+    if not state.alerting:
+        fail("the desired state has no AlertRouting or AlertReceiver: nothing to render", EXIT_PROBLEM)
+    typer.echo(render(state.alerting), nl=False)
 
 
 async def _sync_rules(state: DesiredState, settings: Settings) -> SyncResult:

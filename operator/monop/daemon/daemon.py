@@ -172,6 +172,7 @@ class Daemon:
             crash_loops=self.reconciler.crash_loop.to_json(),
             metrics_address=self.http_address,
             rule_errors=dict(self.prometheus.rule_errors),
+            alertmanager_error=self.prometheus.alertmanager_error,
             git=self.source.record(),
             resync_interval=self.settings.resync_interval,
             down=self.health.to_json(),

@@ -186,6 +186,15 @@ class Metrics:
             "monop_suspended_resources", "Resources a person suspended (monop suspend).", registry=registry
         )
         self._shown: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]] = {}
+        self.alertmanager_syncs = Counter(
+            "monop_alertmanager_config_syncs",
+            "Changes of alertmanager.yml: written (and loaded), rejected by amtool or Alertmanager "
+            "(the previous file kept), rolled_back (refused at reload), error (monop could not try).",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("written", "rejected", "rolled_back", "error"):
+            self.alertmanager_syncs.labels(result)
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:

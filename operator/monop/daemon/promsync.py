@@ -44,6 +44,7 @@ class PrometheusSync:
         self._changed = changed  # told when something worth saving changed
         self.targets: TargetReport | None = None
         self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
+        self.alertmanager_error: str | None = None  # why the desired alertmanager.yml is not the one running
         self.rules_task: asyncio.Future[None] | None = None
         self._rules_lock = asyncio.Lock()
         self._published: tuple[list[prometheus.Job], frozenset[str]] | None = None  # in the file_sd files
@@ -99,7 +100,13 @@ class PrometheusSync:
             self.log.info("prometheus_targets_written", files=[str(p) for p in changed])
 
     def start_rules_sync(self, state: DesiredState) -> None:
-        self.rules_task = asyncio.ensure_future(self.sync_rules(state))
+        """Rule files, then alertmanager.yml, in the background (the tasks /readyz watches)."""
+        self.rules_task = asyncio.ensure_future(self._sync_files(state))
+
+    async def _sync_files(self, state: DesiredState) -> None:
+        await self.sync_rules(state)
+        await self.sync_alertmanager(state)
+        self._changed()
 
     async def sync_rules(self, state: DesiredState) -> None:
         """Rule files equal to the desired AlertRuleGroups; a refused group keeps its previous file."""
@@ -127,6 +134,27 @@ class PrometheusSync:
         elif result.reload_error is not None:
             self.log.error("prometheus_reload_failed", error=result.reload_error)
         self._changed()
+
+    async def sync_alertmanager(self, state: DesiredState) -> None:
+        """alertmanager.yml equal to the desired receivers and routing, checked by amtool, reloaded
+        and verified (monop.prometheus.alertmanager.sync logs each step); a refusal keeps the old one."""
+        if not state.alerting:
+            return
+        from monop.prometheus import alertmanager
+
+        try:
+            async with alertmanager.connect(self.settings.alertmanager_url) as api:
+                result = await alertmanager.sync(state.alerting, self.settings.alertmanager_config, api)
+        except Exception as err:
+            self.log.error(
+                "alertmanager_config_sync_failed", path=str(self.settings.alertmanager_config), error=str(err)
+            )
+            self.metrics.alertmanager_syncs.labels("error").inc()
+            return
+        self.alertmanager_error = result.rejected or result.reload_error
+        outcome = "rejected" if result.rejected else "rolled_back" if result.rolled_back else "written"
+        if result.written or result.rejected or result.rolled_back:
+            self.metrics.alertmanager_syncs.labels(outcome).inc()
 
     async def check_targets(
         self, desired: DesiredState | None, states: Mapping[str, State], own_address: str

@@ -79,6 +79,7 @@ class DaemonRecord:
     crash_loops: dict[str, Any] = field(default_factory=dict)
     metrics_address: str | None = None  # where it serves /metrics: monop's own scrape target
     rule_errors: dict[str, str] = field(default_factory=dict)  # rule groups refused, and why
+    alertmanager_error: str | None = None  # why the desired alertmanager.yml is not the one running
     # From a git source: {"applied": {...}, "newest": {...}, "held": sha, "rejected": {...}}.
     git: dict[str, Any] | None = None
     resync_interval: float | None = None  # seconds: a running daemon rewrites this file at least this often
