@@ -90,6 +90,10 @@ def test_plan_apply_and_the_daemon_choose_the_same_actions(
     shown = monop(podman_service, state_dir, "plan", "-d", str(desired))
     assert shown.returncode == 1, shown.stderr
     assert parsed(shown.stdout) == expected
+    as_json = monop(podman_service, state_dir, "plan", "-d", str(desired), "-o", "json")
+    assert [
+        (a["action"], a["resource"], (a["deferred"] or {}).get("reason")) for a in json.loads(as_json.stdout)
+    ] == expected
 
     settings = load_settings(
         {

@@ -328,6 +328,14 @@ def plan_json(plan: Plan) -> list[dict[str, Any]]:
             "resource": a.key,
             "pull": a.pull,
             "reasons": [r.to_json() for r in a.reasons],
+            # Held back (CrashLoopBackOff, Suspended, Stalled): `until` in RFC 3339, None when a person acts.
+            "deferred": None
+            if a.deferred is None
+            else {
+                "reason": a.deferred.reason.value,
+                "until": rfc3339(a.deferred.until),
+                "detail": a.deferred.detail or None,
+            },
         }
         for a in plan.actions
     ]
