@@ -47,7 +47,7 @@ class Workers:
                 self.busy.discard(key)
                 self.queue.done(key)
             if result.error is not None:
-                self.queue.add_after(key, self.backoff.failure(key))
+                self.queue.retry_after(key, self.backoff.failure(key))
             else:
                 self.backoff.success(key)
                 if result.requeue_after is not None:

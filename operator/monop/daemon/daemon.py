@@ -69,12 +69,13 @@ class Daemon:
         self.metrics = Metrics(registry or CollectorRegistry())
         self._reload_settings = load_settings
         self.queue = WorkQueue(self.clock)
+        self.metrics.follow_queue("resources", self.queue)
         self.backoff = Backoff(self.clock)
         self.crash_loop = CrashLoop(self.clock)
         self.workers = Workers(self.queue, self.reconcile, self.backoff, n=settings.workers)
         self.store = StateStore(settings.state_dir, shared=(settings.sd_dir, settings.rules_dir))
         self.lock = DaemonLock(settings.state_dir)
-        self.podman = Podman(resolve_url(settings.podman_url))
+        self.podman = Podman(resolve_url(settings.podman_url), on_request=self.metrics.podman_request)
         self.health_checks = HealthRunner(
             self.podman,
             self.clock,
@@ -91,7 +92,7 @@ class Daemon:
         self._down_since: dict[tuple[str, str], float] = {}  # (resource, instance) -> wall time
         self._target_restart: dict[str, str] = {}  # key -> why its target says restart it
         self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
-        self.git = source.git_source(settings)
+        self.git = source.git_source(settings, on_fetch=self.metrics.git_fetched)
         self.applied: Commit | None = None  # the revision in force
         self.newest: Commit | None = None  # the branch's newest commit, as last fetched
         self.rejected: dict[str, Any] | None = None  # the last revision refused, while it is the newest
@@ -438,7 +439,7 @@ class Daemon:
                 return
             self.settings = settings
             _remember_setting_secrets(settings)
-            self.git = source.git_source(settings)
+            self.git = source.git_source(settings, on_fetch=self.metrics.git_fetched)
 
     def enqueue(self, key: str, event_at: float | None = None, *, resync: bool = False) -> None:
         """Queue `key` now. A resync leaves a key waiting out its backoff alone; anything that

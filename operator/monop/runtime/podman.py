@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,13 @@ if TYPE_CHECKING:
     import requests
 
 T = TypeVar("T")
+# What `on_request` is told: each operation, how it ended (unreachable: no answer from Podman).
+OPERATIONS = (
+    "ping", "list", "create", "start", "init", "restart", "unpause", "stop", "rename", "remove",
+    "pull", "inspect_image", "inspect", "healthcheck",
+)  # fmt: skip
+RESULTS = ("success", "error", "unreachable")
+OnRequest = Callable[[str, str, float], None]  # (operation, result, seconds)
 API_VERSION = "v4.0.0"
 _NS = 1_000_000_000
 _STOP_MARGIN_S = 30.0  # beyond a stop timeout: Podman's own kill and cleanup
@@ -92,11 +100,12 @@ class HealthState:
 
 
 class Podman:
-    """An async client of one Podman service."""
+    """An async client of one Podman service; `on_request` hears of every operation (the daemon's metrics)."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, on_request: OnRequest | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self.on_request = on_request
         self.requests = 0  # REST requests made, for the benchmark and the metrics
         # Reads go through the small standard-library client where the URL allows; podman-py
         # is imported at the first change (a no-op `apply` never pays for it).
@@ -131,8 +140,22 @@ class Podman:
         return response.json()
 
     async def _call(self, operation: str, target: str, fn: Callable[[], T]) -> T:
-        with _translate(operation, target, self.url):
-            return await asyncio.to_thread(fn)
+        started = time.monotonic()
+        result = "error"
+        try:
+            with _translate(operation, target, self.url):
+                value = await asyncio.to_thread(fn)
+            result = "success"
+            return value
+        except PodmanUnavailable:
+            result = "unreachable"
+            raise
+        except asyncio.CancelledError:
+            result = ""  # given up on, not failed: not reported
+            raise
+        finally:
+            if self.on_request is not None and result:
+                self.on_request(operation.replace(" ", "_"), result, time.monotonic() - started)
 
     async def ping(self) -> None:
         await self._call("ping", self.url, self._client.ping)
