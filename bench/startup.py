@@ -77,6 +77,9 @@ def bench(n: int) -> dict[str, str]:
         script.write_text(SHELL_RECONCILER)
         script.chmod(0o755)
         env = {**service.env, "MONOP_PODMAN_URL": service.url, "MONOP_STATE_DIR": str(Path(tmp) / "state")}
+        # As installed: Python's bytecode cached (a session may forbid writing it; its first run writes it here).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["MONOP_SD_DIR"], env["MONOP_RULES_DIR"] = str(Path(tmp) / "sd"), str(Path(tmp) / "rules")
         monop = monop_command()
         apply = [*monop, "apply", "-d", str(tree)]
         timed(apply, env)  # converge: the runs below find nothing to do

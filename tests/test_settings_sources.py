@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monop.errors import SettingsError
-from monop.settings import load_settings
+from monop.settings import Settings, load_settings
 
 
 def test_a_structured_setting_is_json_in_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,7 +31,7 @@ def test_variables_are_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_variables_of_no_setting_are_ignored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MONOP_NOT_A_SETTING", "x")  # MONOP_CONFIG, MONOP_TEST_HOST, ... are not settings
-    assert load_settings().workers == 4
+    assert load_settings().workers == Settings.model_fields["workers"].default
 
 
 def test_the_environment_wins_over_the_file_and_a_flag_over_both(
