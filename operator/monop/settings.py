@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from contextvars import ContextVar
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monop.api.duration import SettingsDuration as Duration
 from monop.api.labels import DEFAULT_INSTANCE
@@ -20,13 +19,17 @@ from monop.errors import SettingsError
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
-_config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
+ENV_PREFIX = "MONOP_"
 
 
-class Settings(BaseSettings):
-    """Everything monop can be told; each field is also `MONOP_<NAME>` and a key of the config file."""
+class Settings(BaseModel):
+    """Everything monop can be told; each field is also `MONOP_<NAME>` and a key of the config file.
 
-    model_config = SettingsConfigDict(env_prefix="MONOP_", extra="forbid", frozen=True)
+    A plain model: `load_settings` gathers the sources. (pydantic-settings did it before, and
+    cost every `monop` command a tenth of a second to import.)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     desired: Path = Field(Path("desired"), description="Directory (or file) of desired-state YAML.")
     git_url: str | None = Field(
@@ -158,43 +161,49 @@ class Settings(BaseSettings):
                     object.__setattr__(self, name, path)  # frozen: set once, while validating
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _ConfigFile(settings_cls, _config_file.get())
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`MONOP_<FIELD>` variables (any case, as pydantic-settings read them); a structured
+    setting (`policy`) is given as JSON, as pydantic-settings took it."""
+    found = {key.upper(): value for key, value in environ.items() if key.upper().startswith(ENV_PREFIX)}
+    values: dict[str, Any] = {}
+    for name, info in Settings.model_fields.items():
+        variable = ENV_PREFIX + name.upper()
+        if variable not in found:
+            continue
+        value: Any = found[variable]
+        if _structured(info.annotation):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise SettingsError(f"setting {name} ({variable}): not valid JSON: {err}") from None
+        values[name] = value
+    return values
 
 
-class _ConfigFile(PydanticBaseSettingsSource):
+def _structured(annotation: Any) -> bool:
+    """A model (or an optional one): its variable holds JSON."""
+    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in (annotation, *get_args(annotation)))
+
+
+def _from_config_file(path: Path | None) -> dict[str, Any]:
     """The YAML config file; a missing default file is no error, a missing named one is."""
+    if path is None:
+        return {}
+    import yaml  # only when there is a file to read
 
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(settings_cls)
-        self.path = path
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        if self.path is None:
-            return {}
-        try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-        except OSError as err:
-            raise SettingsError(f"{self.path}: cannot read config file: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise SettingsError(f"{self.path}: invalid YAML: {err}") from None
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise SettingsError(f"{self.path}: the config file must be a mapping of setting: value")
-        # The file uses the names of the flags (podman-url) or of the fields (podman_url).
-        return {str(key).replace("-", "_"): value for key, value in data.items()}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SettingsError(f"{path}: cannot read config file: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise SettingsError(f"{path}: invalid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: the config file must be a mapping of setting: value")
+    # The file uses the names of the flags (podman-url) or of the fields (podman_url).
+    return {str(key).replace("-", "_"): value for key, value in data.items()}
 
 
 def load_settings(flags: dict[str, Any] | None = None, config: Path | None = None) -> Settings:
@@ -202,9 +211,11 @@ def load_settings(flags: dict[str, Any] | None = None, config: Path | None = Non
     if config is None:
         named = os.environ.get("MONOP_CONFIG")
         config = Path(named) if named else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    token = _config_file.set(config)
+    values = _from_config_file(config)
+    values.update(_from_environment(os.environ))
+    values.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:
-        return Settings(**{k: v for k, v in (flags or {}).items() if v is not None})
+        return Settings(**values)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         name = ".".join(str(p) for p in first["loc"])
@@ -212,5 +223,3 @@ def load_settings(flags: dict[str, Any] | None = None, config: Path | None = Non
         message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
         message = message.removeprefix("Value error, ")  # pydantic's words, not the user's
         raise SettingsError(f"setting {name}{origin}: {message}") from None
-    finally:
-        _config_file.reset(token)

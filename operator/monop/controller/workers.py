@@ -55,7 +55,7 @@ class Workers:
             if result.terminal:
                 self.backoff.success(key)  # asked again later, it starts afresh
             elif result.error is not None:
-                self.queue.add_after(key, self.backoff.failure(key))
+                self.queue.retry_after(key, self.backoff.failure(key))
             else:
                 self.backoff.success(key)
                 if result.requeue_after is not None:

@@ -74,8 +74,9 @@ class Daemon:
         self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
         self.store = StateStore(settings.state_dir, shared=(settings.sd_dir, settings.rules_dir))
         self.lock = DaemonLock(settings.state_dir)
-        self.podman = Podman(resolve_url(settings.podman_url))
+        self.podman = Podman(resolve_url(settings.podman_url), on_request=self.metrics.podman_request)
         self.queue = WorkQueue(self.clock)
+        self.metrics.follow_queue("resources", self.queue)
         self.backoff = Backoff(self.clock)
         self.health_checks = HealthRunner(
             self.podman,

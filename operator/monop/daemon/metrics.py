@@ -18,13 +18,18 @@ from prometheus_client import (
 
 from monop import __version__
 from monop.api.resources import KINDS
+from monop.controller.queue import WorkQueue
 from monop.daemon.http import SHED_REASONS
+from monop.desired import git
 from monop.prometheus.api import TargetHealth, TargetReport
 from monop.prometheus.rules import RuleState
 from monop.reconcile.states import ActionKind, State
 from monop.reconcile.status import ResourceStatus
+from monop.runtime import podman
 
 RESULTS = ("success", "error", "requeue", "stalled")
+# client-go's workqueue latency buckets (ExponentialBuckets(10e-9, 10, 10)): 10 ns to 10 s.
+QUEUE_BUCKETS = tuple(10.0**exponent for exponent in range(-8, 2))
 # The daemon's supervised background tasks (monop.daemon.triggers), and the HTTP server's handlers.
 TASKS = (
     "watch-desired",
@@ -195,6 +200,69 @@ class Metrics:
         )
         for result in ("written", "rejected", "rolled_back", "error"):
             self.alertmanager_syncs.labels(result)
+        self.queue_depth = Gauge(
+            "monop_workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=registry
+        )
+        self.queue_adds = Counter(
+            "monop_workqueue_adds",
+            "Keys added to the work queue (not counting one already waiting).",
+            ["name"],
+            registry=registry,
+        )
+        self.queue_retries = Counter(
+            "monop_workqueue_retries",
+            "Keys put back after a failed reconcile, to wait out a backoff.",
+            ["name"],
+            registry=registry,
+        )
+        self.queue_latency = Histogram(
+            "monop_workqueue_queue_duration_seconds",
+            "Seconds a key waited in the queue before a worker took it.",
+            ["name"],
+            buckets=QUEUE_BUCKETS,
+            registry=registry,
+        )
+        self.queue_work = Histogram(
+            "monop_workqueue_work_duration_seconds",
+            "Seconds a worker held a key, from taking it to done.",
+            ["name"],
+            buckets=QUEUE_BUCKETS,
+            registry=registry,
+        )
+        self.queue_unfinished = Gauge(
+            "monop_workqueue_unfinished_work_seconds",
+            "Seconds of work in flight and not yet done: large values mean stuck workers.",
+            ["name"],
+            registry=registry,
+        )
+        self.queue_longest = Gauge(
+            "monop_workqueue_longest_running_processor_seconds",
+            "Seconds the longest-held key in flight has been held.",
+            ["name"],
+            registry=registry,
+        )
+        self.podman_requests = Counter(
+            "monop_podman_requests",
+            "Operations asked of Podman's API, by operation and result (unreachable: no answer).",
+            ["operation", "result"],
+            registry=registry,
+        )
+        self.podman_request_seconds = Histogram(
+            "monop_podman_request_duration_seconds",
+            "Seconds each Podman operation took, answer or not (a list is two requests).",
+            ["operation"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+        self.git_fetches = Counter(
+            "monop_git_fetches", "Fetches of the git source, by result.", ["result"], registry=registry
+        )
+        self.git_fetch_seconds = Histogram(
+            "monop_git_fetch_duration_seconds",
+            "Seconds each fetch of the git source took.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=registry,
+        )
         self.build = Info("monop_build", "monop's version.", registry=registry)
         self.build.info({"version": __version__})
         for kind in KINDS:
@@ -213,6 +281,29 @@ class Metrics:
                 self.health_checks.labels(check, outcome)
         for task in TASKS:
             self.task_failures.labels(task)
+        for operation in podman.OPERATIONS:
+            self.podman_request_seconds.labels(operation)
+            for outcome in podman.RESULTS:
+                self.podman_requests.labels(operation, outcome)
+        for outcome in git.FETCH_RESULTS:
+            self.git_fetches.labels(outcome)
+
+    def podman_request(self, operation: str, result: str, seconds: float) -> None:
+        """One Podman operation done (monop.runtime.podman.OnRequest)."""
+        self.podman_requests.labels(operation, result).inc()
+        self.podman_request_seconds.labels(operation).observe(seconds)
+
+    def git_fetched(self, result: str, seconds: float) -> None:
+        """One fetch of the git source done (monop.desired.git.OnFetch)."""
+        self.git_fetches.labels(result).inc()
+        self.git_fetch_seconds.observe(seconds)
+
+    def follow_queue(self, name: str, queue: WorkQueue) -> None:
+        """Export `queue` as client-go's workqueue_* series, labelled `name`; every series at 0."""
+        queue.metrics = _QueueMetrics(self, name)
+        self.queue_depth.labels(name).set_function(lambda: len(queue))
+        self.queue_unfinished.labels(name).set_function(queue.unfinished_seconds)
+        self.queue_longest.labels(name).set_function(queue.longest_running_seconds)
 
     def set_targets(self, report: TargetReport) -> None:
         """Replace every target series: a target no longer desired stops being exported."""
@@ -259,3 +350,25 @@ class Metrics:
             self.resource_info.remove(*info)
         for labels in conditions:
             self.resource_condition.remove(*labels)
+
+
+class _QueueMetrics:
+    """monop.controller.queue.QueueMetrics on the `monop_workqueue_*` series of one queue."""
+
+    def __init__(self, metrics: Metrics, name: str) -> None:
+        self._adds = metrics.queue_adds.labels(name)
+        self._retries = metrics.queue_retries.labels(name)
+        self._latency = metrics.queue_latency.labels(name)
+        self._work = metrics.queue_work.labels(name)
+
+    def added(self) -> None:
+        self._adds.inc()
+
+    def retried(self) -> None:
+        self._retries.inc()
+
+    def waited(self, seconds: float) -> None:
+        self._latency.observe(seconds)
+
+    def worked(self, seconds: float) -> None:
+        self._work.observe(seconds)

@@ -60,7 +60,7 @@ class SourceTracker:
         self._adopted = adopted  # told of each desired state put in force
         self._changed = changed  # told when something worth saving changed
         self._append_history = append_history
-        self.git = source.git_source(settings)
+        self.git = source.git_source(settings, on_fetch=self.metrics.git_fetched)
         self.units: dict[str, Unit] | None = None  # None until a valid desired state was read
         self.desired: DesiredState | None = None
         self.applied: Commit | None = None  # the revision in force
@@ -75,7 +75,7 @@ class SourceTracker:
 
     def use_settings(self, settings: Settings) -> None:
         self.settings = settings
-        self.git = source.git_source(settings)
+        self.git = source.git_source(settings, on_fetch=self.metrics.git_fetched)
 
     def restore(self, daemon: DaemonRecord | None, history: list[dict[str, Any]]) -> None:
         """Pick up what the previous daemon knew: the revision it applied, the one it refused."""

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from monop.controller.burst import EventBurst
 from monop.daemon import systemd, webhook
 from monop.daemon.daemon import DESIRED_PATH, Daemon, UnknownResource
 from monop.daemon.http import Handler, Request, Response
@@ -129,6 +130,7 @@ async def fetch_every(daemon: Daemon, stop: asyncio.Event) -> None:
 async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
     """Queue the resource of every relevant container event; reconnect with backoff when the stream breaks."""
     delay = 1.0
+    burst = EventBurst(daemon.clock, lambda key, at: daemon.enqueue(key, event_at=at))
     while not stop.is_set():
         try:
             await daemon.podman.ping()
@@ -141,7 +143,7 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
                     continue
                 key = _key_of(daemon, event.name, event.labels)
                 if key is not None:
-                    daemon.enqueue(key, event_at=daemon.clock.now())
+                    burst.add(key)  # queued with the rest of its burst: one container list for all
         except PodmanUnavailable as err:
             daemon.set_reachable(False)
             daemon.metrics.event_reconnects.inc()
@@ -151,6 +153,8 @@ async def follow_events(daemon: Daemon, stop: asyncio.Event) -> None:
             daemon.metrics.task_failures.labels("podman-events").inc()
             daemon.health.down("task podman-events", f"{type(err).__name__}: {err}")
             daemon.log.exception("podman_event_stream_failed", retry_in=delay)
+        finally:
+            await burst.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 30.0)

@@ -19,6 +19,8 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from monop import secrets
 from monop.errors import GitError as GitError  # its home was here
 
 KEEP_EXPORTS = 5
+FETCH_RESULTS = ("success", "error")
+OnFetch = Callable[[str, float], None]  # (result, seconds) of each fetch: the daemon's metrics
 # Says only the names of the variables; their values are in the environment of the one git call.
 _HELPER = (
     '!f() { test "$1" = get || exit 0; echo "username=${MONOP_GIT_USERNAME}"; '
@@ -59,7 +63,9 @@ class GitSource:
         shared: Path | None = None,
         username: str | None = None,
         password: str | None = None,
+        on_fetch: OnFetch | None = None,
     ) -> None:
+        self.on_fetch = on_fetch
         self.url, url_user, url_password = secrets.split_userinfo(url)  # url: nothing secret in it
         user, password = url_user or username, url_password or password
         self._credentials = (user or "monop", password or "") if user or password else None
@@ -136,8 +142,19 @@ class GitSource:
         """Bring the branch up to date in monop's clone; the commit it points at.
 
         Raises GitError; one naming the `git_branch` setting and the branches there are when
-        the repository has no such branch.
+        the repository has no such branch. `on_fetch` hears how it ended and how long it took.
         """
+        started = time.monotonic()
+        result = "error"
+        try:
+            commit = self._fetch()
+            result = "success"
+            return commit
+        finally:
+            if self.on_fetch is not None:
+                self.on_fetch(result, time.monotonic() - started)
+
+    def _fetch(self) -> Commit:
         if (self.repo / "HEAD").exists():
             self._git("remote", "set-url", "origin", self.url)  # git_url may have changed since
         self._ensure_repo()

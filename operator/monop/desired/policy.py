@@ -13,12 +13,14 @@ import fnmatch
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from monop.desired.state import LoadedResource
-from monop.desired.yamldoc import dotted
 from monop.errors import Problem
+
+if TYPE_CHECKING:  # settings.py imports Policy: keep the resource models out of its import
+    from monop.desired.state import LoadedResource
 
 
 class Policy(BaseModel):
@@ -67,6 +69,8 @@ def check(resources: Sequence[LoadedResource], policy: Policy | None) -> list[Pr
 
 
 def _check(res: LoadedResource, policy: Policy) -> list[Problem]:
+    from monop.desired.yamldoc import dotted  # here, not at the top: settings.py imports Policy
+
     spec = res.resource.spec
     problems = []
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from monop.desired.git import Commit, GitSource
+from monop.desired.git import Commit, GitSource, OnFetch
 from monop.desired.loader import load
 from monop.desired.state import DesiredState
 from monop.settings import Settings
@@ -27,10 +27,12 @@ class Revision:
     commit: Commit | None = None
 
 
-def git_source(settings: Settings, workdir: Path | None = None) -> GitSource | None:
+def git_source(
+    settings: Settings, workdir: Path | None = None, *, on_fetch: OnFetch | None = None
+) -> GitSource | None:
     """The daemon's git source, its clone in `state_dir/git`; with `workdir` (a temporary
     directory), a read-only command's: its clone and exports there, the daemon's objects and
-    applied tree borrowed, never written."""
+    applied tree borrowed, never written. `on_fetch`: see GitSource."""
     if not settings.git_url:
         return None
     return GitSource(
@@ -41,6 +43,7 @@ def git_source(settings: Settings, workdir: Path | None = None) -> GitSource | N
         shared=None if workdir is None else settings.state_dir / "git",
         username=settings.git_username,
         password=settings.git_password,
+        on_fetch=on_fetch,
     )
 
 

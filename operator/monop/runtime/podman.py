@@ -16,6 +16,9 @@ import contextlib
 import json
 import os
 import re
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,20 +26,27 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import podman
-import podman.errors
-import requests
-
 from monop.errors import PodmanError as PodmanError  # its home was here
 from monop.errors import PodmanUnavailable
 from monop.runtime.container import ContainerConfig
 from monop.runtime.createspec import create_spec
 from monop.runtime.observed import LiveContainer, ObservedState
+from monop.runtime.rest import HTTPStatusError, Rest
 
 if TYPE_CHECKING:
     import httpx
+    import podman
+    import podman.errors
+    import requests
 
 T = TypeVar("T")
+# What `on_request` is told: each operation, how it ended (unreachable: no answer from Podman).
+OPERATIONS = (
+    "ping", "list", "create", "start", "init", "restart", "unpause", "stop", "rename", "remove",
+    "pull", "inspect_image", "inspect", "healthcheck",
+)  # fmt: skip
+RESULTS = ("success", "error", "unreachable")
+OnRequest = Callable[[str, str, float], None]  # (operation, result, seconds)
 API_VERSION = "v4.0.0"
 _NS = 1_000_000_000
 _STOP_MARGIN_S = 30.0  # beyond a stop timeout: Podman's own kill and cleanup
@@ -81,23 +91,62 @@ class HealthState:
 
 
 class Podman:
-    """An async client of one Podman service."""
+    """An async client of one Podman service; `on_request` hears of every operation (the daemon's metrics)."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, on_request: OnRequest | None = None) -> None:
         self.url = url
+        self.timeout = timeout
+        self.on_request = on_request
         self.requests = 0  # REST requests made, for the benchmark and the metrics
-        self._client = podman.PodmanClient(base_url=url, timeout=timeout)
-        self._client.api.hooks["response"].append(self._count)
+        # Reads go through the small standard-library client where the URL allows; podman-py
+        # is imported at the first change (a no-op `apply` never pays for it).
+        self._rest = Rest.for_url(url, timeout)
+        self._library: podman.PodmanClient | None = None
+        self._library_lock = threading.Lock()
+
+    @property
+    def _client(self) -> podman.PodmanClient:
+        with self._library_lock:  # first used from worker threads, maybe several at once
+            if self._library is None:
+                import podman
+
+                self._library = podman.PodmanClient(base_url=self.url, timeout=self.timeout)
+                self._library.api.hooks["response"].append(self._count)
+            return self._library
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.requests += 1
 
     def close(self) -> None:
-        self._client.close()  # type: ignore[no-untyped-call]
+        if self._library is not None:
+            self._library.close()  # type: ignore[no-untyped-call]
+
+    def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET a libpod path's JSON (in a worker thread); errors are translated by `_call`."""
+        if self._rest is not None:
+            self.requests += 1
+            return self._rest.get_json(path, params)
+        response = self._client.api.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
 
     async def _call(self, operation: str, target: str, fn: Callable[[], T]) -> T:
-        with _translate(operation, target, self.url):
-            return await asyncio.to_thread(fn)
+        started = time.monotonic()
+        result = "error"
+        try:
+            with _translate(operation, target, self.url):
+                value = await asyncio.to_thread(fn)
+            result = "success"
+            return value
+        except PodmanUnavailable:
+            result = "unreachable"
+            raise
+        except asyncio.CancelledError:
+            result = ""  # given up on, not failed: not reported
+            raise
+        finally:
+            if self.on_request is not None and result:
+                self.on_request(operation.replace(" ", "_"), result, time.monotonic() - started)
 
     async def ping(self) -> None:
         await self._call("ping", self.url, self._client.ping)
@@ -106,18 +155,15 @@ class Podman:
         """Every container and every local image name, in two requests whatever their number."""
 
         def fetch() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            containers = self._client.api.get("/containers/json", params={"all": "true"})
-            containers.raise_for_status()
-            images = self._client.api.get("/images/json")
-            images.raise_for_status()
-            listed = containers.json() or []
+            listed = self._get_json("/containers/json", {"all": "true"}) or []
+            images = self._get_json("/images/json") or []
             for item in listed:
                 # The list says unhealthy but not why: the last check's output is in inspect.
                 if str(item.get("Status") or "").lower() == "unhealthy":
-                    inspected = self._client.api.get(f"/containers/{item['Id']}/json")
-                    if inspected.ok:
-                        item["_health"] = _health_state(inspected.json())
-            return listed, images.json() or []
+                    gone = contextlib.suppress(PodmanError)  # removed since the list: no details
+                    with gone, _translate("inspect", str(item["Id"]), self.url):
+                        item["_health"] = _health_state(self._get_json(f"/containers/{item['Id']}/json"))
+            return listed, images
 
         containers, images = await self._call("list", "containers", fetch)
         names = {
@@ -225,6 +271,8 @@ class Podman:
 
     async def image_id(self, reference: str) -> str | None:
         def get() -> str | None:
+            import podman.errors
+
             try:
                 return str(self._client.images.get(reference).id)
             except podman.errors.ImageNotFound:
@@ -236,9 +284,7 @@ class Podman:
         """The raw inspect document, for details and tests; the planner never needs it."""
 
         def get() -> dict[str, Any]:
-            response = self._client.api.get(f"/containers/{quote(name)}/json")
-            response.raise_for_status()
-            return dict(response.json())
+            return dict(self._get_json(f"/containers/{quote(name)}/json"))
 
         return await self._call("inspect", name, get)
 
@@ -287,23 +333,45 @@ class Podman:
 
 @contextlib.contextmanager
 def _translate(operation: str, target: str, url: str) -> Iterator[None]:
-    """The one place Podman's and podman-py's failures become monop's errors."""
+    """The one place Podman's, podman-py's and the small client's failures become monop's errors."""
     try:
         yield
-    except (requests.ConnectionError, ConnectionError, FileNotFoundError) as err:
-        raise PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}") from None
-    except podman.errors.APIError as err:
-        if err.response is None:
-            # podman-py wraps a failed connection (socket gone, refused) in an APIError without a response.
-            raise PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}") from None
-        raise PodmanError(operation, target, _api_message(err), err.status_code) from None
-    except requests.HTTPError as err:
-        status = err.response.status_code if err.response is not None else None
-        if status is not None and status >= 500 and err.response is not None and not err.response.content:
-            raise PodmanUnavailable(f"Podman at {url} answered {status}") from None
-        raise PodmanError(operation, target, _http_message(err), status) from None
-    except requests.Timeout as err:
-        raise PodmanError(operation, target, f"timed out: {err}") from None
+    except Exception as err:
+        translated = _translated(err, operation, target, url)
+        if translated is err:
+            raise
+        raise translated from None
+
+
+def _translated(err: Exception, operation: str, target: str, url: str) -> Exception:
+    """`err` as PodmanUnavailable or PodmanError, or itself when it is neither."""
+    if "requests" in sys.modules:  # podman-py may have raised it; requests' errors are OSErrors too
+        import podman.errors
+        import requests
+
+        if isinstance(err, requests.ConnectionError):
+            return PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}")
+        if isinstance(err, podman.errors.APIError):
+            if err.response is None:
+                # podman-py wraps a failed connection (socket gone, refused) in an APIError without a response.
+                return PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}")
+            return PodmanError(operation, target, _api_message(err), err.status_code)
+        if isinstance(err, requests.HTTPError):
+            status = err.response.status_code if err.response is not None else None
+            if status is not None and status >= 500 and err.response is not None and not err.response.content:
+                return PodmanUnavailable(f"Podman at {url} answered {status}")
+            return PodmanError(operation, target, _http_message(err), status)
+        if isinstance(err, requests.Timeout):
+            return PodmanError(operation, target, f"timed out: {err}")
+    if isinstance(err, TimeoutError):  # the small client's socket timeout
+        return PodmanError(operation, target, f"timed out: {err}")
+    if isinstance(err, OSError):  # ConnectionError, FileNotFoundError, PermissionError on the socket
+        return PodmanUnavailable(f"cannot reach Podman at {url}: {_root_cause(err)}")
+    if isinstance(err, HTTPStatusError):
+        if err.status >= 500 and not err.body:
+            return PodmanUnavailable(f"Podman at {url} answered {err.status}")
+        return PodmanError(operation, target, err.message(), err.status)
+    return err
 
 
 def _api_message(err: podman.errors.APIError) -> str:
