@@ -80,10 +80,19 @@ def test_validate_output_forms_and_streams(repo: Path, tmp_path: Path) -> None:
 
 def test_history_json_times_are_rfc3339(tmp_path: Path) -> None:
     (tmp_path / "history.jsonl").write_text(
-        json.dumps({"at": 1764541262.5, "revision": "a" * 40, "result": "applied", "created": ["Exporter/x"]})
+        json.dumps(
+            {
+                "at": 1764541262.5,
+                "time": 1764541200.0,
+                "revision": "a" * 40,
+                "result": "applied",
+                "created": ["Exporter/x"],
+            }
+        )
         + "\n"
     )
     done = monop("history", "-o", "json", "--state-dir", str(tmp_path))
     assert json.loads(done.stdout)[0]["at"] == "2025-11-30T22:21:02Z"
+    assert json.loads(done.stdout)[0]["time"] == "2025-11-30T22:20:00Z"  # the commit's own time
     table = monop("history", "--state-dir", str(tmp_path))
     assert table.stdout.splitlines()[1].split()[2:5] == ["aaaaaaaaaaaa", "applied", "-"]

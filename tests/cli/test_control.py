@@ -45,6 +45,26 @@ def test_suspend_and_resume_one_resource(tmp_path: Path) -> None:
     )
 
 
+def test_suspend_spells_the_kind_as_monop_does_and_knows_what_exists(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    done = monop("suspend", "exporters/node-exporter", "--state-dir", state)
+    assert done.returncode == 0, done.stderr
+    assert set(read_suspended(tmp_path / "state")) == {"Exporter/node-exporter"}
+    missing = monop("suspend", "Exporter/no-such-thing", "--state-dir", state)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("monop: no resource Exporter/no-such-thing in the desired state")
+    odd = monop("suspend", "Gadget/x", "--state-dir", state)
+    assert odd.returncode == 2 and "the kinds are" in odd.stderr
+
+
+def test_a_state_dir_monop_cannot_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    done = monop("suspend", "Exporter/node-exporter", "--state-dir", str(tmp_path / "file"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("monop: cannot use") and str(tmp_path / "file") in done.stderr
+
+
 def test_suspend_wants_kind_and_name(tmp_path: Path) -> None:
     done = monop("suspend", "node-exporter", "--state-dir", str(tmp_path))
     assert done.returncode == 2
@@ -186,6 +206,21 @@ def test_reconcile_wait_returns_once_reconciled(state: Path) -> None:
     with Daemon(state, reconciles=True):
         done = monop("reconcile", "--wait", "--state-dir", str(state))
     assert (done.returncode, done.stdout) == (0, "reconciled: Exporter/a, Exporter/b\n")
+
+
+def test_reconcile_wait_counts_a_removed_orphan_as_done(state: Path) -> None:
+    from monop.cli.control import wait_reconciled
+
+    with Daemon(state, reconciles=False) as daemon:
+
+        def removed() -> None:  # the daemon removes this orphan and forgets it, while we wait
+            _, records = daemon.store.load()
+            del records["Exporter/b"]
+            daemon.store.save(daemon.record_daemon, records)
+
+        threading.Timer(0.3, removed).start()
+        assert wait_reconciled(state, ["Exporter/b"], time.time(), timeout=10.0) == []
+        assert wait_reconciled(state, ["Exporter/a"], time.time(), timeout=0.5) == ["Exporter/a"]
 
 
 def test_reconcile_wait_gives_up_at_its_timeout(state: Path) -> None:

@@ -94,7 +94,7 @@ def test_resource_info_and_conditions_follow_the_status() -> None:
     metrics.set_resource("Exporter/node", drifted)
     node = {"kind": "Exporter", "name": "node"}
     assert value("monop_resource_info", **node, sync="OutOfSync", health="Healthy") == 1
-    assert value("monop_resource_condition", **node, type="Ready", status="Unknown") == 1
+    assert value("monop_resource_condition", **node, type="Ready", status="False") == 1
     assert value("monop_resource_condition", **node, type="Ready", status="True") == 0
     assert value("monop_resource_condition", **node, type="Reconciling", status="True") == 1
     synced = evaluate(Observation(State.IN_SYNC, running=True), drifted.conditions, 2.0)

@@ -73,6 +73,7 @@ def test_an_unpullable_image_stalls_until_a_person_asks_or_the_spec_changes(
     wait_for(lambda: _saved_at(daemon) >= since + 4, 30, "4 s of resyncs")
     assert failures(daemon) == 1
     assert record_of(daemon, BAD)["state"] == "Stalled"
+    assert record_of(daemon, BAD)["stalled_spec_hash"], "plan and apply read which spec stalled"
 
     # A person asks: tried again at once, and stalled again.
     answer = httpx.post(daemon.base_url + "/reconcile", params={"resource": BAD}, timeout=10)

@@ -186,9 +186,15 @@ def test_a_command_that_begins_with_a_flag_is_warned_about_at_its_line() -> None
         Severity.WARNING,
         8,
         "spec.command",
-        "starts with the flag '--path.rootfs=/host': did you mean args? monop's command is the entrypoint, "
+        "starts with the flag '--path.rootfs': did you mean args? monop's command is the entrypoint, "
         "as in Kubernetes (compose's command is monop's args)",
     )
+
+
+def test_the_flag_warning_never_quotes_the_flags_value() -> None:
+    [warning] = _problems("Exporter", "  command: [--password=hunter2secret, --x]\n")
+    assert "'--password'" in warning.message
+    assert "hunter2secret" not in warning.message
 
 
 @pytest.mark.parametrize("spec", ["  command: [/bin/exporter, --flag]\n", "  args: [--flag]\n"])

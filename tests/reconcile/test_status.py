@@ -52,10 +52,23 @@ T0, T1 = 1_000.0, 1_060.0
             ("False", "Drifted"),
         ),
         (
-            Observation(State.DRIFTED, "image: a -> b", running=True, reconciling="recreating"),
+            Observation(State.DRIFTED, "image: a -> b", running=True, reconciling="retrying: port taken"),
             Sync.OUT_OF_SYNC,
             HealthStatus.HEALTHY,
-            ("Unknown", "Progressing"),
+            ("False", "Drifted"),
+        ),
+        (
+            # As the daemon sees a crash loop: the planner's state, and the wait as Reconciling.
+            Observation(State.CRASH_LOOP, "exited (code 1)", reconciling="CrashLoopBackOff, next in 20s"),
+            Sync.SYNCED,
+            HealthStatus.DEGRADED,
+            ("False", "CrashLoopBackOff"),
+        ),
+        (
+            Observation(State.MISSING, "no container", reconciling="retrying: create failed"),
+            Sync.OUT_OF_SYNC,
+            HealthStatus.MISSING,
+            ("False", "Missing"),
         ),
         (
             Observation(State.UNHEALTHY, running=True),

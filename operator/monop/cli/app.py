@@ -34,6 +34,8 @@ def exit_code(err: BaseException) -> int:
     from monop.desired.git import GitError
     from monop.errors import PodmanUnavailable, SettingsError
 
+    if isinstance(err, GitError) and err.operation in ("fetch", "ls-remote"):
+        return EXIT_UNKNOWN  # the remote did not answer as asked: monop could not tell
     if isinstance(err, SettingsError | AlreadyRunning | StateDirUnusable | GitError):
         return EXIT_USAGE
     if isinstance(err, PodmanUnavailable | CouldNotTell):
@@ -142,3 +144,18 @@ def note(message: str) -> None:
 def fail(message: str, code: int) -> NoReturn:
     typer.echo(f"monop: {message}", err=True)
     sys.exit(code)
+
+
+def resource_key(resource: str) -> str:
+    """KIND/NAME with the kind as monop spells it (`exporters/x`, `exporter/x`: `Exporter/x`);
+    anything else ends the command with exit 2."""
+    from monop.api.rules import ALL_KINDS
+
+    kind, slash, name = resource.partition("/")
+    if not slash or not kind or not name:
+        fail(f"{resource!r} is not KIND/NAME (for example Exporter/node-exporter)", EXIT_USAGE)
+    spelled = {k.lower(): k for k in ALL_KINDS}
+    found = spelled.get(kind.lower()) or spelled.get(kind.lower().removesuffix("s"))
+    if found is None:
+        fail(f"no kind {kind!r}; the kinds are {', '.join(sorted(ALL_KINDS))}", EXIT_USAGE)
+    return f"{found}/{name}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,9 +25,14 @@ from monop.cli.app import (
     note,
     output_format,
     print_document,
+    resource_key,
 )
 from monop.cli.flags import with_settings
 from monop.cli.state import desired_state, signal_daemon
+from monop.errors import MonopError
+
+if TYPE_CHECKING:
+    from monop.settings import Settings
 
 ResourceArg = Annotated[
     str, typer.Argument(help="KIND/NAME, as `monop get` shows it.", show_default=False, metavar="KIND/NAME")
@@ -35,10 +40,21 @@ ResourceArg = Annotated[
 
 
 def _key(resource: str) -> str:
-    kind, slash, name = resource.partition("/")
-    if not slash or not kind or not name:
-        fail(f"{resource!r} is not KIND/NAME (for example Exporter/node-exporter)", EXIT_USAGE)
-    return f"{kind}/{name}"
+    return resource_key(resource)
+
+
+def _known(settings: Settings, key: str) -> bool:
+    """Whether `key` is desired, or a container the daemon keeps a record of (an orphan)."""
+    from monop.daemon.statestore import StateStore
+
+    _, records = StateStore(settings.state_dir).load()
+    if key in records:
+        return True
+    try:
+        state = desired_state(settings)
+    except MonopError:
+        return True  # cannot tell now (an invalid desired state): a person may mean it
+    return any(r.key == key for r in (*state.resources, *state.rule_groups))
 
 
 @app.command()
@@ -58,7 +74,10 @@ def history(
     entries = StateStore(settings.state_dir).history()[::-1][:limit]
     form = output_format(output, as_json)
     if form in (Format.JSON, Format.YAML):
-        print_document([{**e, "at": rfc3339(e.get("at"))} for e in entries], form)
+        # `at`: when it was applied; `time`: the commit's own time. Both RFC 3339, as all JSON times.
+        print_document(
+            [{**e, "at": rfc3339(e.get("at")), "time": rfc3339(e.get("time"))} for e in entries], form
+        )
         return
     if form is Format.NAME:
         for e in entries:
@@ -158,6 +177,8 @@ def suspend(ctx: typer.Context, resource: ResourceArg) -> None:
 
     settings = load(ctx)
     key = _key(resource)
+    if not _known(settings, key):
+        fail(f"no resource {key} in the desired state {settings.desired}", EXIT_PROBLEM)
     try:
         who = getpass.getuser()
     except (KeyError, OSError):
@@ -295,9 +316,15 @@ def wait_reconciled(state_dir: Path, keys: list[str], asked: float, timeout: flo
 
     store = StateStore(state_dir)
     deadline = time.monotonic() + timeout
+    had = set(store.load()[1])  # a key recorded now and gone later was removed (an orphan): done
     while True:
         _, records = store.load()
-        pending = [k for k in keys if k not in records or (records[k].last_reconcile_at or 0.0) <= asked]
+        pending = [
+            k
+            for k in keys
+            if (k not in records and k not in had)
+            or (k in records and (records[k].last_reconcile_at or 0.0) <= asked)
+        ]
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(0.2)

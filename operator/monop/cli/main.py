@@ -7,6 +7,7 @@ daemon or change its holds (reconcile, suspend, resume, rollback, history) in mo
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -404,7 +405,8 @@ def apply(
             )
         for s in result.after.statuses:
             if not s.state.ok:
-                note(f"{s.key}: {s.state.value}: " + "; ".join(str(r) for r in s.reasons))
+                held = f" ({s.hold})" if s.hold is not None else ""  # suspended, crash loop, stalled
+                note(f"{s.key}: {s.state.value}{held}: " + "; ".join(str(r) for r in s.reasons))
         for name, why in rejected.items():
             note(f"AlertRuleGroup/{name}: Rejected: {why}")
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
@@ -484,6 +486,14 @@ def main() -> None:
         cheapen(get_command(app))(prog_name="monop")
     except MonopError as err:
         fail(str(err), exit_code(err))
+    except BrokenPipeError:  # `monop events | head`: the reader has what it wanted
+        sys.stderr.close()
+        raise SystemExit(0) from None
+    except OSError as err:
+        # A path monop was given it cannot use (the state directory is a file, no permission):
+        # the person must change something, as for a bad flag.
+        where = f" {err.filename}" if err.filename else ""
+        fail(f"cannot use{where}: {err.strerror or err}", EXIT_USAGE)
     except KeyboardInterrupt:  # Ctrl-C ends a watch; anything else it cut short says so
         raise SystemExit(130) from None
 

@@ -26,6 +26,7 @@ from monop.cli.app import (
     load,
     output_format,
     print_document,
+    resource_key,
 )
 from monop.cli.flags import with_settings
 
@@ -125,6 +126,11 @@ def gather(settings: Settings) -> View:
     finally:
         podman.close()
     now = time.time()
+    if not alive:
+        # No daemon keeps them now: its last sync, health and conditions are history, not status.
+        from dataclasses import replace
+
+        records = {k: replace(r, sync=None, health_status=None, conditions=None) for k, r in records.items()}
     statuses = render.with_daemon(result.statuses, records, now)
     from monop.prometheus.scrape import jobs
 
@@ -426,6 +432,8 @@ def events(
     settings = load(ctx)
     form = output_format(output, as_json)
     use = render.use_colour(colour)
+    if about is not None:
+        about = resource_key(about)
 
     def show(found: list[dict[str, Any]], first: bool) -> None:
         if form is Format.JSON:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,7 +120,9 @@ class CrashLoop:
         if loop is None or since is None:
             return
         loop.running_since = since
-        if self.clock.wall() - since >= self.stable and since >= loop.last_restart:
+        # Podman's container list gives start times in whole seconds: a start in the same second
+        # as the restart that caused it reads as earlier than it.
+        if self.clock.wall() - since >= self.stable and since >= math.floor(loop.last_restart):
             del self._loops[key]
 
     def restarts(self, key: str) -> int:

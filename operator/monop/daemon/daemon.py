@@ -228,6 +228,10 @@ class Daemon:
         self.source.reconsider()
         self.reconciler.unstall()
         self.reload_desired()
+        # An unchanged revision is not adopted again, and a suspend or resume changes no file
+        # the source follows: every resource is looked at now all the same.
+        for key in self.known():
+            self.enqueue(key)
 
     def _adopted(self, adopted: Adopted) -> None:
         self._digest = _digest(adopted.units)
@@ -330,6 +334,13 @@ class Daemon:
             return
         result = self.reconciler.survey(observed)
         self.write_targets(result)
+        for status in result.statuses:
+            # A container in sync and running long enough forgives its crash loop, whether or
+            # not anything made its key come up since (a resync queues only what is wrong).
+            if status.state.ok and status.container is not None and status.container.started_at:
+                self.reconciler.crash_loop.observed_running(
+                    status.key, status.container.started_at.timestamp()
+                )
         self.records.seen(result.statuses, complete=True)
         if result.in_sync:
             self.last_full_reconcile = self.clock.wall()

@@ -131,7 +131,15 @@ class Records:
                     act.key, state=State.CRASH_LOOP, backoff_until=act.deferred.until, last_result="requeue"
                 )
             elif act.deferred.reason is Deferred.STALLED:
-                self.record(act.key, state=State.STALLED, last_result="stalled")
+                # Still the stall of the same spec: what failed and why stay (plan and apply read them).
+                before = self.records.get(act.key) or ResourceRecord(act.key)
+                self.record(
+                    act.key,
+                    state=State.STALLED,
+                    last_result="stalled",
+                    stalled_spec_hash=before.stalled_spec_hash,
+                    stalled_reason=before.stalled_reason,
+                )
             else:
                 self.unchanged(act.key, act.status)
                 return
@@ -177,6 +185,7 @@ class Records:
         record = self.records.get(key) or ResourceRecord(key)
         fields.setdefault("backoff_until", None)
         fields.setdefault("stalled_spec_hash", None)
+        fields.setdefault("stalled_reason", None)
         fields["health"] = self._health_record(key)
         state = fields.get("state")
         if isinstance(state, State):
@@ -286,7 +295,9 @@ def holds_from_state(state_dir: Path, now: float | None = None, *, stalled: bool
     if daemon is not None:
         loops.restore(daemon.crash_loops)
     stalls = {
-        key: Stall(record.stalled_spec_hash, record.last_error or "stalled")
+        key: Stall(
+            record.stalled_spec_hash, record.last_error or "stalled", record.stalled_reason or "Stalled"
+        )
         for key, record in records.items()
         if stalled and record.state == State.STALLED.value
     }

@@ -121,8 +121,10 @@ def _warnings(res: LoadedResource, exists_on_host: Callable[[str], bool]) -> lis
         message = f"image {spec.image!r} is not pinned to a version or digest; it changes under you"
         problems.append(_at(res, ("spec", "image"), message, Severity.WARNING))
     if spec.command and spec.command[0].startswith("-"):
+        # Only the flag's name: its value may be a secret (`--password=...`).
+        flag = spec.command[0].split("=", 1)[0]
         message = (
-            f"starts with the flag {spec.command[0]!r}: did you mean args? monop's command is the "
+            f"starts with the flag {flag!r}: did you mean args? monop's command is the "
             "entrypoint, as in Kubernetes (compose's command is monop's args)"
         )
         problems.append(_at(res, ("spec", "command"), message, Severity.WARNING))

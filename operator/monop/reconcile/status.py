@@ -83,7 +83,7 @@ class Observation:
     state: State
     message: str = ""  # the reasons, as the planner gave them
     running: bool = False  # its container runs
-    reconciling: str | None = None  # what monop is doing about it now ("recreating: image changed")
+    reconciling: str | None = None  # what monop keeps doing about it ("retrying: ...", a crash loop's wait)
     stalled: str | None = None  # why monop stopped trying until a person acts
     stalled_reason: str = "Stalled"  # CamelCase: ImagePullFailed, InvalidSpec, ...
     suspended: bool = False
@@ -137,8 +137,6 @@ def health_of(seen: Observation) -> HealthStatus:
         return _HEALTH[seen.state]
     if seen.state in (State.DRIFTED, State.ORPHAN) and seen.running:
         return HealthStatus.HEALTHY  # it runs, just not as declared
-    if seen.reconciling and not seen.stalled:
-        return HealthStatus.PROGRESSING
     return HealthStatus.DEGRADED
 
 
@@ -154,8 +152,7 @@ def ready_of(seen: Observation) -> tuple[Truth, str, str]:
         if seen.starting:
             return "Unknown", "Progressing", "started; its healthcheck has not passed yet"
         return "True", "InSync", "running as declared"
-    if seen.reconciling:
-        return "Unknown", "Progressing", seen.reconciling
+    # Retrying, or waiting out a crash loop, is not Ready: `Reconciling` says monop is on it.
     reason = "Drifted" if seen.state is State.ORPHAN else seen.state.value
     return "False", reason, seen.message or seen.state.value
 
