@@ -20,7 +20,7 @@ from monop_testbed.desired import write_service
 from monop_testbed.podman_service import PodmanService, wait_for
 
 pytestmark = pytest.mark.podman
-PORT = 19360
+PORT = 19380
 KEY = "BusinessService/held"
 
 

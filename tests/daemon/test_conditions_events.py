@@ -20,7 +20,7 @@ from monop_testbed.desired import write_service
 from monop_testbed.podman_service import PodmanService, wait_for
 
 pytestmark = pytest.mark.podman
-PORT = 19340
+PORT = 19390
 
 
 def record(state_dir: Path, key: str) -> dict[str, Any]:
