@@ -14,8 +14,6 @@ from pathlib import Path
 from monop.daemon.events import Event, EventLog
 from monop_testbed.podman_service import wait_for
 
-NOW = time.time()
-
 
 def monop(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -23,14 +21,16 @@ def monop(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def recorded(state: Path) -> EventLog:
-    """Events as the daemon records them (its EventLog writes events.jsonl)."""
+def recorded(state: Path) -> float:
+    """Events as the daemon records them (its EventLog writes events.jsonl), ages counted from
+    now (not from when the module was collected: a long suite would age them); returns now."""
     state.mkdir(parents=True, exist_ok=True)
     events = EventLog(state)
-    events.emit(Event(NOW - 120, "Normal", "Created", "created", "Exporter/a", "abc123"))
-    events.emit(Event(NOW - 60, "Warning", "Stopped", "state: exited (code 137)", "Exporter/b"))
-    events.emit(Event(NOW - 5, "Normal", "InSync", "running as declared", "Exporter/b"))
-    return events
+    now = time.time()
+    events.emit(Event(now - 120, "Normal", "Created", "created", "Exporter/a", "abc123"))
+    events.emit(Event(now - 60, "Warning", "Stopped", "state: exited (code 137)", "Exporter/b"))
+    events.emit(Event(now - 5, "Normal", "InSync", "running as declared", "Exporter/b"))
+    return now
 
 
 def test_events_table_and_filter(tmp_path: Path) -> None:
@@ -53,11 +53,11 @@ def test_events_table_and_filter(tmp_path: Path) -> None:
 
 
 def test_events_as_json_lines(tmp_path: Path) -> None:
-    recorded(tmp_path)
+    now = recorded(tmp_path)
     done = monop("events", "-o", "json", "--state-dir", str(tmp_path))
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0] == {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 120)),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 120)),
         "type": "Normal",
         "reason": "Created",
         "resource": "Exporter/a",
@@ -78,7 +78,8 @@ def test_no_events_is_said_on_stderr(tmp_path: Path) -> None:
 
 
 def test_events_watch_prints_each_new_event_once(tmp_path: Path) -> None:
-    log = recorded(tmp_path)
+    recorded(tmp_path)
+    log = EventLog(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "monop", "events", "-w", "-o", "json", "--state-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
