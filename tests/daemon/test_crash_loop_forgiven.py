@@ -33,6 +33,9 @@ def test_a_resync_forgives_a_crash_loop_that_ended(tmp_path: Path, podman_servic
             "podman_url": podman_service.url,
             "sd_dir": tmp_path / "state" / "file_sd",
             "rules_dir": tmp_path / "state" / "rules",
+            # Its own instance: monop containers other tests leave on this Podman are not its
+            # orphans, whose removal its create would wait for.
+            "instance": "forgiveness",
         }
     )
 
@@ -51,7 +54,9 @@ def test_a_resync_forgives_a_crash_loop_that_ended(tmp_path: Path, podman_servic
             # The fake clock stood still while Podman started it (real time): move it to a
             # minute and a bit after the start Podman reports, whatever that took.
             observed = await daemon.observe(clock.now() + 1)
-            started = next(c for c in observed.containers if c.name == "forgiven").started_at
+            found = {c.name: c for c in observed.containers}
+            assert "forgiven" in found, f"not created; Podman holds {sorted(found)}"
+            started = found["forgiven"].started_at
             assert started is not None
             await clock.advance(max(0.0, started.timestamp() + 65 - clock.wall()))
             await daemon.resync()
