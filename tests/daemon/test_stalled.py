@@ -58,7 +58,14 @@ def test_an_unpullable_image_stalls_until_a_person_asks_or_the_spec_changes(
     assert failures(daemon) == 1
     assert (daemon.metric("monop_reconcile_total", kind="BusinessService", result="stalled") or 0) >= 1
     assert record_of(daemon, BAD)["state"] == "Stalled"
+
     # In the field's own terms: Stalled and not Ready, both for the error's reason, and an event.
+    def ready() -> tuple[str, str]:
+        found = {c["type"]: c for c in record_of(daemon, BAD)["conditions"]}  # type: ignore[attr-defined]
+        return found["Ready"]["status"], found["Ready"]["reason"]
+
+    # The record is saved as the action ends, its conditions an instant later: wait for them.
+    wait_for(lambda: ready() == ("False", "ImagePullFailed"), 30, "Ready False for ImagePullFailed")
     conditions = {c["type"]: c for c in record_of(daemon, BAD)["conditions"]}  # type: ignore[attr-defined]
     assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("False", "ImagePullFailed")
     assert (conditions["Stalled"]["status"], conditions["Stalled"]["reason"]) == ("True", "ImagePullFailed")
