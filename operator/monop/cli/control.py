@@ -39,10 +39,6 @@ ResourceArg = Annotated[
 ]
 
 
-def _key(resource: str) -> str:
-    return resource_key(resource)
-
-
 def _known(settings: Settings, key: str) -> bool:
     """Whether `key` is desired, or a container the daemon keeps a record of (an orphan)."""
     from monop.daemon.statestore import StateStore
@@ -176,7 +172,7 @@ def suspend(ctx: typer.Context, resource: ResourceArg) -> None:
     from monop.desired.suspend import suspend as hold
 
     settings = load(ctx)
-    key = _key(resource)
+    key = resource_key(resource)
     if not _known(settings, key):
         fail(f"no resource {key} in the desired state {settings.desired}", EXIT_PROBLEM)
     try:
@@ -215,7 +211,7 @@ def resume(
             EXIT_USAGE,
         )
     settings = load(ctx)
-    key = _key(resource)
+    key = resource_key(resource)
     if not release(settings.state_dir, key):
         typer.echo(f"{key} was not suspended")
         return
@@ -251,7 +247,7 @@ def reconcile(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--timeout") from None
     settings = load(ctx)
-    key = _key(resource) if resource is not None else None
+    key = resource_key(resource) if resource is not None else None
     asked = time.time()
     queued = ask_reconcile(settings.state_dir, key)
     if not wait:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -24,13 +23,13 @@ from monop.api.alerting import (
 from monop.api.resources import ResourceBase
 from monop.api.targets import TargetError, targets
 from monop.desired import policy as host_policy
+from monop.desired.secretenv import read_secret_text
 from monop.desired.state import LoadedResource
 from monop.desired.yamldoc import dotted
 from monop.errors import Problem, Severity
 from monop.secrets import Secrets, is_secret_name, split_userinfo
 
 FieldPath = tuple[str | int, ...]
-MAX_SECRET_BYTES = 64 << 10
 HEADER = (
     "# Written by monop from the desired state (AlertReceiver, AlertRouting); edit those, not this file.\n"
 )
@@ -112,29 +111,7 @@ def read_secret_file(path: Path) -> str:
     A regular file owned by root or monop's user, mode 0600 or 0400, at most 64 KiB of UTF-8.
     Raises SecretError.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError as err:
-        raise SecretError(f"{path}: cannot read: {err.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise SecretError(f"{path}: not a regular file")
-    with os.fdopen(fd, "rb") as handle:
-        if info.st_mode & 0o077:
-            raise SecretError(
-                f"{path}: group or others may read or write it (mode {stat.S_IMODE(info.st_mode):04o}); "
-                f"it holds a secret: chmod 600 {path}"
-            )
-        if info.st_uid not in (0, os.geteuid()):
-            raise SecretError(f"{path}: owned by uid {info.st_uid}, not by root or the user monop runs as")
-        raw = handle.read(MAX_SECRET_BYTES + 1)
-    if len(raw) > MAX_SECRET_BYTES:
-        raise SecretError(f"{path}: larger than {MAX_SECRET_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SecretError(f"{path}: not UTF-8 text") from None
+    text = read_secret_text(path, "a secret", SecretError)
     text = text.removesuffix("\n").removesuffix("\r")
     if not text or "\n" in text:
         raise SecretError(f"{path}: should hold the secret alone, on one line")

@@ -24,32 +24,36 @@ class SecretFileError(ValueError):
 
 def read_env_file(path: Path) -> dict[str, str]:
     """`{NAME: VALUE}` from `path`; raises SecretFileError saying what is wrong and how to fix it."""
+    return _parse(read_secret_text(path, "secrets", SecretFileError), path)
+
+
+def read_secret_text(path: Path, holds: str = "secrets", error: type[ValueError] = SecretFileError) -> str:
+    """The UTF-8 text of a file that holds secrets, if it is kept as one must be: a regular file
+    owned by root or monop's user, mode 0600 or 0400, at most MAX_BYTES. Raises `error`,
+    whose message says what is wrong and how to fix it (`holds`: "secrets", "a secret")."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as err:
-        raise SecretFileError(f"{path}: cannot read: {err.strerror}") from None
+        raise error(f"{path}: cannot read: {err.strerror}") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)  # fdopen refuses a directory before its kind could be said
-        raise SecretFileError(f"{path}: not a regular file")
+        raise error(f"{path}: not a regular file")
     with os.fdopen(fd, "rb") as file:
         if info.st_mode & 0o077:
-            raise SecretFileError(
+            raise error(
                 f"{path}: group or others may read or write it (mode {stat.S_IMODE(info.st_mode):04o}); "
-                f"it holds secrets: chmod 600 {path}"
+                f"it holds {holds}: chmod 600 {path}"
             )
         if info.st_uid not in (0, os.geteuid()):
-            raise SecretFileError(
-                f"{path}: owned by uid {info.st_uid}, not by root or the user monop runs as"
-            )
+            raise error(f"{path}: owned by uid {info.st_uid}, not by root or the user monop runs as")
         raw = file.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
-        raise SecretFileError(f"{path}: larger than {MAX_BYTES} bytes")
+        raise error(f"{path}: larger than {MAX_BYTES} bytes")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretFileError(f"{path}: not UTF-8 text") from None
-    return _parse(text, path)
+        raise error(f"{path}: not UTF-8 text") from None
 
 
 def _parse(text: str, path: Path) -> dict[str, str]:
