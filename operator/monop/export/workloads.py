@@ -1,0 +1,233 @@
+"""Container resources as workloads: node-level ones as DaemonSets with PodMonitors, the rest as
+Deployments with a Service and a ServiceMonitor (monitoring.coreos.com/v1).
+
+Node-level: a CAdvisor, and an Exporter on the host network, with a host path or with a
+device (it watches the node it runs on). Each scrape block becomes one endpoint of the
+monitor, its job kept by a relabeling (`targetLabel: job`), as the seed's alert rules read
+`up{job="node-exporter"}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from monop.api.duration import format_duration
+from monop.api.resources import CAdvisor, ContainerSpec
+from monop.api.targets import targets
+from monop.desired.state import LoadedResource
+from monop.export.model import Manifest, Part
+from monop.export.pods import PodBuilder, PortEntry, port_for
+
+MONITORING = "monitoring.coreos.com/v1"
+NAME_LABEL = "app.kubernetes.io/name"
+SOURCE_ANNOTATION = "monop.dev/source"
+LEFTOVER_ANNOTATION = "monop.dev/not-carried-over"
+# Kubernetes' label syntax: an optional DNS prefix, a name of at most 63 characters, a value likewise.
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def node_level(spec: ContainerSpec) -> bool:
+    """Whether the resource watches its node: a DaemonSet runs it on every one."""
+    if isinstance(spec, CAdvisor):
+        return True
+    if type(spec).__name__ != "Exporter":
+        return False
+    return (
+        spec.network == "host" or bool(spec.devices) or any(v.host_path.startswith("/") for v in spec.volumes)
+    )
+
+
+def metadata(
+    name: str, namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+) -> Manifest:
+    out: Manifest = {"name": name}
+    if namespace:
+        out["namespace"] = namespace
+    out["labels"] = dict(labels)
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
+def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
+    """The labels every manifest of the resource carries: its name and kind, and its own valid ones."""
+    resource = loaded.resource
+    labels = {NAME_LABEL: resource.metadata.name, "app.kubernetes.io/component": resource.kind.lower()}
+    for key, value in resource.metadata.labels.items():
+        if _LABEL_KEY.match(key) and _LABEL_VALUE.match(value):
+            labels[key] = value
+        else:
+            part.left(
+                f"metadata.labels.{key}",
+                "not a Kubernetes label (a name of at most 63 letters, digits, '-', '_', '.')",
+                loaded.line_of("metadata", "labels", key),
+            )
+    return labels
+
+
+def workload(loaded: LoadedResource, namespace: str | None) -> Part:
+    """The DaemonSet or Deployment, Service, ConfigMap and monitor of one container resource."""
+    resource = loaded.resource
+    part = Part(loaded.key, loaded.file, loaded.line)
+    labels = resource_labels(loaded, part)
+    selector = {NAME_LABEL: resource.metadata.name}
+    daemon = node_level(resource.spec)
+    pods = PodBuilder(loaded, part, node_level=daemon)
+    template = pods.template(dict(labels))
+    endpoints = _endpoints(loaded, part, pods.ports)  # may add a container port a scrape names
+    template["spec"]["containers"][0]["ports"] = _container_ports(pods, template)
+    annotations = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}", **resource.metadata.annotations}
+    if pods.files:
+        part.manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": metadata(f"{resource.metadata.name}-files", namespace, labels),
+                "data": pods.files,
+            }
+        )
+    body: Manifest = {"selector": {"matchLabels": selector}, "template": template}
+    if daemon:
+        kind = "DaemonSet"
+    else:
+        kind = "Deployment"
+        # monop's safe swap: the new container runs before the old one stops.
+        body = {
+            "replicas": 1,
+            **body,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        }
+    part.manifests.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": metadata(resource.metadata.name, namespace, labels, annotations),
+            "spec": body,
+        }
+    )
+    if not daemon and pods.ports:
+        part.manifests.append(_service(resource.metadata.name, namespace, labels, selector, pods.ports))
+    if endpoints:
+        part.manifests.append(
+            _monitor(resource.metadata.name, namespace, labels, selector, endpoints, daemon)
+        )
+    if part.leftovers:
+        workload_meta = next(m for m in part.manifests if m["kind"] == kind)["metadata"]
+        workload_meta.setdefault("annotations", {})[LEFTOVER_ANNOTATION] = "\n".join(
+            f"{x.field}: {x.message}" for x in part.leftovers
+        )
+    return part
+
+
+def _container_ports(pods: PodBuilder, template: Manifest) -> list[Manifest]:
+    """The template's ports, with any a scrape block added after the template was built."""
+    have = list(template["spec"]["containers"][0].get("ports", []))
+    known = {(p["containerPort"], p["protocol"]) for p in have}
+    for entry in pods.ports:
+        if (entry.container_port, entry.protocol.upper()) not in known:
+            have.append({"name": entry.name, "containerPort": entry.container_port, "protocol": "TCP"})
+            known.add((entry.container_port, entry.protocol.upper()))
+    if not have:
+        template["spec"]["containers"][0].pop("ports", None)
+    return have
+
+
+def _service(
+    name: str,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    ports: list[PortEntry],
+) -> Manifest:
+    """A ClusterIP Service: each published port on its host number, to the container's port."""
+    service_ports: list[Manifest] = []
+    names: set[str] = set()
+    for entry in ports:
+        port_name = entry.name if entry.name not in names else f"{entry.name}-{entry.host_side}"
+        names.add(port_name)
+        service_ports.append(
+            {
+                "name": port_name,
+                "port": entry.host_side,
+                "targetPort": entry.container_port,
+                "protocol": entry.protocol.upper(),
+            }
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(name, namespace, labels),
+        "spec": {"selector": dict(selector), "ports": service_ports},
+    }
+
+
+def _endpoints(loaded: LoadedResource, part: Part, ports: list[PortEntry]) -> list[Manifest]:
+    """One monitor endpoint per scrape block; monop-only fields become leftovers."""
+    out = []
+    resource = loaded.resource
+    for target in targets(resource, ""):
+        entry = port_for(ports, target.port)
+        where = target.field
+        endpoint: Manifest = {"port": entry.name, "path": target.path, "scheme": target.scheme}
+        if target.interval_s is not None:
+            endpoint["interval"] = format_duration(target.interval_s)
+        if target.timeout_s is not None:
+            endpoint["scrapeTimeout"] = format_duration(target.timeout_s)
+        endpoint["relabelings"] = [
+            {"action": "replace", "targetLabel": name, "replacement": value}
+            for name, value in (("job", target.job), *target.labels)
+        ]
+        out.append(endpoint)
+        scrape = _scrape_at(resource.spec, where)
+        for field, value, message in (
+            ("address", scrape.get("address"), "Prometheus scrapes the pod itself, not another address"),
+            ("expect", scrape.get("expect"), "monop's check of expected metrics has no monitor field"),
+            (
+                "restartAfter",
+                scrape.get("restartAfter"),
+                "monop's restart of a container whose target is down; use a livenessProbe",
+            ),
+        ):
+            if value:
+                part.left(_field(where, field), message, loaded.line_of(*where, field))
+    return out
+
+
+def _scrape_at(spec: ContainerSpec, where: tuple[str | int, ...]) -> dict[str, Any]:
+    value: Any = spec.model_dump(by_alias=True)
+    for part in where[1:]:
+        value = value[part]
+    return value if isinstance(value, dict) else {}
+
+
+def _field(path: tuple[str | int, ...], last: str) -> str:
+    out = ""
+    for part in (*path, last):
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _monitor(
+    name: str,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    endpoints: list[Manifest],
+    daemon: bool,
+) -> Manifest:
+    spec: Manifest = {"selector": {"matchLabels": dict(selector)}}
+    if daemon:
+        kind = "PodMonitor"
+        spec["podMetricsEndpoints"] = endpoints
+    else:
+        kind = "ServiceMonitor"
+        spec["endpoints"] = endpoints
+    return {
+        "apiVersion": MONITORING,
+        "kind": kind,
+        "metadata": metadata(name, namespace, labels),
+        "spec": spec,
+    }
