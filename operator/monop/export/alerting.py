@@ -164,6 +164,7 @@ def _receiver(loaded: LoadedResource, part: Part) -> Manifest:
                 f"{PODMAN_HOST} is Podman's name for the host, which a pod cannot resolve: "
                 "name the receiver's Service or address instead",
                 loaded.line_of("spec", "webhookConfigs", i, "url"),
+                source=(loaded.key, loaded.file),
             )
     hooks = [_webhook(h, i, secret) for i, h in enumerate(receiver.spec.webhook_configs)]
     mails = [_email(m, i, secret) for i, m in enumerate(receiver.spec.email_configs)]

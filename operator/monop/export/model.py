@@ -93,8 +93,12 @@ class Part:
     secrets: list[SecretNeeded] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)  # said above its manifests in the YAML
 
-    def left(self, path: str, message: str, line: int | None = None) -> None:
-        self.leftovers.append(Leftover(self.source, path, message, self.file, line or self.line))
+    def left(
+        self, path: str, message: str, line: int | None = None, *, source: tuple[str, str] | None = None
+    ) -> None:
+        """Note a leftover at `path`; `source` is (Kind/name, file) when another resource's, as a receiver's."""
+        resource, file = source or (self.source, self.file)
+        self.leftovers.append(Leftover(resource, path, message, file, line or self.line))
 
 
 @dataclass(frozen=True)
