@@ -143,7 +143,8 @@ def test_the_repositorys_desired_state_exports_whole_and_valid(repo: Path) -> No
     assert node["containers"][0]["volumeMounts"] == [{"name": "host", "mountPath": "/host", "readOnly": True}]
     # The seed's alert rules read up{job="node-exporter"}: the job survives the move.
     endpoint = by[("PodMonitor", "node-exporter")]["spec"]["podMetricsEndpoints"][0]
-    assert endpoint["port"] == "port-9100" and endpoint["interval"] == "15s"
+    assert endpoint["portNumber"] == 9100 and endpoint["interval"] == "15s"
+    assert "ports" not in node["containers"][0]  # on the host network: the process's own port
     assert {"action": "replace", "targetLabel": "job", "replacement": "node-exporter"} in endpoint[
         "relabelings"
     ]

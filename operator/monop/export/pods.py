@@ -109,6 +109,10 @@ class PodBuilder:
         self._arg_vars: dict[str, str] = {}
         self._podman_host()
 
+    def port_ref(self, entry: PortEntry) -> str | int:
+        """How a probe names the port: by name, or by number on the host network (no ports declared)."""
+        return entry.container_port if self.spec.network == "host" else entry.name
+
     def left(self, *path: str | int, message: str) -> None:
         self.part.left(_dotted(path), message, self.loaded.line_of(*path))
 
@@ -242,6 +246,11 @@ class PodBuilder:
         return out
 
     def _container_ports(self) -> list[Manifest]:
+        if self.spec.network == "host":
+            # On the host network a port is the process's own; declared, Podman's kube play
+            # (4.3) turns it into a port mapping and refuses the pod. Probes and monitors name
+            # the number instead.
+            return []
         out = []
         seen: set[tuple[int, str]] = set()
         for i, entry in enumerate(self.ports):
@@ -337,7 +346,7 @@ class PodBuilder:
         if probe is not None:
             entry = port_for(self.ports, probe.port)
             http = {
-                "httpGet": {"path": probe.path, "port": entry.name},
+                "httpGet": {"path": probe.path, "port": self.port_ref(entry)},
                 "periodSeconds": _seconds(probe.interval),
                 "timeoutSeconds": _seconds(probe.timeout),
                 "failureThreshold": probe.retries,

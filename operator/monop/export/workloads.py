@@ -77,8 +77,10 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
     daemon = node_level(resource.spec)
     pods = PodBuilder(loaded, part, node_level=daemon)
     template = pods.template(dict(labels))
-    endpoints = _endpoints(loaded, part, pods.ports)  # may add a container port a scrape names
-    template["spec"]["containers"][0]["ports"] = _container_ports(pods, template)
+    endpoints = _endpoints(
+        loaded, part, pods.ports, by_number=daemon and resource.spec.network == "host"
+    )  # may add a container port a scrape names
+    _add_container_ports(pods, template)
     annotations = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}", **resource.metadata.annotations}
     if pods.files:
         part.manifests.append(
@@ -122,17 +124,19 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
     return part
 
 
-def _container_ports(pods: PodBuilder, template: Manifest) -> list[Manifest]:
-    """The template's ports, with any a scrape block added after the template was built."""
-    have = list(template["spec"]["containers"][0].get("ports", []))
+def _add_container_ports(pods: PodBuilder, template: Manifest) -> None:
+    """Add to the template's ports any a scrape block named after the template was built."""
+    container = template["spec"]["containers"][0]
+    if pods.spec.network == "host":
+        return  # none declared: see PodBuilder._container_ports
+    have = list(container.get("ports", []))
     known = {(p["containerPort"], p["protocol"]) for p in have}
     for entry in pods.ports:
         if (entry.container_port, entry.protocol.upper()) not in known:
             have.append({"name": entry.name, "containerPort": entry.container_port, "protocol": "TCP"})
             known.add((entry.container_port, entry.protocol.upper()))
-    if not have:
-        template["spec"]["containers"][0].pop("ports", None)
-    return have
+    if have:
+        container["ports"] = have
 
 
 def _service(
@@ -164,14 +168,21 @@ def _service(
     }
 
 
-def _endpoints(loaded: LoadedResource, part: Part, ports: list[PortEntry]) -> list[Manifest]:
-    """One monitor endpoint per scrape block; monop-only fields become leftovers."""
+def _endpoints(
+    loaded: LoadedResource, part: Part, ports: list[PortEntry], *, by_number: bool
+) -> list[Manifest]:
+    """One monitor endpoint per scrape block; monop-only fields become leftovers.
+
+    `by_number`: a PodMonitor of a pod on the host network, which declares no ports, names the
+    port by `portNumber` (Prometheus Operator 0.79 and later).
+    """
     out = []
     resource = loaded.resource
     for target in targets(resource, ""):
         entry = port_for(ports, target.port)
         where = target.field
-        endpoint: Manifest = {"port": entry.name, "path": target.path, "scheme": target.scheme}
+        port: Manifest = {"portNumber": entry.container_port} if by_number else {"port": entry.name}
+        endpoint: Manifest = {**port, "path": target.path, "scheme": target.scheme}
         if target.interval_s is not None:
             endpoint["interval"] = format_duration(target.interval_s)
         if target.timeout_s is not None:
