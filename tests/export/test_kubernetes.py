@@ -112,12 +112,17 @@ def test_the_checks_can_fail() -> None:
 
 
 def test_the_repositorys_desired_state_exports_whole_and_valid(repo: Path) -> None:
-    done = monop("export", "kubernetes", "-f", str(repo / "desired"), "--namespace", "monitoring")
+    done = monop(
+        "export", "kubernetes", "-f", str(repo / "desired"), "--namespace", "monitoring",
+        "--label", "release=kube-prometheus-stack",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     manifests = documents(done.stdout)
     for manifest in manifests:
         validate(manifest)
         assert manifest["metadata"]["namespace"] == "monitoring"
+        # What the Prometheus's serviceMonitorSelector and ruleSelector match.
+        assert manifest["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     kinds = {(m["kind"], m["metadata"]["name"]) for m in manifests}
     assert {
         ("DaemonSet", "node-exporter"),
@@ -415,6 +420,13 @@ def test_dashboards_become_the_grafana_sidecars_config_maps() -> None:
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert config_map["metadata"]["annotations"] == {"grafana_folder": "Fleet"}
     assert config_map["data"] == {"monop.json": '{"title": "monop"}'}
+
+
+def test_a_label_kubernetes_refuses_is_a_usage_error(repo: Path) -> None:
+    done = monop("export", "kubernetes", "-f", str(repo / "desired"), "--label", "release=kube prometheus")
+    assert done.returncode == 2
+    assert "release=kube prometheus: not a Kubernetes label" in done.stderr
+    assert done.stdout == ""
 
 
 def test_an_invalid_desired_state_exports_nothing(tmp_path: Path) -> None:

@@ -28,6 +28,14 @@ def export_kubernetes(
     namespace: Annotated[
         str | None, typer.Option("--namespace", "-n", help="Namespace of every manifest (default: none set).")
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            "-l",
+            help="KEY=VALUE on every manifest, as a Prometheus's selectors want (release=kube-prometheus-stack); repeatable.",
+        ),
+    ] = None,
     output: Annotated[
         Format | None,
         typer.Option(
@@ -51,8 +59,17 @@ def export_kubernetes(
 
     if output not in (None, Format.YAML, Format.JSON):
         fail(f"--output {output.value}: export prints yaml or json", EXIT_USAGE)
+    labels = {}
+    for item in label or []:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
+        labels[key] = value
     state = desired_state(load(ctx))
-    result = export(state, namespace)
+    try:
+        result = export(state, namespace, labels=labels)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--label") from None
     written: list[str] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from monop.api.rules import AlertRuleGroupResource
 from monop.desired.state import LoadedResource
 from monop.export.model import Manifest, Part, SecretNeeded
 from monop.export.pods import PODMAN_HOST
-from monop.export.workloads import MONITORING, SOURCE_ANNOTATION, metadata, resource_labels
+from monop.export.workloads import MONITORING, metadata, resource_annotations, resource_labels
 
 ALERTMANAGER_CONFIG = "monitoring.coreos.com/v1alpha1"
 
@@ -45,7 +45,7 @@ def rule_group(loaded: LoadedResource, namespace: str | None) -> Part:
             "a PrometheusRule has no unit tests: run them with `promtool test rules` in CI",
             loaded.line_of("spec", "tests"),
         )
-    annotations = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}", **group.metadata.annotations}
+    annotations = resource_annotations(loaded, part)
     part.manifests.append(
         {
             "apiVersion": MONITORING,
@@ -113,7 +113,7 @@ def alertmanager_config(alerting: Sequence[LoadedResource], namespace: str | Non
             root.line_of("spec", "resolveTimeout"),
         )
     labels = resource_labels(root, part)
-    annotations = {SOURCE_ANNOTATION: f"{root.file}:{root.line}", **routing.metadata.annotations}
+    annotations = resource_annotations(root, part)
     part.manifests.append(
         {
             "apiVersion": ALERTMANAGER_CONFIG,

@@ -16,7 +16,7 @@ import yaml
 from monop.desired.state import DesiredState
 from monop.export.alerting import alertmanager_config, rule_group
 from monop.export.model import Export, Manifest, Part
-from monop.export.workloads import metadata, workload
+from monop.export.workloads import is_label, metadata, workload
 
 # The label the Grafana sidecar (kiwigrid/k8s-sidecar, as kube-prometheus-stack configures it)
 # watches for: each ConfigMap carrying it is a dashboard provider's files.
@@ -55,17 +55,33 @@ def dashboard_config_map(dashboard: Dashboard, namespace: str | None) -> Part:
     return part
 
 
-def export(state: DesiredState, namespace: str | None = None, dashboards: Iterable[Dashboard] = ()) -> Export:
+def export(
+    state: DesiredState,
+    namespace: str | None = None,
+    dashboards: Iterable[Dashboard] = (),
+    labels: Mapping[str, str] | None = None,
+) -> Export:
     """Every resource of `state` as manifests, in the namespace given (none: kubectl's current one).
 
     `dashboards` is the hook for Grafana dashboards, exported as the sidecar's ConfigMaps.
+    `labels` go on every manifest: what a Prometheus's `serviceMonitorSelector` or
+    `ruleSelector` matches (`release: kube-prometheus-stack`). Raises ValueError for a label
+    Kubernetes refuses.
     """
+    for key, value in (labels or {}).items():
+        if not is_label(key, value):
+            raise ValueError(
+                f"{key}={value}: not a Kubernetes label (a name of at most 63 letters, digits, '-', '_', '.')"
+            )
     parts = [workload(loaded, namespace) for loaded in sorted(state.resources, key=lambda x: x.key)]
     parts += [rule_group(loaded, namespace) for loaded in sorted(state.rule_groups, key=lambda x: x.name)]
     routing = alertmanager_config(state.alerting, namespace)
     if routing is not None:
         parts.append(routing)
     parts += [dashboard_config_map(d, namespace) for d in sorted(dashboards, key=lambda d: d.name)]
+    for part in parts:
+        for manifest in part.manifests:
+            manifest["metadata"]["labels"].update(labels or {})
     return Export(tuple(parts), namespace)
 
 

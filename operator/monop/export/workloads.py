@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from monop.api.duration import format_duration
-from monop.api.resources import CAdvisor, ContainerSpec
+from monop.api.resources import CAdvisor, ContainerSpec, Exporter
 from monop.api.targets import targets
 from monop.desired.state import LoadedResource
 from monop.export.model import Manifest, Part
@@ -33,7 +32,7 @@ def node_level(spec: ContainerSpec) -> bool:
     """Whether the resource watches its node: a DaemonSet runs it on every one."""
     if isinstance(spec, CAdvisor):
         return True
-    if type(spec).__name__ != "Exporter":
+    if not isinstance(spec, Exporter):
         return False
     return (
         spec.network == "host" or bool(spec.devices) or any(v.host_path.startswith("/") for v in spec.volumes)
@@ -52,12 +51,17 @@ def metadata(
     return out
 
 
+def is_label(key: str, value: str) -> bool:
+    """Whether Kubernetes takes `key: value` as a label."""
+    return bool(_LABEL_KEY.match(key) and _LABEL_VALUE.match(value))
+
+
 def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
     """The labels every manifest of the resource carries: its name and kind, and its own valid ones."""
     resource = loaded.resource
     labels = {NAME_LABEL: resource.metadata.name, "app.kubernetes.io/component": resource.kind.lower()}
     for key, value in resource.metadata.labels.items():
-        if _LABEL_KEY.match(key) and _LABEL_VALUE.match(value):
+        if is_label(key, value):
             labels[key] = value
         else:
             part.left(
@@ -66,6 +70,21 @@ def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
                 loaded.line_of("metadata", "labels", key),
             )
     return labels
+
+
+def resource_annotations(loaded: LoadedResource, part: Part) -> dict[str, str]:
+    """Where the resource came from, and its own annotations whose keys Kubernetes takes."""
+    out = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}"}
+    for key, value in loaded.resource.metadata.annotations.items():
+        if _LABEL_KEY.match(key):
+            out[key] = value
+        else:
+            part.left(
+                f"metadata.annotations.{key}",
+                "not a Kubernetes annotation key (a name of at most 63 letters, digits, '-', '_', '.')",
+                loaded.line_of("metadata", "annotations", key),
+            )
+    return out
 
 
 def workload(loaded: LoadedResource, namespace: str | None) -> Part:
@@ -81,7 +100,7 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
         loaded, part, pods.ports, by_number=daemon and resource.spec.network == "host"
     )  # may add a container port a scrape names
     _add_container_ports(pods, template)
-    annotations = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}", **resource.metadata.annotations}
+    annotations = resource_annotations(loaded, part)
     if pods.files:
         part.manifests.append(
             {
@@ -178,7 +197,8 @@ def _endpoints(
     """
     out = []
     resource = loaded.resource
-    for target in targets(resource, ""):
+    # targets() gives one Target per enabled scrape block, in their order.
+    for target, scrape in zip(targets(resource, ""), resource.spec.scrape_endpoints(), strict=True):
         entry = port_for(ports, target.port)
         where = target.field
         port: Manifest = {"portNumber": entry.container_port} if by_number else {"port": entry.name}
@@ -192,26 +212,18 @@ def _endpoints(
             for name, value in (("job", target.job), *target.labels)
         ]
         out.append(endpoint)
-        scrape = _scrape_at(resource.spec, where)
         for field, value, message in (
-            ("address", scrape.get("address"), "Prometheus scrapes the pod itself, not another address"),
-            ("expect", scrape.get("expect"), "monop's check of expected metrics has no monitor field"),
+            ("address", scrape.address, "Prometheus scrapes the pod itself, not another address"),
+            ("expect", scrape.expect, "monop's check of expected metrics has no monitor field"),
             (
                 "restartAfter",
-                scrape.get("restartAfter"),
+                scrape.restart_after,
                 "monop's restart of a container whose target is down; use a livenessProbe",
             ),
         ):
             if value:
                 part.left(_field(where, field), message, loaded.line_of(*where, field))
     return out
-
-
-def _scrape_at(spec: ContainerSpec, where: tuple[str | int, ...]) -> dict[str, Any]:
-    value: Any = spec.model_dump(by_alias=True)
-    for part in where[1:]:
-        value = value[part]
-    return value if isinstance(value, dict) else {}
 
 
 def _field(path: tuple[str | int, ...], last: str) -> str:
