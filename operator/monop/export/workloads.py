@@ -10,7 +10,7 @@ monitor, its job kept by a relabeling (`targetLabel: job`), as the seed's alert 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from monop.api.duration import format_duration
 from monop.api.resources import CAdvisor, ContainerSpec, Exporter
@@ -60,29 +60,28 @@ def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
     """The labels every manifest of the resource carries: its name and kind, and its own valid ones."""
     resource = loaded.resource
     labels = {NAME_LABEL: resource.metadata.name, "app.kubernetes.io/component": resource.kind.lower()}
-    for key, value in resource.metadata.labels.items():
-        if is_label(key, value):
-            labels[key] = value
-        else:
-            part.left(
-                f"metadata.labels.{key}",
-                "not a Kubernetes label (a name of at most 63 letters, digits, '-', '_', '.')",
-                loaded.line_of("metadata", "labels", key),
-            )
-    return labels
+    return {**labels, **_kept(loaded, part, "labels", is_label)}
 
 
 def resource_annotations(loaded: LoadedResource, part: Part) -> dict[str, str]:
     """Where the resource came from, and its own annotations whose keys Kubernetes takes."""
-    out = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}"}
-    for key, value in loaded.resource.metadata.annotations.items():
-        if _LABEL_KEY.match(key):
+    source = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}"}
+    return {**source, **_kept(loaded, part, "annotations", lambda key, _: bool(_LABEL_KEY.match(key)))}
+
+
+def _kept(
+    loaded: LoadedResource, part: Part, field: str, takes: Callable[[str, str], bool]
+) -> dict[str, str]:
+    """The resource's own labels or annotations Kubernetes takes; the others are leftovers."""
+    out = {}
+    for key, value in getattr(loaded.resource.metadata, field).items():
+        if takes(key, value):
             out[key] = value
         else:
             part.left(
-                f"metadata.annotations.{key}",
-                "not a Kubernetes annotation key (a name of at most 63 letters, digits, '-', '_', '.')",
-                loaded.line_of("metadata", "annotations", key),
+                f"metadata.{field}.{key}",
+                f"not a Kubernetes {field[:-1]} (a name of at most 63 letters, digits, '-', '_', '.')",
+                loaded.line_of("metadata", field, key),
             )
     return out
 
