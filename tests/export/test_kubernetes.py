@@ -278,6 +278,8 @@ spec:
   args: ["--token=arg-token-1234", "--password", "hunter2-db-password", "--name=$(MODE)"]
   secretEnvFrom: {env_file}
   ports: ["9999:9999"]
+  healthcheck:
+    test: ["wget", "--header=Authorization: Bearer health-token-31", "-q", "-O-", "localhost:9999/"]
 ---
 apiVersion: monop.dev/v1alpha1
 kind: AlertRouting
@@ -404,6 +406,31 @@ def test_a_file_of_the_desired_tree_becomes_a_config_map(tmp_path: Path) -> None
             "subPath": "textfile.prom",
         }
     ]
+
+
+def test_a_node_level_exporter_on_a_bridge_keeps_its_host_port(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\n"
+        "spec: {image: localhost/x:1, ports: ['127.0.0.1:9101:9100'], volumes: ['/proc:/host/proc:ro']}\n"
+    )
+    done = monop("export", "kubernetes", "-f", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    by = {(m["kind"], m["metadata"]["name"]): m for m in documents(done.stdout)}
+    for manifest in by.values():
+        validate(manifest)
+    assert set(by) == {("DaemonSet", "x"), ("PodMonitor", "x")}
+    container = by[("DaemonSet", "x")]["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"] == [
+        {
+            "name": "port-9101",
+            "containerPort": 9100,
+            "protocol": "TCP",
+            "hostPort": 9101,
+            "hostIP": "127.0.0.1",
+        }
+    ]
+    assert by[("PodMonitor", "x")]["spec"]["podMetricsEndpoints"][0]["port"] == "port-9101"
+    assert done.stderr == ""  # nothing left behind
 
 
 def test_dashboards_become_the_grafana_sidecars_config_maps() -> None:

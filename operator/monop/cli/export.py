@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from monop.cli.app import EXIT_USAGE, Format, app, fail, load, note, output_format, print_document
+from monop.cli.app import app, load, note, print_document
 from monop.cli.flags import with_settings
 from monop.cli.state import desired_state
+
+
+class Form(StrEnum):
+    YAML = "yaml"
+    JSON = "json"
+
 
 export_app = typer.Typer(
     help="Write the desired state for another platform.", no_args_is_help=True, rich_markup_mode=None
@@ -33,11 +40,12 @@ def export_kubernetes(
         typer.Option(
             "--label",
             "-l",
+            metavar="KEY=VALUE",
             help="KEY=VALUE on every manifest, as a Prometheus's selectors want (release=kube-prometheus-stack); repeatable.",
         ),
     ] = None,
     output: Annotated[
-        Format | None,
+        Form | None,
         typer.Option(
             "--output",
             "-o",
@@ -57,8 +65,6 @@ def export_kubernetes(
     from monop.export.kubernetes import export, files, render
     from monop.files import write_atomic
 
-    if output not in (None, Format.YAML, Format.JSON):
-        fail(f"--output {output.value}: export prints yaml or json", EXIT_USAGE)
     labels = {}
     for item in label or []:
         key, equals, value = item.partition("=")
@@ -76,8 +82,7 @@ def export_kubernetes(
         for name, text in files(result).items():
             write_atomic(out / name, text, mode=0o644)
             written.append(str(out / name))
-    form = output_format(output, False)
-    if form is Format.JSON:
+    if output is Form.JSON:
         report: dict[str, object] = {
             "notCarriedOver": [x.to_json() for x in result.leftovers],
             "secretsNeeded": [s.to_json(namespace) for s in result.secrets],
