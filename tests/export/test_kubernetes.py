@@ -384,17 +384,25 @@ def test_secrets_become_references_never_values(tmp_path: Path) -> None:
     )
 
 
-def test_a_file_of_the_desired_tree_becomes_a_config_map(tmp_path: Path) -> None:
-    (tmp_path / "textfile.prom").write_text("node_role 1\n")
-    (tmp_path / "x.yaml").write_text(
-        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\n"
-        "spec: {image: localhost/x:1, ports: ['9100:9100'], volumes: ['./textfile.prom:/text/role.prom:ro']}\n"
+def export_exporter(tree: Path, spec: str) -> tuple[dict[tuple[str, str], dict[str, Any]], str]:
+    """Export one Exporter `x` with this spec (YAML flow): its manifests, each validated, and stderr."""
+    (tree / "x.yaml").write_text(
+        f"apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {{name: x}}\nspec: {spec}\n"
     )
-    done = monop("export", "kubernetes", "-f", str(tmp_path))
+    done = monop("export", "kubernetes", "-f", str(tree))
     assert done.returncode == 0, done.stderr
     by = {(m["kind"], m["metadata"]["name"]): m for m in documents(done.stdout)}
     for manifest in by.values():
         validate(manifest)
+    return by, done.stderr
+
+
+def test_a_file_of_the_desired_tree_becomes_a_config_map(tmp_path: Path) -> None:
+    (tmp_path / "textfile.prom").write_text("node_role 1\n")
+    by, _ = export_exporter(
+        tmp_path,
+        "{image: localhost/x:1, ports: ['9100:9100'], volumes: ['./textfile.prom:/text/role.prom:ro']}",
+    )
     assert by[("ConfigMap", "x-files")]["data"] == {"textfile.prom": "node_role 1\n"}
     # Nothing of the host: a Deployment, its file from the ConfigMap.
     pod = by[("Deployment", "x")]["spec"]["template"]["spec"]
@@ -409,15 +417,9 @@ def test_a_file_of_the_desired_tree_becomes_a_config_map(tmp_path: Path) -> None
 
 
 def test_a_node_level_exporter_on_a_bridge_keeps_its_host_port(tmp_path: Path) -> None:
-    (tmp_path / "x.yaml").write_text(
-        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\n"
-        "spec: {image: localhost/x:1, ports: ['127.0.0.1:9101:9100'], volumes: ['/proc:/host/proc:ro']}\n"
+    by, stderr = export_exporter(
+        tmp_path, "{image: localhost/x:1, ports: ['127.0.0.1:9101:9100'], volumes: ['/proc:/host/proc:ro']}"
     )
-    done = monop("export", "kubernetes", "-f", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    by = {(m["kind"], m["metadata"]["name"]): m for m in documents(done.stdout)}
-    for manifest in by.values():
-        validate(manifest)
     assert set(by) == {("DaemonSet", "x"), ("PodMonitor", "x")}
     container = by[("DaemonSet", "x")]["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"] == [
@@ -430,7 +432,7 @@ def test_a_node_level_exporter_on_a_bridge_keeps_its_host_port(tmp_path: Path) -
         }
     ]
     assert by[("PodMonitor", "x")]["spec"]["podMetricsEndpoints"][0]["port"] == "port-9101"
-    assert done.stderr == ""  # nothing left behind
+    assert stderr == ""  # nothing left behind
 
 
 def test_dashboards_become_the_grafana_sidecars_config_maps() -> None:
