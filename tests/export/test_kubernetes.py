@@ -197,6 +197,7 @@ spec:
   healthcheck:
     test: wget -q -O- localhost/healthz
     interval: 1s500ms
+  labels: {"com.example.team": "web", "team name": "web"}
   scrape:
     port: 8080
     expect: [app_up]
@@ -232,6 +233,7 @@ def test_what_is_not_carried_over_is_listed_at_its_line(tmp_path: Path) -> None:
         ("BusinessService/app", "spec.healthcheck.interval"),
         ("BusinessService/app", "spec.scrape[0].expect"),
         ("BusinessService/app", "spec.scrape[0].restartAfter"),
+        ("BusinessService/app", "spec.labels.team name"),
         ("AlertRuleGroup/app", "spec.tests"),
     }
     assert listed[("BusinessService/app", "spec.stopSignal")]["line"] == 9
@@ -247,6 +249,7 @@ def test_what_is_not_carried_over_is_listed_at_its_line(tmp_path: Path) -> None:
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     # What does carry over: each in Kubernetes' words.
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {"com.example.team": "web"}
     assert pod["shareProcessNamespace"] is True
     assert pod["terminationGracePeriodSeconds"] == 20
     assert pod["hostAliases"] == [{"ip": "10.0.0.5", "hostnames": ["db", "cache"]}]
@@ -348,7 +351,7 @@ def test_secrets_become_references_never_values(tmp_path: Path) -> None:
         "name": "app-env",
         "key": "DATABASE_URL",
     }
-    assert env_by_name["MODE"] == {"name": "MODE", "value": "$(literal)"}
+    assert env_by_name["MODE"] == {"name": "MODE", "value": "$$(literal)"}  # as Podman sets it: literal
     assert container["envFrom"] == [{"secretRef": {"name": "app-env-file"}}]
     # A secret in args is read from the Secret through Kubernetes' $(VAR); a `$(` of the user's stays as written.
     assert container["args"] == [

@@ -15,8 +15,8 @@ import yaml
 
 from monop.desired.state import DesiredState
 from monop.export.alerting import alertmanager_config, rule_group
-from monop.export.model import Export, Manifest, Part
-from monop.export.workloads import is_label, metadata, workload
+from monop.export.model import Export, Manifest, Part, is_label
+from monop.export.workloads import metadata, workload
 
 # The label the Grafana sidecar (kiwigrid/k8s-sidecar, as kube-prometheus-stack configures it)
 # watches for: each ConfigMap carrying it is a dashboard provider's files.

@@ -7,11 +7,25 @@ manifests refer to, with where its value is, never the value.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 Manifest = dict[str, Any]
+# Kubernetes' label syntax: an optional DNS prefix, a name of at most 63 characters, a value likewise.
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def is_label_key(key: str) -> bool:
+    """Whether Kubernetes takes `key` as a label or annotation key."""
+    return bool(_LABEL_KEY.match(key))
+
+
+def is_label(key: str, value: str) -> bool:
+    """Whether Kubernetes takes `key: value` as a label."""
+    return is_label_key(key) and bool(_LABEL_VALUE.match(value))
 
 
 @dataclass(frozen=True)

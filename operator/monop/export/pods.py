@@ -2,7 +2,7 @@
 
 The fields are core/v1's (Kubernetes API reference, PodSpec and Container). What Podman has
 and a pod has not (a device cgroup rule, a stop signal, a named network, a user by name) is
-left on the Part as a Leftover; secrets go to Secret references, never into the manifest.
+left on the Part as a Leftover; secrets go to Secret references (monop.export.environment).
 """
 
 from __future__ import annotations
@@ -10,19 +10,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import partial
 
-from monop import secrets
 from monop.api.resources import CAdvisor, ContainerSpec, Healthcheck
 from monop.api.stopping import signal_name
 from monop.desired.state import LoadedResource
-from monop.export.model import Manifest, Part, SecretNeeded
+from monop.export.environment import Environment
+from monop.export.model import Manifest, Part, is_label_key
 
 SIGTERM = 15  # what the kubelet sends; another stopSignal has no field in a stable PodSpec
 _VOLUME_NAME = re.compile(r"[^a-z0-9-]+")
 _CONFIGMAP_KEY = re.compile(r"[^-._a-zA-Z0-9]+")
 _NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?$")
-_SECRET_VAR = "MONOP_SECRET_{}"
 PODMAN_HOST = "host.containers.internal"
 
 
@@ -98,15 +96,10 @@ class PodBuilder:
         self.volumes: list[Manifest] = []
         self.mounts: list[Manifest] = []
         self.files: dict[str, str] = {}  # ConfigMap data for files of the desired tree
-        self.secret_name = f"{loaded.name}-env"
-        self.secret_env: list[Manifest] = []
-        found = secrets.collect(
-            (*self.spec.env.items(), *loaded.secret_env.items()),
-            (self.spec.command, self._args(), self._health_argv()),
-            secret_names=loaded.secret_env.keys(),
+        health = self.spec.healthcheck
+        self.env = Environment(
+            loaded, part, (self.spec.command, self._args(), health.test[1:] if health else ())
         )
-        self.secrets = found
-        self._arg_vars: dict[str, str] = {}
         self._podman_host()
 
     def port_ref(self, entry: PortEntry) -> str | int:
@@ -118,10 +111,6 @@ class PodBuilder:
 
     def _args(self) -> tuple[str, ...] | None:
         return self.spec.effective_args() if isinstance(self.spec, CAdvisor) else self.spec.args
-
-    def _health_argv(self) -> tuple[str, ...]:
-        hc = self.spec.healthcheck
-        return hc.test[1:] if hc is not None else ()
 
     def _podman_host(self) -> None:
         named: list[tuple[str, str | int]] = [
@@ -145,15 +134,15 @@ class PodBuilder:
         spec = self.spec
         container: Manifest = {"name": self.loaded.name, "image": spec.image}
         if spec.command is not None:
-            container["command"] = self._argv(spec.command, "command")
+            container["command"] = self.env.argv(spec.command, "command")
         args = self._args()
         if args is not None:
-            container["args"] = self._argv(args, "args")
-        env = self._env()
+            container["args"] = self.env.argv(args, "args")
+        env = self.env.variables()
         if env:
             container["env"] = env
         if spec.secret_env_from:
-            container["envFrom"] = self._env_from()
+            container["envFrom"] = self.env.files()
         ports = self._container_ports()
         if ports:
             container["ports"] = ports
@@ -183,67 +172,10 @@ class PodBuilder:
         if self.volumes:
             pod["volumes"] = self.volumes
         metadata: Manifest = {"labels": labels}
-        if spec.labels:
-            # Podman's labels are free text; pod labels are not: they ride as annotations.
-            metadata["annotations"] = dict(spec.labels)
+        annotations = self._annotations()
+        if annotations:
+            metadata["annotations"] = annotations
         return {"metadata": metadata, "spec": pod}
-
-    def _argv(self, argv: tuple[str, ...], field: str) -> list[str]:
-        """The items, `$(` kept literal, each secret value replaced by `$(MONOP_SECRET_n)` from the Secret."""
-        out = []
-        for i, item in enumerate(argv):
-            # Kubernetes expands $(VAR) in command and args; Podman passes it as written.
-            text = item.replace("$(", "$$(")
-            out.append(self.secrets.redact(text, partial(self._arg_var, field=field, index=i)))
-        return out
-
-    def _arg_var(self, value: str, field: str, index: int) -> str:
-        # A variable that holds this very value already (from env or an env file) is named.
-        same = [n for n, v in (*self.spec.env.items(), *self.loaded.secret_env.items()) if v == value]
-        name = self._arg_vars.get(value) or (same[0] if same else None)
-        if name is None:
-            name = _SECRET_VAR.format(len(self._arg_vars) + 1)
-            self._arg_vars[value] = name
-            self._secret_key(name, f"the secret in spec.{field}[{index}]", field, index)
-        return f"$({name})"
-
-    def _secret_key(self, key: str, what: str, *path: str | int) -> None:
-        where = f"{self.loaded.file}:{self.loaded.line_of('spec', *path)}"
-        self.part.secrets.append(
-            SecretNeeded(
-                self.loaded.key, self.secret_name, key, f"{what} ({where}); the export holds a reference only"
-            )
-        )
-        self.secret_env.append(
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": self.secret_name, "key": key}}}
-        )
-
-    def _env(self) -> list[Manifest]:
-        plain: list[Manifest] = []
-        for name, value in self.spec.env.items():
-            if self.secrets.is_secret(name) or self.secrets.redact(value) != value:
-                self._secret_key(name, f"the value of spec.env.{name}", "env", name)
-            else:
-                plain.append({"name": name, "value": value})
-        # Secret references first: a $(MONOP_SECRET_n) in args is resolved from them.
-        return [*self.secret_env, *plain]
-
-    def _env_from(self) -> list[Manifest]:
-        out = []
-        files = self.spec.secret_env_from
-        for i, path in enumerate(files):
-            name = f"{self.loaded.name}-env-file" + (f"-{i + 1}" if len(files) > 1 else "")
-            self.part.secrets.append(
-                SecretNeeded(
-                    self.loaded.key,
-                    name,
-                    None,
-                    f"the variables of {path} (spec.secretEnvFrom)",
-                    file=path,
-                )
-            )
-            out.append({"secretRef": {"name": name}})
-        return out
 
     def _container_ports(self) -> list[Manifest]:
         if self.spec.network == "host":
@@ -364,7 +296,7 @@ class PodBuilder:
 
     def _exec_probe(self, hc: Healthcheck) -> Manifest | None:
         form, *argv = hc.test
-        if any(self.secrets.redact(item) != item for item in argv):
+        if any(self.env.holds_secret(item) for item in argv):
             self.left(
                 "spec", "healthcheck", "test",
                 message="it holds a secret, which an exec probe cannot read from a Secret; no liveness probe",
@@ -414,6 +346,16 @@ class PodBuilder:
                 out["runAsUser"] = int(match[1])
                 if match[2] is not None:
                     out["runAsGroup"] = int(match[2])
+        return out
+
+    def _annotations(self) -> dict[str, str]:
+        """Podman's labels are free text; pod labels are not: they ride as the pod's annotations."""
+        out = {}
+        for key, value in self.spec.labels.items():
+            if is_label_key(key):
+                out[key] = value
+            else:
+                self.left("spec", "labels", key, message="not a Kubernetes annotation key")
         return out
 
     def _stop_signal(self) -> None:

@@ -9,23 +9,19 @@ monitor, its job kept by a relabeling (`targetLabel: job`), as the seed's alert 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
 from monop.api.duration import format_duration
 from monop.api.resources import CAdvisor, ContainerSpec, Exporter
 from monop.api.targets import targets
 from monop.desired.state import LoadedResource
-from monop.export.model import Manifest, Part
+from monop.export.model import Manifest, Part, is_label, is_label_key
 from monop.export.pods import PodBuilder, PortEntry, port_for
 
 MONITORING = "monitoring.coreos.com/v1"
 NAME_LABEL = "app.kubernetes.io/name"
 SOURCE_ANNOTATION = "monop.dev/source"
 LEFTOVER_ANNOTATION = "monop.dev/not-carried-over"
-# Kubernetes' label syntax: an optional DNS prefix, a name of at most 63 characters, a value likewise.
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 def node_level(spec: ContainerSpec) -> bool:
@@ -51,11 +47,6 @@ def metadata(
     return out
 
 
-def is_label(key: str, value: str) -> bool:
-    """Whether Kubernetes takes `key: value` as a label."""
-    return bool(_LABEL_KEY.match(key) and _LABEL_VALUE.match(value))
-
-
 def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
     """The labels every manifest of the resource carries: its name and kind, and its own valid ones."""
     resource = loaded.resource
@@ -66,7 +57,7 @@ def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
 def resource_annotations(loaded: LoadedResource, part: Part) -> dict[str, str]:
     """Where the resource came from, and its own annotations whose keys Kubernetes takes."""
     source = {SOURCE_ANNOTATION: f"{loaded.file}:{loaded.line}"}
-    return {**source, **_kept(loaded, part, "annotations", lambda key, _: bool(_LABEL_KEY.match(key)))}
+    return {**source, **_kept(loaded, part, "annotations", lambda key, _: is_label_key(key))}
 
 
 def _kept(
