@@ -20,6 +20,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monop.export.pods import quantity_bytes, quantity_cpus
 
@@ -493,3 +495,14 @@ def test_kinds_in_stream_order(repo: Path) -> None:
         "PrometheusRule"
     )
     assert Counter(kinds)["PrometheusRule"] == 2
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z]{1,8}\.json", fullmatch=True), st.text(), max_size=3))
+@settings(max_examples=200, deadline=None)
+def test_file_contents_survive_the_yaml_whatever_they_hold(files: dict[str, str]) -> None:
+    from monop.desired.state import DesiredState
+    from monop.export.kubernetes import Dashboard, export, render
+
+    result = export(DesiredState((), "desired"), None, [Dashboard("d", files, "desired/d.yaml", 1)])
+    (config_map,) = documents(render(result))
+    assert config_map.get("data") == files

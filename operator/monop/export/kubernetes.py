@@ -95,8 +95,27 @@ def _comments(part: Part) -> str:
     return "".join(f"# {line}\n" for text in lines for line in text.splitlines())
 
 
+class _Dumper(yaml.SafeDumper):
+    """Text of several lines (a ConfigMap's file, the leftovers annotation) as a `|` block."""
+
+
+# Line breaks YAML knows besides \n: written as they are, a reader turns them into a \n or a space.
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if any(mark in value for mark in _OTHER_BREAKS):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')  # escaped there
+    # A block cannot hold trailing spaces on a line faithfully: such text stays quoted.
+    block = "\n" in value and not any(line != line.rstrip() for line in value.splitlines())
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if block else None)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def _document(manifest: Manifest) -> str:
-    return yaml.safe_dump(manifest, sort_keys=False, width=10_000, allow_unicode=True)
+    return yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
 
 
 def render_part(part: Part) -> str:

@@ -232,6 +232,8 @@ class PodBuilder:
                 )
                 continue
             key = _CONFIGMAP_KEY.sub("-", path.name) or f"file-{i}"
+            if key in self.files:  # two files of one name from two directories
+                key = f"{i}-{key}"
             self.files[key] = text
             self.volumes.append(
                 {
