@@ -285,6 +285,7 @@ spec:
   ports: ["9999:9999"]
   healthcheck:
     test: ["wget", "--header=Authorization: Bearer health-token-31", "-q", "-O-", "localhost:9999/"]
+  probe: {{path: "/health?token=probe-secret-88", port: 9999}}
 ---
 apiVersion: monop.dev/v1alpha1
 kind: AlertRouting
@@ -306,6 +307,8 @@ spec:
     - {{to: a@example.org, from: b@example.org, smarthost: "smtp.example.org:587", authPassword: {{file: {url_file}}}}}
 """
 SECRET_VALUES = (
+    "probe-secret-88",
+    "health-token-31",
     "hunter2-db-password",
     "url-password-42",
     "arg-token-1234",
@@ -386,6 +389,16 @@ def test_secrets_become_references_never_values(tmp_path: Path) -> None:
     assert (
         "BusinessService/app: needs Secret app-env key DB_PASSWORD: the value of spec.env.DB_PASSWORD"
         in done.stderr
+    )
+    # An exec probe cannot read a Secret: the healthcheck that holds one stays behind, said so;
+    # the HTTP probe takes its place.
+    assert "BusinessService/app: spec.healthcheck.test: not carried over: it holds a secret" in done.stderr
+    assert "exec" not in container["livenessProbe"]
+    # Whatever else holds a secret is masked, and said so.
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health?token=<secret>"
+    assert (
+        "BusinessService/app: Deployment spec.template.spec.containers[0].livenessProbe.httpGet.path: "
+        "not carried over: it holds a secret, masked here" in done.stderr
     )
 
 

@@ -10,11 +10,13 @@ monitor, its job kept by a relabeling (`targetLabel: job`), as the seed's alert 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from monop.api.duration import format_duration
 from monop.api.resources import CAdvisor, ContainerSpec, Exporter
 from monop.api.targets import targets
 from monop.desired.state import LoadedResource
+from monop.export.environment import Environment
 from monop.export.model import Manifest, Part, is_label, is_label_key
 from monop.export.pods import PodBuilder, PortEntry, port_for
 
@@ -125,12 +127,31 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
         part.manifests.append(
             _monitor(resource.metadata.name, namespace, labels, selector, endpoints, daemon)
         )
+    for manifest in part.manifests:
+        _mask(manifest, pods.env, part, f"{manifest['kind']} ")
     if part.leftovers:
         workload_meta = next(m for m in part.manifests if m["kind"] == kind)["metadata"]
         workload_meta.setdefault("annotations", {})[LEFTOVER_ANNOTATION] = "\n".join(
             f"{x.field}: {x.message}" for x in part.leftovers
         )
     return part
+
+
+def _mask(node: Any, env: Environment, part: Part, where: str) -> Any:
+    """The last guard: a secret still in a string of a manifest (a probe's query, a label) is masked and listed.
+
+    Returns the node with every such string masked; dicts and lists are changed in place.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _mask(value, env, part, f"{where}{key}" if where.endswith(" ") else f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            node[i] = _mask(value, env, part, f"{where}[{i}]")
+    elif isinstance(node, str) and env.holds_secret(node):
+        part.left(where, "it holds a secret, masked here: set it from a Secret by hand")
+        return env.secrets.redact(node)
+    return node
 
 
 def _add_container_ports(pods: PodBuilder, template: Manifest) -> None:
