@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from monop.controller.burst import EventBurst
@@ -206,8 +207,16 @@ async def watchdog(daemon: Daemon, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), interval)
 
 
-async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Run until SIGTERM or SIGINT; SIGHUP reloads settings and desired state."""
+async def run(
+    daemon: Daemon,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads settings and desired state.
+
+    `status`: what `monop status -o json` prints (blocking); given, the metrics address serves it
+    at `/api/v1/status` and as a page at `/` (monop.daemon.page).
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -240,6 +249,16 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         on_error=http_failed,
     )
     server.add_route("POST", "/reconcile", reconcile_handler(daemon))
+    if status is not None:
+        from monop.daemon.page import StatusPage
+
+        def page_failed(err: Exception) -> None:
+            daemon.metrics.task_failures.labels("status-page").inc()
+            daemon.log.warning("status_page_failed", error=f"{type(err).__name__}: {err}")
+
+        StatusPage(
+            status, lambda: _last_events(daemon), daemon.metrics.registry, on_error=page_failed
+        ).add_to(server)
     hooks: Listener = server
     if daemon.git is not None and daemon.settings.webhook_address:
         # The webhook alone on its own address: opening it to the internet opens nothing else.
@@ -345,6 +364,12 @@ def reconcile_handler(daemon: Daemon) -> Handler:
         return _json(202, {"queued": queued})
 
     return handle
+
+
+def _last_events(daemon: Daemon, limit: int = 50) -> list[dict[str, Any]]:
+    from monop.daemon.events import read_events
+
+    return [e.to_json() for e in read_events(daemon.settings.state_dir)[-limit:]]
 
 
 def _json(status: int, body: object) -> Response:

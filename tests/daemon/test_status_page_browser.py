@@ -1,0 +1,124 @@
+"""The daemon's status page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+A real `monop run` on real Podman serves the page. It lists the resource in sync; after an edit
+to its desired file (the resource suspended, so the drift stays to be seen) it shows Drifted
+without a reload, and InSync again once resumed; a container killed behind the daemon's back
+shows its restart. The page's JSON is the document `monop status --json` prints. A screenshot
+of each step is kept under the test's tmp dir; the test prints where.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monop.desired.suspend import resume, suspend
+from monop_testbed.daemon import DaemonProcess
+from monop_testbed.desired import write_service
+from monop_testbed.podman_service import PodmanService, wait_for
+
+pytestmark = pytest.mark.podman
+PORT = 20400
+KEY = "BusinessService/pagesvc"
+ROW = f'tr[data-resource="{KEY}"]'
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's package (scripts/setup installs it)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, not a browser Playwright downloads: nothing can be downloaded here."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, podman_service: PodmanService) -> Iterator[DaemonProcess]:
+    tree = tmp_path / "desired"
+    write_service(tree, "pagesvc", PORT)
+    with DaemonProcess(podman_service.url, tree, tmp_path / "state") as process:
+        process.wait_ready()
+        yield process
+
+
+def row(page: Any) -> dict[str, str]:
+    found = page.locator(ROW)
+    return {
+        "state": found.get_attribute("data-state") or "",
+        "health": found.get_attribute("data-health") or "",
+        "restarts": found.locator("td.restarts").inner_text(),
+    }
+
+
+def wait_row(page: Any, what: str, timeout: float = 90, **wanted: str) -> None:
+    """Poll the rendered row (the page refreshes itself; it is never reloaded) until it shows `wanted`."""
+
+    def shows() -> bool:
+        if page.locator(ROW).count() != 1:
+            return False
+        seen = row(page)
+        return all(seen[k] == v for k, v in wanted.items())
+
+    wait_for(shows, timeout, what)
+
+
+def test_the_page_follows_a_drift_its_repair_and_a_restart(
+    daemon: DaemonProcess, browser: Any, podman_service: PodmanService, tmp_path: Path
+) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"\nstatus page screenshots: {shots}")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    answer = page.goto(daemon.base_url + "/")
+    assert answer is not None and answer.status == 200
+    assert page.title() == "monop status"
+    wait_row(page, "the resource listed in sync", state="InSync", health="Healthy")
+    assert page.locator("#dashboards").inner_text() == "no dashboards"
+    assert page.locator("#chart-repair svg").count() == 1
+    page.screenshot(path=str(shots / "1-in-sync.png"), full_page=True)
+
+    # What the page polls is what `monop status --json` prints: one producer.
+    served = page.evaluate("() => fetch('/api/v1/status').then(r => r.json())")
+    code, printed = daemon.status()
+    assert code == 0, printed
+    assert [(r["kind"], r["name"], r["state"]) for r in served["resources"]] == [
+        (r["kind"], r["name"], r["state"]) for r in printed["resources"]
+    ]
+    assert set(served) == set(printed)
+    assert set(served["resources"][0]) == set(printed["resources"][0])
+
+    state = tmp_path / "state"
+    assert suspend(state, KEY, time.time(), by="test")
+    wait_row(page, "the resource shown suspended", health="Suspended")
+    write_service(daemon.desired, "pagesvc", PORT, metrics="app_up 2")  # a new spec: drift
+    wait_row(page, "the edit shown as a drift", state="Drifted")
+    page.screenshot(path=str(shots / "2-drifted.png"), full_page=True)
+    assert "Drifted" in page.locator(f"{ROW} td").nth(1).inner_text()
+
+    assert resume(state, KEY)
+    daemon.get("/")  # the page's own route answers outside the browser too
+    import httpx
+
+    assert httpx.post(daemon.base_url + "/reconcile", params={"resource": KEY}, timeout=10).status_code == 202
+    wait_row(page, "the recreated resource in sync", state="InSync", health="Healthy")
+    assert page.locator("#events").get_by_text("Recreated").count() >= 1
+
+    before = int(row(page)["restarts"])
+    podman_service.podman("kill", "pagesvc")
+    wait_row(page, "the restart counted", restarts=str(before + 1))
+    wait_row(page, "the restarted resource in sync", state="InSync", health="Healthy")
+    assert page.locator("#events").get_by_text("Started").count() >= 1
+    page.screenshot(path=str(shots / "3-restarted.png"), full_page=True)
+    assert errors == [], errors
+    assert daemon.tracebacks() == 0
