@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 import httpx
+import structlog
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from monop import secrets
 from monop.daemon import pagehtml
@@ -101,7 +103,7 @@ def test_the_reconcile_chart_counts_per_minute_and_leaves_unseen_minutes_empty()
     metrics.reconciles.labels("Exporter", "error").inc(2)
     minutes = activity.per_minute()
     assert minutes[-2:] == [(10_000, 3.0), (10_001, 2.0)]
-    assert minutes[0][1] is None  # nobody looked then: no bar rather than a zero
+    assert minutes[0][1] is None  # no sample then: no bar rather than a zero
     metrics.event_to_repair.observe(0.3)
     metrics.event_to_repair.observe(0.4)
     metrics.event_to_repair.observe(7)
@@ -141,12 +143,18 @@ def test_the_json_is_what_produce_makes_and_a_failure_is_a_503_that_says_why() -
     def broken() -> dict[str, Any]:
         raise LookupError("no valid desired state in force: x.yaml:3: bad")
 
-    down = StatusPage(broken, list, CollectorRegistry(), on_error=failures.append)
-    answer, html = ask(down, API_PATH, "/")
+    with capture_logs() as logs:
+        down = StatusPage(
+            broken, list, CollectorRegistry(), on_error=failures.append, log=structlog.get_logger()
+        )
+        answer, html = ask(down, API_PATH, "/")
     assert answer.status_code == 503
     assert answer.json() == {"error": "no valid desired state in force: x.yaml:3: bad"}
     assert html.status_code == 503 and "cannot tell the status now" in html.text
-    assert len(failures) == 2
+    assert len(failures) == 2  # each failed look counted, the same reason logged once
+    assert [(e["event"], e["error"]) for e in logs] == [
+        ("status_page_failed", "no valid desired state in force: x.yaml:3: bad")
+    ]
 
 
 def test_a_known_secret_never_leaves_the_page() -> None:

@@ -122,3 +122,77 @@ def test_the_page_follows_a_drift_its_repair_and_a_restart(
     page.screenshot(path=str(shots / "3-restarted.png"), full_page=True)
     assert errors == [], errors
     assert daemon.tracebacks() == 0
+
+
+ALERTING = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRuleGroup
+metadata: {name: system}
+spec:
+  rules:
+    - alert: PageSvcDown
+      expr: up{job="pagesvc"} == 0
+      for: 1m
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertRouting
+metadata: {name: alertmanager}
+spec:
+  receiver: team
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata: {name: team}
+spec:
+  webhookConfigs:
+    - url: http://127.0.0.1:20402/hook/team-only-path
+"""
+
+
+@pytest.mark.prometheus
+def test_the_page_shows_targets_rule_groups_and_receivers_as_prometheus_sees_them(
+    browser: Any, podman_service: PodmanService, tmp_path: Path
+) -> None:
+    from monop.prometheus import scrape
+    from monop_testbed.prometheus_server import PrometheusServer
+
+    desired = tmp_path / "desired"
+    write_service(desired, "pagesvc", PORT + 1)
+    (desired / "alerting.yaml").write_text(ALERTING)
+    state_dir = tmp_path / "state"
+    (state_dir / "file_sd").mkdir(parents=True)  # Prometheus watches it only if it exists at its start
+    (state_dir / "rules").mkdir()
+    configs = scrape.scrape_configs(state_dir / "file_sd")["scrape_configs"]
+    with PrometheusServer(tmp_path / "prometheus", configs, rules_dir=state_dir / "rules") as server:
+        env = {
+            "MONOP_PROMETHEUS_URL": server.url,
+            "MONOP_SCRAPE_ADDRESS": "127.0.0.1",
+            "MONOP_ALERTMANAGER_CONFIG": str(tmp_path / "alertmanager.yml"),
+        }
+        with DaemonProcess(
+            podman_service.url, desired, state_dir, resync_interval="1s", extra_env=env
+        ) as daemon:
+            daemon.wait_ready()
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(daemon.base_url + "/")
+
+            def target_up() -> bool:
+                cell = page.locator(f"{ROW} td").nth(5)
+                return page.locator(ROW).count() == 1 and "Up" in cell.inner_text()
+
+            wait_for(target_up, 90, "the resource's target shown Up")
+            assert f"127.0.0.1:{PORT + 1}" in page.locator(f"{ROW} td").nth(5).inner_text()
+            assert "Up" in page.locator("#prometheus").inner_text()
+            wait_for(
+                lambda: "Loaded" in page.locator("#rule-groups").inner_text(),
+                60,
+                "the rule group shown Loaded",
+            )
+            assert "system" in page.locator("#rule-groups").inner_text()
+            receivers = page.locator("#receivers").inner_text()
+            assert "team" in receivers and "webhook" in receivers
+            assert "team-only-path" not in page.content()  # a receiver's URL may hold a secret: never shown
+            shot = tmp_path / "status-page-prometheus.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nstatus page screenshot: {shot}")
+            assert daemon.tracebacks() == 0

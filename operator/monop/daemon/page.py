@@ -11,6 +11,7 @@ poll the JSON every `POLL_S` seconds and, when it changed, fetch the page again 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from monop import secrets
 from monop.daemon.http import Handler, Listener, Request, Response
 
 FRESH_S = 1.0  # seconds a document is served again before it is made anew: many tabs, one look
+SAMPLE_S = 10.0  # seconds between two samples of the reconcile counter, for the chart
 KEEP_MINUTES = 30  # minutes of reconciles-per-minute the chart shows
 API_PATH = "/api/v1/status"
 
@@ -34,8 +36,9 @@ Events = Callable[[], list[dict[str, Any]]]  # blocking: the newest events, olde
 class Activity:
     """What the chart shows, from the registry: repair latencies and reconciles per minute.
 
-    `per_minute` is sampled whenever the page or its JSON is asked for (the page asks every few
-    seconds while it is open): a minute nobody looked in has no bar, rather than a made-up one.
+    `per_minute` comes from samples of monop_reconcile_total, taken every SAMPLE_S by the daemon
+    (`StatusPage.sample_every`) and at each look: a minute without one (before the daemon
+    started) has no bar rather than a made-up one.
     """
 
     registry: CollectorRegistry
@@ -90,10 +93,12 @@ class StatusPage:
         events: Events,
         registry: CollectorRegistry,
         *,
+        log: Any = None,
         on_error: Callable[[Exception], object] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._produce, self._events, self._on_error = produce, events, on_error
+        self._produce, self._events, self._on_error, self._log = produce, events, on_error, log
+        self._last_error: str | None = None  # logged once until a look succeeds again
         self._clock = clock
         self.activity = Activity(registry, clock)
         self._last: tuple[float, dict[str, Any], list[dict[str, Any]]] | None = None
@@ -115,6 +120,9 @@ class StatusPage:
                 # As `monop status` scrubs its output: a value known to be secret never leaves.
                 document, events = secrets.scrub(document), secrets.scrub(events)
                 self._last = (now, document, events)
+                if self._last_error is not None and self._log is not None:
+                    self._log.info("status_page_recovered")
+                self._last_error = None
             self.activity.sample()
             return self._last[1], self._last[2]
 
@@ -154,10 +162,22 @@ class StatusPage:
             },
         )
 
+    async def sample_every(self, stop: asyncio.Event) -> None:
+        """Sample the reconcile counter every SAMPLE_S until `stop` is set: the chart's history."""
+        while not stop.is_set():
+            self.activity.sample()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SAMPLE_S)
+
     def _failed(self, err: Exception) -> str:
+        """Why a look failed, for the page; counted each time, logged when it is news."""
+        message = str(secrets.scrub(str(err) or type(err).__name__))
         if self._on_error is not None:
             self._on_error(err)
-        return str(secrets.scrub(str(err) or type(err).__name__))
+        if message != self._last_error and self._log is not None:
+            self._log.warning("status_page_failed", error=message)
+        self._last_error = message
+        return message
 
 
 def _json(status: int, body: object) -> Response:

@@ -99,7 +99,7 @@ def _sections(
         ("receiver", "integrations", "alertmanager.yml"),
         (
             f"<tr><td>{_e(r.get('name'))}</td><td>{_e(', '.join(r.get('integrations') or []) or '-')}</td>"
-            f"<td>{_e(r.get('error')) if r.get('error') else _badge('Written')}</td></tr>"
+            f"<td>{_e(r.get('error')) if r.get('error') else '<span class=muted>no refusal</span>'}</td></tr>"
             for r in doc.get("receivers", [])
         ),
         "no receivers",
@@ -266,5 +266,5 @@ def _rate_chart(activity: Activity) -> str:
         "reconciles per minute",
         "chart-reconciles",
         bars,
-        "monop_reconcile_total, sampled while this page is open",
+        "monop_reconcile_total, sampled every 10 s since the daemon started",
     )

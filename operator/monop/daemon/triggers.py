@@ -249,16 +249,18 @@ async def run(
         on_error=http_failed,
     )
     server.add_route("POST", "/reconcile", reconcile_handler(daemon))
+    page = None
     if status is not None:
         from monop.daemon.page import StatusPage
 
-        def page_failed(err: Exception) -> None:
-            daemon.metrics.task_failures.labels("status-page").inc()
-            daemon.log.warning("status_page_failed", error=f"{type(err).__name__}: {err}")
-
-        StatusPage(
-            status, lambda: _last_events(daemon), daemon.metrics.registry, on_error=page_failed
-        ).add_to(server)
+        page = StatusPage(
+            status,
+            lambda: _last_events(daemon),
+            daemon.metrics.registry,
+            log=daemon.log,
+            on_error=lambda _err: daemon.metrics.task_failures.labels("status-page").inc(),
+        )
+        page.add_to(server)
     hooks: Listener = server
     if daemon.git is not None and daemon.settings.webhook_address:
         # The webhook alone on its own address: opening it to the internet opens nothing else.
@@ -324,6 +326,7 @@ async def run(
         supervised("podman-events", lambda: follow_events(daemon, stop)),
         supervised("resync", lambda: resync_every(daemon, stop)),
         supervised("watchdog", lambda: watchdog(daemon, stop)),
+        *([supervised("status-page", lambda: page.sample_every(stop))] if page is not None else []),
         asyncio.create_task(_announce_ready(daemon, stop, on_ready), name="ready"),
     ]
     await stop.wait()
