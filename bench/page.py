@@ -14,7 +14,11 @@ same page with no resources, and the 200-resource HTML served as fixed bytes by 
 listener (what the browser alone costs for that document). Beside them: the server's time to
 make the page and the JSON (N resources), and their sizes.
 
-Usage: bench/run (all benchmarks), or .venv/bin/python bench/page.py [N].
+Then what an open page costs a real `monop run` (REAL running stand-in services on a private
+Podman, default 20): the daemon's CPU over 30 s with no page open and with one tab open, and
+a fresh GET /api/v1/status (Podman's container list, the state file, the document).
+
+Usage: bench/run (all benchmarks), or .venv/bin/python bench/page.py [N] [REAL].
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from monop.runtime.observed import LiveContainer, ObservedState
 from reconcile import write_tree  # bench/reconcile.py: N Exporters, each on a loopback port
 
 REPEATS = 10
+REAL_BASE_PORT = 20410  # host ports of the real daemon's stand-in services: 20410 and up
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -246,6 +251,64 @@ def bench(n: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     return rows, served
 
 
+def open_page_cost(n: int, span: float) -> list[dict[str, str]]:
+    """A real `monop run` with n running stand-in services on a private Podman: its CPU over
+    `span` seconds with no page open, then with one tab open on `/` (polling every 2 s), and
+    the median time of GET /api/v1/status (each a fresh look: Podman's list, the state file)."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from daemon import cpu_seconds, running  # bench/daemon.py
+    from monop_testbed import images
+    from monop_testbed.daemon import DaemonProcess
+    from monop_testbed.desired import write_service
+    from monop_testbed.podman_service import PodmanService, wait_for
+
+    with (
+        tempfile.TemporaryDirectory(prefix="monop-bench-page-") as tmp,
+        PodmanService(Path(tmp) / "podman") as service,
+    ):
+        images.build_metrics(service)
+        desired = Path(tmp) / "desired"
+        for i in range(n):
+            write_service(desired, f"page-{i}", REAL_BASE_PORT + i)
+        with DaemonProcess(service.url, desired, Path(tmp) / "state") as daemon:
+            daemon.wait_ready()
+            wait_for(lambda: running(service) == n, 300, f"{n} containers running", interval=0.2)
+            wait_for(lambda: daemon.notified(f"STATUS={n} resources, 0 drifted"), 120, "all in sync")
+            pid = daemon.process.pid  # type: ignore[union-attr]
+
+            def cpu_percent() -> float:
+                before = cpu_seconds(pid)
+                time.sleep(span)  # the span measured: the daemon left alone, or with the tab polling
+                return (cpu_seconds(pid) - before) / span * 100
+
+            closed = cpu_percent()
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                tab = browser.new_page()
+                tab.goto(daemon.base_url + "/")
+                assert tab.locator("tr[data-resource]").count() == n
+                opened = cpu_percent()
+                browser.close()
+            looks = []
+            for _ in range(REPEATS):
+                time.sleep(1.05)  # past FRESH_S
+                started = time.perf_counter()
+                assert httpx.get(daemon.base_url + "/api/v1/status", timeout=30).status_code == 200
+                looks.append((time.perf_counter() - started) * 1000)
+            assert daemon.stop() == 0
+        service.remove_all_containers()
+    return [
+        {
+            "real daemon": f"{n} running containers",
+            f"daemon CPU, no page, over {span:g} s (%)": f"{closed:.1f}",
+            "daemon CPU, one tab open (%)": f"{opened:.1f}",
+            "GET /api/v1/status (ms)": f"{statistics.median(looks):.0f}",
+        }
+    ]
+
+
 def httpx_get(url: str) -> bytes:
     import httpx
 
@@ -255,7 +318,8 @@ def httpx_get(url: str) -> bytes:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     load_avg = os.getloadavg()[0]
-    for rows in bench(n):
+    real = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    for rows in (*bench(n), open_page_cost(real, 30.0)):
         print("| " + " | ".join(rows[0]) + " |")
         print("|" + "---|" * len(rows[0]))
         for row in rows:
