@@ -141,6 +141,7 @@ def test_the_json_is_what_produce_makes_and_a_failure_is_a_503_that_says_why() -
     assert "default-src 'none'" in html.headers["content-security-policy"]
 
     def broken() -> dict[str, Any]:
+        calls.append(1)
         raise LookupError("no valid desired state in force: x.yaml:3: bad")
 
     with capture_logs() as logs:
@@ -151,7 +152,8 @@ def test_the_json_is_what_produce_makes_and_a_failure_is_a_503_that_says_why() -
     assert answer.status_code == 503
     assert answer.json() == {"error": "no valid desired state in force: x.yaml:3: bad"}
     assert html.status_code == 503 and "cannot tell the status now" in html.text
-    assert len(failures) == 2  # each failed look counted, the same reason logged once
+    assert len(calls) == 2  # a failure is not asked again on every request either
+    assert len(failures) == 2  # each failed request counted, the same reason logged once
     assert [(e["event"], e["error"]) for e in logs] == [
         ("status_page_failed", "no valid desired state in force: x.yaml:3: bad")
     ]

@@ -196,3 +196,26 @@ def test_the_page_shows_targets_rule_groups_and_receivers_as_prometheus_sees_the
             page.screenshot(path=str(shot), full_page=True)
             print(f"\nstatus page screenshot: {shot}")
             assert daemon.tracebacks() == 0
+
+
+def test_without_a_valid_desired_state_the_json_is_a_503_that_names_the_problem(
+    podman_service: PodmanService, tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "broken.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\n"
+    )
+    with DaemonProcess(podman_service.url, desired, tmp_path / "state") as daemon:
+        daemon.wait_event("daemon_started")
+
+        def refused() -> bool:
+            return daemon.get("/api/v1/status").status_code == 503
+
+        wait_for(refused, 30, "the JSON refused while no desired state is in force")
+        error = daemon.get("/api/v1/status").json()["error"]
+        assert error.startswith("no valid desired state in force:") and "broken.yaml" in error
+        page = daemon.get("/")
+        assert page.status_code == 503 and "broken.yaml" in page.text
+        assert (daemon.metric("monop_task_failures_total", task="status-page") or 0) >= 1
+        assert daemon.tracebacks() == 0

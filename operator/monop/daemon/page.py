@@ -102,6 +102,7 @@ class StatusPage:
         self._clock = clock
         self.activity = Activity(registry, clock)
         self._last: tuple[float, dict[str, Any], list[dict[str, Any]]] | None = None
+        self._failure: tuple[float, Exception] | None = None
         self._lock = asyncio.Lock()
 
     def routes(self) -> Mapping[tuple[str, str], Handler]:
@@ -115,8 +116,15 @@ class StatusPage:
         """The status document and the last events; raises what `produce` raises (PodmanUnavailable, ...)."""
         async with self._lock:  # one look at a time: the others wait for it and share it
             now = self._clock()
+            if self._failure is not None and now - self._failure[0] < FRESH_S:
+                raise self._failure[1]  # Podman down: asked again after FRESH_S, not on every request
             if self._last is None or now - self._last[0] >= FRESH_S:
-                document, events = await asyncio.to_thread(lambda: (self._produce(), self._events()))
+                try:
+                    document, events = await asyncio.to_thread(lambda: (self._produce(), self._events()))
+                except Exception as err:
+                    self._failure = (now, err)
+                    raise
+                self._failure = None
                 # As `monop status` scrubs its output: a value known to be secret never leaves.
                 document, events = secrets.scrub(document), secrets.scrub(events)
                 self._last = (now, document, events)
