@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,9 +19,10 @@ from structlog.testing import capture_logs
 
 from monop import secrets
 from monop.daemon import pagehtml
+from monop.daemon.events import Event, EventLog
 from monop.daemon.http import Listener
 from monop.daemon.metrics import Metrics
-from monop.daemon.page import API_PATH, Activity, StatusPage
+from monop.daemon.page import API_PATH, Activity, StatusPage, last_events
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -172,3 +174,15 @@ def test_a_known_secret_never_leaves_the_page() -> None:
     api, html = ask(page, API_PATH, "/")
     assert "hunter2-very-secret" not in api.text and "hunter2-very-secret" not in html.text
     assert "hunter2-very-secret" not in json.dumps(api.json())
+
+
+def test_the_page_gets_the_newest_events_and_each_resources_last_one(tmp_path: Path) -> None:
+    log = EventLog(tmp_path)
+    log.emit(Event(1.0, "Normal", "Created", "no container", "Exporter/quiet"))
+    for i in range(30):
+        log.emit(Event(10.0 + i, "Normal", "Started", f"start {i}", "Exporter/busy"))
+    found = last_events(tmp_path, newest=5)
+    assert [(e["resource"], e["message"]) for e in found] == [
+        ("Exporter/quiet", "no container"),  # long gone from the newest, still its row's last event
+        *[("Exporter/busy", f"start {i}") for i in range(25, 30)],
+    ]

@@ -16,12 +16,14 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from monop import secrets
 from monop.daemon.http import Handler, Listener, Request, Response
+from monop.daemon.pagehtml import EVENTS_SHOWN, render
 
 FRESH_S = 1.0  # seconds a document is served again before it is made anew: many tabs, one look
 SAMPLE_S = 10.0  # seconds between two samples of the reconcile counter, for the chart
@@ -29,7 +31,7 @@ KEEP_MINUTES = 30  # minutes of reconciles-per-minute the chart shows
 API_PATH = "/api/v1/status"
 
 Produce = Callable[[], dict[str, Any]]  # blocking: asks Podman, the state file and Prometheus
-Events = Callable[[], list[dict[str, Any]]]  # blocking: the newest events, oldest first, as JSON
+Events = Callable[[], list[dict[str, Any]]]  # blocking: events as JSON, oldest first (`last_events`)
 
 
 @dataclass
@@ -78,6 +80,16 @@ class Activity:
             out.append((bound, count - before))
             before = count
         return out
+
+
+def last_events(state_dir: Path, newest: int = EVENTS_SHOWN) -> list[dict[str, Any]]:
+    """The `newest` events and each resource's last one, oldest first, as JSON (events.jsonl)."""
+    from monop.daemon.events import read_events
+
+    found = read_events(state_dir)
+    latest = {e.resource: i for i, e in enumerate(found)}
+    keep = set(latest.values()) | set(range(max(0, len(found) - newest), len(found)))
+    return [found[i].to_json() for i in sorted(keep)]
 
 
 def _total(registry: CollectorRegistry, sample: str) -> float:
@@ -142,14 +154,12 @@ class StatusPage:
         return _json(200, document)
 
     async def page(self, _: Request) -> Response:
-        from monop.daemon import pagehtml
-
         try:
             document, events = await self.look()
             error = None
         except Exception as err:
             document, events, error = {}, [], self._failed(err)
-        body = pagehtml.render(
+        body = render(
             document,
             events,
             self.activity,

@@ -251,11 +251,11 @@ async def run(
     server.add_route("POST", "/reconcile", reconcile_handler(daemon))
     page = None
     if status is not None:
-        from monop.daemon.page import StatusPage
+        from monop.daemon.page import StatusPage, last_events
 
         page = StatusPage(
             status,
-            lambda: _last_events(daemon),
+            lambda: last_events(daemon.settings.state_dir),
             daemon.metrics.registry,
             log=daemon.log,
             on_error=lambda _err: daemon.metrics.task_failures.labels("status-page").inc(),
@@ -367,12 +367,6 @@ def reconcile_handler(daemon: Daemon) -> Handler:
         return _json(202, {"queued": queued})
 
     return handle
-
-
-def _last_events(daemon: Daemon, limit: int = 50) -> list[dict[str, Any]]:
-    from monop.daemon.events import read_events
-
-    return [e.to_json() for e in read_events(daemon.settings.state_dir)[-limit:]]
 
 
 def _json(status: int, body: object) -> Response:
