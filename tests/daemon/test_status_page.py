@@ -74,6 +74,7 @@ def test_each_resource_row_carries_its_state_and_restarts() -> None:
     assert 'data-resource="BusinessService/b" data-state="InSync"' in page
     assert 'data-health="Degraded"' in page
     assert '<td class="restarts">2</td>' in page
+    assert "env METRICS: a -&gt; &lt;script&gt;" in page  # a reason as `monop status` words it
     assert "http://127.0.0.1:9100/metrics" in page  # where Prometheus is to scrape it
 
 

@@ -104,7 +104,8 @@ def test_the_page_follows_a_drift_its_repair_and_a_restart(
     write_service(daemon.desired, "pagesvc", PORT, metrics="app_up 2")  # a new spec: drift
     wait_row(page, "the edit shown as a drift", state="Drifted")
     page.screenshot(path=str(shots / "2-drifted.png"), full_page=True)
-    assert "Drifted" in page.locator(f"{ROW} td").nth(1).inner_text()
+    drift = page.locator(f"{ROW} td").nth(1).inner_text()
+    assert "Drifted" in drift and "METRICS" in drift and "app_up 2" in drift  # what changed, and to what
 
     assert resume(state, KEY)
     daemon.get("/")  # the page's own route answers outside the browser too

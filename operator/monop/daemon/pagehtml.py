@@ -15,6 +15,8 @@ from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
+from monop.reconcile.diff import Reason
+
 if TYPE_CHECKING:
     from monop.daemon.page import Activity
 
@@ -153,8 +155,9 @@ def _summary(doc: Mapping[str, Any], now: float) -> str:
 def _resource_row(r: Mapping[str, Any], event: Mapping[str, Any] | None) -> str:
     key = f"{r.get('kind')}/{r.get('name')}"
     record = r.get("daemon") or {}
+    # Each reason as `monop status` prints it: `field: old -> new` (secrets masked where it was made).
     reasons = "; ".join(
-        str(x.get("message") or x.get("field") or "")
+        str(Reason(str(x.get("field")), x.get("old"), x.get("new")))
         for x in r.get("reasons") or []
         if isinstance(x, Mapping)
     )
