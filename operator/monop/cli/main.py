@@ -460,6 +460,7 @@ def run(
     import asyncio
 
     from monop import log
+    from monop.cli.view import served_status
     from monop.daemon.daemon import Daemon
     from monop.daemon.triggers import run as run_daemon
 
@@ -468,7 +469,7 @@ def run(
     daemon.lock.acquire()
     try:
         daemon.restore()
-        asyncio.run(run_daemon(daemon))
+        asyncio.run(run_daemon(daemon, status=lambda: served_status(daemon)))
     finally:
         daemon.podman.close()
         daemon.lock.release()

@@ -40,6 +40,7 @@ TASKS = (
     "watchdog",
     "desired-load",
     "http",
+    "status-page",  # a look for the status page (monop.daemon.page) that failed
 )
 WEBHOOK_REFUSALS = ("signature", "replayed")
 ACTION_RESULTS = ("success", "error")
