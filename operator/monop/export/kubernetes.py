@@ -69,7 +69,7 @@ def export(
     `dashboards` is the hook for Grafana dashboards, exported as the sidecar's ConfigMaps.
     `labels` go on every manifest: what a Prometheus's `serviceMonitorSelector` or
     `ruleSelector` matches (`release: kube-prometheus-stack`). Raises ValueError for a label
-    Kubernetes refuses.
+    Kubernetes refuses or one the export sets itself (label_problem: its message).
     """
     for key, value in (labels or {}).items():
         problem = label_problem(key, value)

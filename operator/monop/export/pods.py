@@ -62,7 +62,7 @@ def port_name(number: int, protocol: str) -> str:
 
 def _unique(name: str, taken: set[str], number: int) -> str:
     """`name`, or one not in `taken` (a user may name two ports alike, or `port-80` a port of 8080)."""
-    out = name if name not in taken else f"{name[:9]}-{number}"
+    out = name if name not in taken else f"{name[:9].rstrip('-')}-{number}"  # at most 15 characters
     taken.add(out)
     return out
 
