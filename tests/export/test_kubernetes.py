@@ -299,6 +299,7 @@ spec:
   healthcheck:
     test: wget -q -O- localhost/healthz
     interval: 1s500ms
+    startPeriod: 10s
   labels: {"com.example.team": "web", "team name": "web"}
   scrape:
     port: 8080
@@ -628,6 +629,9 @@ def test_what_is_not_carried_over_is_listed_at_its_line(tmp_path: Path) -> None:
     assert container["resources"] == {"limits": {"memory": "256Mi", "cpu": "500m"}}
     assert container["livenessProbe"]["exec"]["command"] == ["/bin/sh", "-c", "wget -q -O- localhost/healthz"]
     assert container["livenessProbe"]["periodSeconds"] == 2
+    # The start period: checks that fail uncounted until one succeeds, as a startupProbe.
+    assert "initialDelaySeconds" not in container["livenessProbe"]
+    assert container["startupProbe"] == {**container["livenessProbe"], "failureThreshold": 5 + 3}
     assert container["ports"] == [{"name": "port-80", "containerPort": 80, "protocol": "TCP"}]
     assert by[("Service", "app")]["spec"]["ports"][0] == {
         "name": "port-8080",

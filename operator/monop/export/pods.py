@@ -347,6 +347,12 @@ class PodBuilder:
             probe = self._exec_probe(hc)
             if probe is not None:
                 out["livenessProbe"] = probe
+                if hc.start_period:
+                    # Podman counts no failure in the start period, and a success ends it: a
+                    # startupProbe, which holds the liveness probe back until it succeeds, allowed
+                    # the start period's checks and then `retries` failures as after it.
+                    checks = math.ceil(math.ceil(hc.start_period) / probe["periodSeconds"])
+                    out["startupProbe"] = {**probe, "failureThreshold": checks + probe["failureThreshold"]}
         probe = getattr(self.spec, "probe", None)
         if probe is not None:
             http = {
@@ -396,8 +402,6 @@ class PodBuilder:
             "timeoutSeconds": _seconds(hc.timeout),
             "failureThreshold": max(1, hc.retries),
         }
-        if hc.start_period:
-            probe["initialDelaySeconds"] = math.ceil(hc.start_period)
         return probe
 
     def _security(self) -> Manifest:
