@@ -83,10 +83,22 @@ def as_pod(daemonset: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def without_host_network_ports(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod on the host network without its declared ports, for Podman 4.3's kube play, which turns
+    each into a port mapping and then refuses the pod (host network has none). A cluster needs
+    them: a PodMonitor keeps a target only for a port the pod declares.
+    """
+    if pod["spec"].get("hostNetwork"):
+        for container in pod["spec"]["containers"]:
+            container.pop("ports", None)
+    return pod
+
+
 def playable(text: str) -> str:
     documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     return yaml.safe_dump_all(
-        [as_pod(d) if d["kind"] == "DaemonSet" else d for d in documents], sort_keys=False
+        [without_host_network_ports(as_pod(d)) if d["kind"] == "DaemonSet" else d for d in documents],
+        sort_keys=False,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -30,8 +31,11 @@ CRDS = Path(__file__).resolve().parent / "prometheus-operator-crds"
 OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "AlertmanagerConfig"}
 
 
-def monop(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monop", *args], capture_output=True, text=True, timeout=120)
+def monop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monop", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )  # fmt: skip
 
 
 class _CrdLoader(yaml.SafeLoader):
@@ -86,6 +90,86 @@ def documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc is not None]
 
 
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def inconsistencies(manifests: list[dict[str, Any]]) -> list[str]:
+    """What a cluster would accept manifest by manifest but never wire together: the selectors and
+    port names by which one manifest finds another (the API server checks none of them, except
+    a Service's name and a workload's selector against its own template).
+    """
+    problems = []
+    by: dict[str, list[dict[str, Any]]] = {}
+    for manifest in manifests:
+        by.setdefault(manifest["kind"], []).append(manifest)
+    templates = []
+    for workload in by.get("Deployment", []) + by.get("DaemonSet", []):
+        name, template = workload["metadata"]["name"], workload["spec"]["template"]
+        templates.append(template)
+        if not _selects(workload["spec"]["selector"]["matchLabels"], template["metadata"]["labels"]):
+            problems.append(f"{workload['kind']} {name}: its selector does not match its pod template")
+        for container in template["spec"]["containers"]:
+            names = {p["name"] for p in container.get("ports", [])}
+            for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+                port = container.get(kind, {}).get("httpGet", {}).get("port")
+                if isinstance(port, str) and port not in names:
+                    problems.append(f"{workload['kind']} {name}: {kind} names port {port}, not declared")
+    pods = lambda selector: [t for t in templates if _selects(selector, t["metadata"]["labels"])]  # noqa: E731
+    for service in by.get("Service", []):
+        name = service["metadata"]["name"]
+        if not _DNS_1035.match(name):
+            problems.append(f"Service {name}: not a DNS-1035 label (a letter first)")
+        if not pods(service["spec"]["selector"]):
+            problems.append(f"Service {name}: selects no pod")
+    for monitor in by.get("ServiceMonitor", []):
+        name = monitor["metadata"]["name"]
+        services = [
+            s
+            for s in by.get("Service", [])
+            if _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+        ]
+        if not services:
+            problems.append(f"ServiceMonitor {name}: selects no Service")
+        have = {p["name"] for s in services for p in s["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            if endpoint.get("port") not in have:
+                problems.append(
+                    f"ServiceMonitor {name}: port {endpoint.get('port')} is on no Service it selects"
+                )
+    for monitor in by.get("PodMonitor", []):
+        name = monitor["metadata"]["name"]
+        selected = pods(monitor["spec"]["selector"]["matchLabels"])
+        if not selected:
+            problems.append(f"PodMonitor {name}: selects no pod")
+        # The operator keeps a target only for a port the pod declares (by name or by number).
+        declared = [p for t in selected for c in t["spec"]["containers"] for p in c.get("ports", [])]
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            if "port" in endpoint and all(p["name"] != endpoint["port"] for p in declared):
+                problems.append(
+                    f"PodMonitor {name}: port {endpoint['port']} is declared on no pod it selects"
+                )
+            if "portNumber" in endpoint and all(
+                p["containerPort"] != endpoint["portNumber"] for p in declared
+            ):
+                problems.append(
+                    f"PodMonitor {name}: port {endpoint['portNumber']} is declared on no pod it selects"
+                )
+            if "port" not in endpoint and "portNumber" not in endpoint:
+                problems.append(f"PodMonitor {name}: an endpoint names no port")
+    return problems
+
+
+def validate_all(manifests: list[dict[str, Any]]) -> None:
+    """Each manifest as the API server checks it, then all of them as the controllers wire them."""
+    for manifest in manifests:
+        validate(manifest)
+    assert inconsistencies(manifests) == []
+
+
 def test_the_crds_are_the_published_ones() -> None:
     # The four kinds the export writes, at the versions it writes them.
     assert set(operator_schemas()) == {
@@ -120,8 +204,8 @@ def test_the_repositorys_desired_state_exports_whole_and_valid(repo: Path) -> No
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     manifests = documents(done.stdout)
+    validate_all(manifests)
     for manifest in manifests:
-        validate(manifest)
         assert manifest["metadata"]["namespace"] == "monitoring"
         # What the Prometheus's serviceMonitorSelector and ruleSelector match.
         assert manifest["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -150,14 +234,19 @@ def test_the_repositorys_desired_state_exports_whole_and_valid(repo: Path) -> No
     assert node["containers"][0]["volumeMounts"] == [{"name": "host", "mountPath": "/host", "readOnly": True}]
     # The seed's alert rules read up{job="node-exporter"}: the job survives the move.
     endpoint = by[("PodMonitor", "node-exporter")]["spec"]["podMetricsEndpoints"][0]
-    assert endpoint["portNumber"] == 9100 and endpoint["interval"] == "15s"
-    assert "ports" not in node["containers"][0]  # on the host network: the process's own port
+    assert endpoint["port"] == "port-9100" and endpoint["interval"] == "15s"
+    # Declared on the host network too (no hostPort: the API server sets the same): the
+    # operator keeps a PodMonitor's target only for a port the pod declares.
+    assert node["containers"][0]["ports"] == [{"name": "port-9100", "containerPort": 9100, "protocol": "TCP"}]
     assert {"action": "replace", "targetLabel": "job", "replacement": "node-exporter"} in endpoint[
         "relabelings"
     ]
-    # business-dashboard publishes 8502 for its container's 8501: the Service keeps both numbers.
+    # business-dashboard publishes 8502 for its container's 8501: the Service keeps both numbers,
+    # the container's port is named after its own.
     service = by[("Service", "business-dashboard")]["spec"]["ports"]
     assert {"name": "port-8502", "port": 8502, "targetPort": 8501, "protocol": "TCP"} in service
+    dashboard = by[("Deployment", "business-dashboard")]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "port-8501", "containerPort": 8501, "protocol": "TCP"} in dashboard["ports"]
     gpu = by[("DaemonSet", "nvidia-gpu-exporter")]["spec"]["template"]["spec"]
     assert {"name": "dev-nvidia0", "hostPath": {"path": "/dev/nvidia0"}} in gpu["volumes"]
     rules = by[("PrometheusRule", "system-critical")]["spec"]["groups"][0]
@@ -175,8 +264,18 @@ def test_the_repositorys_desired_state_exports_whole_and_valid(repo: Path) -> No
         in done.stderr
     )
     assert (
-        "desired/receivers.yaml:25: AlertReceiver/critical-alerts: spec.webhookConfigs[0].url: not carried over: host.containers.internal"
+        "desired/receivers.yaml:25: AlertReceiver/critical-alerts: spec.webhookConfigs[0].url: carried over as "
+        "written, but host.containers.internal" in done.stderr
+    )
+    # cAdvisor's Podman socket is mounted as written, but said: a node of a cluster runs none.
+    assert (
+        "CAdvisor/cadvisor: spec.volumes[3]: carried over as written, but /run/podman/podman.sock"
         in done.stderr
+    )
+    # Above the AlertmanagerConfig, each receiver's leftover says which receiver it is.
+    assert (
+        "# AlertReceiver/warning-alerts: spec.webhookConfigs[0].url: carried over as written, but"
+        in done.stdout
     )
 
 
@@ -188,7 +287,8 @@ metadata:
   labels: {"tier": "web", "bad label": "x"}
 spec:
   image: localhost/app:1
-  user: nobody
+  user: "1000:staff"
+  restartPolicy: "no"
   stopSignal: SIGINT
   stopTimeout: 20s
   network: backend
@@ -199,6 +299,7 @@ spec:
   healthcheck:
     test: wget -q -O- localhost/healthz
     interval: 1s500ms
+    startPeriod: 10s
   labels: {"com.example.team": "web", "team name": "web"}
   scrape:
     port: 8080
@@ -218,17 +319,286 @@ spec:
 """
 
 
+def test_the_cross_manifest_check_can_fail() -> None:
+    labels = {"app.kubernetes.io/name": "a"}
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "containers": [{"name": "a", "image": "a", "ports": [{"name": "web", "containerPort": 80}]}]
+        },
+    }
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {"name": "a"},
+        "spec": {"selector": {"matchLabels": labels}, "template": template},
+    }
+    service = {
+        "kind": "Service",
+        "metadata": {"name": "9a", "labels": labels},
+        "spec": {"selector": {"app.kubernetes.io/name": "b"}, "ports": [{"name": "web", "port": 80}]},
+    }
+    service_monitor = {
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "a"},
+        "spec": {"selector": {"matchLabels": labels}, "endpoints": [{"port": "metrics"}]},
+    }
+    pod_monitor = {
+        "kind": "PodMonitor",
+        "metadata": {"name": "a"},
+        "spec": {"selector": {"matchLabels": labels}, "podMetricsEndpoints": [{"portNumber": 9100}]},
+    }
+    template["spec"]["containers"][0]["livenessProbe"] = {"httpGet": {"path": "/", "port": "port-8081"}}
+    assert inconsistencies([deployment, service, service_monitor, pod_monitor]) == [
+        "Deployment a: livenessProbe names port port-8081, not declared",
+        "Service 9a: not a DNS-1035 label (a letter first)",
+        "Service 9a: selects no pod",
+        "ServiceMonitor a: port metrics is on no Service it selects",
+        "PodMonitor a: port 9100 is declared on no pod it selects",
+    ]
+    deployment["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": "b"}}
+    assert "Deployment a: its selector does not match its pod template" in inconsistencies([deployment])
+
+
+# Edge cases a reviewer wrote (/tmp/review-kube t1-t3): a name starting with a digit, the name
+# label set by the user, one container port published twice with the probe on the second,
+# enabled and disabled scrape blocks, a host-network exporter, receivers with secrets.
+EDGE_SHOP = """\
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: 9shop
+  labels:
+    team: Payments_Team.v2
+    "weird key": x
+    app.kubernetes.io/name: shopfront
+  annotations:
+    note: "hello world: with spaces"
+spec:
+  image: docker.io/library/nginx:1.27
+  command: ["/app", "--password=sup3rs3cretpw", "--x=$(HOME)"]
+  env:
+    DB_PASSWORD: "envsecret-xyz987"
+    PLAIN: "hello $(USER)"
+  secretEnvFrom: [{env_file}]
+  ports:
+    - "8080:80"
+    - "127.0.0.1:9000:9000"
+    - "5353:53/udp"
+    - containerPort: 9100
+      hostPort: 19101
+      name: metrics
+  volumes:
+    - conf/app.conf:/etc/app/app.conf:ro
+    - /var/lib/data:/data
+  user: nobody
+  restartPolicy: on-failure
+  healthcheck:
+    test: "curl -f http://localhost/ || exit 1"
+    interval: 2s500ms
+    retries: 0
+  scrape:
+    - job: shop
+      port: metrics
+      expect: [http_requests_total]
+    - job: shop-admin
+      port: 9000
+      address: 10.1.1.1
+  probe:
+    path: /healthz
+    port: 8080
+---
+apiVersion: monop.dev/v1alpha1
+kind: Exporter
+metadata:
+  name: my-exporter
+spec:
+  image: quay.io/prometheus/node-exporter:v1.8.2
+  network: host
+  args: ["--web.listen-address=:9101"]
+  devices: [/dev/fuse]
+  scrape:
+    port: 9101
+---
+apiVersion: monop.dev/v1alpha1
+kind: CAdvisor
+metadata:
+  name: cadvisor
+spec:
+  image: gcr.io/cadvisor/cadvisor:v0.49.1
+  port: 8089
+"""
+EDGE_ALERTING = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRouting
+metadata:
+  name: root
+spec:
+  receiver: default
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata:
+  name: default
+spec:
+  webhookConfigs:
+    - urlSecret: {env: HOOK_URL}
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata:
+  name: team-slack
+spec:
+  matchers:
+    - {name: team, value: "pay.*", matchType: "=~"}
+  slackConfigs:
+    - apiURL: {env: SLACK_URL}
+      channel: "#alerts"
+  emailConfigs:
+    - {to: ops@example.com, from: am@example.com, smarthost: "smtp.example.com:587", authUsername: am, authPassword: {env: SMTP_PASSWORD}}
+"""
+EDGE_PORTS = """\
+apiVersion: monop.dev/v1alpha1
+kind: Exporter
+metadata:
+  name: proc-exporter
+spec:
+  image: quay.io/prometheus/node-exporter:v1.8.2
+  ports: ["127.0.0.1:19100:9100"]
+  volumes: ["/proc:/host/proc:ro"]
+---
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: multi
+spec:
+  image: docker.io/library/nginx:1.27
+  ports: ["8180:80", "8181:80", "9090:9090"]
+  scrape:
+    - {job: "off", port: 9090, enabled: false}
+    - {job: "on", port: 9090, expect: [up]}
+    - {job: own, port: 7070}
+  probe: {port: 8181, path: /ready}
+---
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: own-port
+spec:
+  image: docker.io/library/nginx:1.27
+  scrape: {port: 7072}
+  probe: {port: 7071}
+"""
+
+
+def edge_tree(tree: Path) -> Path:
+    tree.mkdir()
+    (tree / "conf").mkdir()
+    (tree / "conf" / "app.conf").write_text("listen 80;\n")
+    env_file = tree.parent / "app.env"
+    env_file.write_text("API_KEY=file-secret-999\n")
+    env_file.chmod(0o600)
+    (tree / "shop.yaml").write_text(EDGE_SHOP.replace("{env_file}", str(env_file)))
+    (tree / "alerting.yaml").write_text(EDGE_ALERTING)
+    (tree / "ports.yaml").write_text(EDGE_PORTS)
+    return tree
+
+
+@pytest.mark.parametrize("which", ["desired", "edge cases"])
+def test_every_export_is_consistent_across_manifests(which: str, repo: Path, tmp_path: Path) -> None:
+    tree = repo / "desired" if which == "desired" else edge_tree(tmp_path / "desired")
+    receivers = {
+        "HOOK_URL": "https://hooks.example.org/1",
+        "SLACK_URL": "https://slack/2",
+        "SMTP_PASSWORD": "pw-3",
+    }
+    done = monop("export", "kubernetes", "-f", str(tree), "-n", "mon", "--label", "release=x", env=receivers)
+    assert done.returncode == 0, done.stderr
+    validate_all(documents(done.stdout))
+
+
+def test_the_edge_cases_wire_up(tmp_path: Path) -> None:
+    tree = edge_tree(tmp_path / "desired")
+    receivers = {
+        "HOOK_URL": "https://hooks.example.org/1",
+        "SLACK_URL": "https://slack/2",
+        "SMTP_PASSWORD": "pw-3",
+    }
+    done = monop("export", "kubernetes", "-f", str(tree), "-o", "json", env=receivers)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    by = {(m["kind"], m["metadata"]["name"]): m for m in report["manifests"]}
+    listed = {(x["resource"], x["field"]): x for x in report["notCarriedOver"]}
+    # The user's app.kubernetes.io/name stays behind: the selectors match on the resource's name.
+    shop = by[("Deployment", "9shop")]
+    assert shop["metadata"]["labels"]["app.kubernetes.io/name"] == "9shop"
+    assert shop["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "9shop"
+    assert ("BusinessService/9shop", "metadata.labels.app.kubernetes.io/name") in listed
+    # A Service's name starts with a letter; its monitor finds it by its labels.
+    assert by[("Service", "svc-9shop")]["spec"]["selector"] == {"app.kubernetes.io/name": "9shop"}
+    assert ("Service", "9shop") not in by
+    # Podman's restart policy and a host path a Deployment's pod reads on whichever node.
+    assert listed[("BusinessService/9shop", "spec.restartPolicy")]["message"].startswith("'on-failure'")
+    assert listed[("BusinessService/9shop", "spec.volumes[1]")]["keptAsWritten"] is True
+    # 8180:80 and 8181:80 are one container port: the probe on 8181 names it as declared.
+    multi = by[("Deployment", "multi")]["spec"]["template"]["spec"]["containers"][0]
+    assert multi["livenessProbe"]["httpGet"]["port"] == "port-80"
+    assert [p["name"] for p in multi["ports"]] == ["port-80", "port-9090", "port-7070"]
+    # The second scrape block (the first is disabled) is spec.scrape[1], as written.
+    assert ("BusinessService/multi", "spec.scrape[1].expect") in listed
+    assert ("BusinessService/multi", "spec.scrape[0].expect") not in listed
+    # A host-network exporter declares the port its PodMonitor names.
+    pod = by[("DaemonSet", "my-exporter")]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["ports"] == [{"name": "port-9101", "containerPort": 9101, "protocol": "TCP"}]
+    assert by[("PodMonitor", "my-exporter")]["spec"]["podMetricsEndpoints"][0]["port"] == "port-9101"
+
+
+def test_out_removes_only_its_own_earlier_files(tmp_path: Path) -> None:
+    tree = tmp_path / "desired"
+    tree.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "kustomization.yaml"
+    mine.write_text("resources: []\n")
+    exporter = "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {{name: {}}}\nspec: {{image: localhost/x:1, ports: ['{}:9100']}}\n"
+    (tree / "a.yaml").write_text(exporter.format("a", 9101))
+    (tree / "b.yaml").write_text(exporter.format("b", 9102))
+    assert monop("export", "kubernetes", "-f", str(tree), "--out", str(out)).returncode == 0
+    assert {p.name for p in out.iterdir()} == {"exporter-a.yaml", "exporter-b.yaml", "kustomization.yaml"}
+    assert (out / "exporter-a.yaml").read_text().startswith("# Written by `monop export kubernetes`")
+    (tree / "b.yaml").unlink()
+    done = monop("export", "kubernetes", "-f", str(tree), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in out.iterdir()} == {"exporter-a.yaml", "kustomization.yaml"}
+    assert f"removed: {out / 'exporter-b.yaml'}" in done.stdout
+    assert mine.read_text() == "resources: []\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--namespace", "Monitoring", "'Monitoring' is not a namespace"),
+        ("--namespace", "mon.itoring", "'mon.itoring' is not a namespace"),
+        ("--label", "app.kubernetes.io/name=stack", "app.kubernetes.io/name: the export sets it"),
+    ],
+)
+def test_a_bad_namespace_or_label_is_a_usage_error(repo: Path, flag: str, value: str, said: str) -> None:
+    done = monop("export", "kubernetes", "-f", str(repo / "desired"), flag, value)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr
+    assert done.stdout == ""
+
+
 def test_what_is_not_carried_over_is_listed_at_its_line(tmp_path: Path) -> None:
     (tmp_path / "app.yaml").write_text(LEFTOVERS)
     done = monop("export", "kubernetes", "-f", str(tmp_path), "-o", "json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    for manifest in report["manifests"]:
-        validate(manifest)
+    validate_all(report["manifests"])
     listed = {(x["resource"], x["field"]): x for x in report["notCarriedOver"]}
     assert set(listed) == {
         ("BusinessService/app", "metadata.labels.bad label"),
         ("BusinessService/app", "spec.user"),
+        ("BusinessService/app", "spec.restartPolicy"),
         ("BusinessService/app", "spec.stopSignal"),
         ("BusinessService/app", "spec.network"),
         ("BusinessService/app", "spec.ports[0]"),
@@ -238,10 +608,11 @@ def test_what_is_not_carried_over_is_listed_at_its_line(tmp_path: Path) -> None:
         ("BusinessService/app", "spec.labels.team name"),
         ("AlertRuleGroup/app", "spec.tests"),
     }
-    assert listed[("BusinessService/app", "spec.stopSignal")]["line"] == 9
+    assert listed[("BusinessService/app", "spec.stopSignal")]["line"] == 10
+    assert listed[("BusinessService/app", "spec.user")]["message"].startswith("'1000:staff' names a group")
     assert listed[("BusinessService/app", "spec.user")]["file"] == str(tmp_path / "app.yaml")
     # The same list on stderr, and on the workload itself as an annotation.
-    assert f"{tmp_path}/app.yaml:9: BusinessService/app: spec.stopSignal: not carried over:" in done.stderr
+    assert f"{tmp_path}/app.yaml:10: BusinessService/app: spec.stopSignal: not carried over:" in done.stderr
     by = {(m["kind"], m["metadata"]["name"]): m for m in report["manifests"]}
     deployment = by[("Deployment", "app")]
     assert (
@@ -258,7 +629,10 @@ def test_what_is_not_carried_over_is_listed_at_its_line(tmp_path: Path) -> None:
     assert container["resources"] == {"limits": {"memory": "256Mi", "cpu": "500m"}}
     assert container["livenessProbe"]["exec"]["command"] == ["/bin/sh", "-c", "wget -q -O- localhost/healthz"]
     assert container["livenessProbe"]["periodSeconds"] == 2
-    assert container["ports"] == [{"name": "port-8080", "containerPort": 80, "protocol": "TCP"}]
+    # The start period: checks that fail uncounted until one succeeds, as a startupProbe.
+    assert "initialDelaySeconds" not in container["livenessProbe"]
+    assert container["startupProbe"] == {**container["livenessProbe"], "failureThreshold": 5 + 3}
+    assert container["ports"] == [{"name": "port-80", "containerPort": 80, "protocol": "TCP"}]
     assert by[("Service", "app")]["spec"]["ports"][0] == {
         "name": "port-8080",
         "port": 8080,
@@ -343,8 +717,7 @@ def test_secrets_become_references_never_values(tmp_path: Path) -> None:
     for value in SECRET_VALUES:
         assert value not in everything
     manifests = [doc for text in written.values() for doc in documents(text)]
-    for manifest in manifests:
-        validate(manifest)
+    validate_all(manifests)
     by = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
     container = by[("Deployment", "app")]["spec"]["template"]["spec"]["containers"][0]
     env_by_name = {e["name"]: e for e in container["env"]}
@@ -373,19 +746,23 @@ def test_secrets_become_references_never_values(tmp_path: Path) -> None:
     assert receiver["webhookConfigs"][0]["urlSecret"] == {"name": "team-receiver", "key": "webhook-0-url"}
     assert receiver["slackConfigs"][0]["apiURL"] == {"name": "team-receiver", "key": "slack-0-api-url"}
     assert receiver["emailConfigs"][0]["authPassword"] == {"name": "team-receiver", "key": "email-0-password"}
-    # Each Secret to make is said, with the command that makes it from where the value is.
-    assert (
-        f"kubectl create secret generic app-env-file --namespace apps --from-env-file={env_file}"
-        in done.stderr
-    )
-    assert (
-        f"kubectl create secret generic team-receiver --namespace apps --from-file=webhook-0-url={url_file}"
-        in done.stderr
-    )
-    assert (
-        'kubectl create secret generic team-receiver --namespace apps --from-literal=slack-0-api-url="$SLACK_URL"'
-        in done.stderr
-    )
+    # Each Secret to make is said, with the one command that makes it from where the values are.
+    made = run_kubectl_commands(done.stderr, tmp_path, env)
+    assert made == {
+        "app-env-file": ["--namespace", "apps", f"--from-env-file={env_file}"],
+        "app-env": [
+            "--namespace", "apps",
+            "--from-literal=MONOP_SECRET_1=<value>",
+            "--from-literal=DB_PASSWORD=<value>",
+            "--from-literal=DATABASE_URL=<value>",
+        ],
+        "team-receiver": [
+            "--namespace", "apps",
+            f"--from-file=webhook-0-url={url_file}",
+            f"--from-file=email-0-password={url_file}",
+            "--from-literal=slack-0-api-url=https://hooks.slack.com/slack-env-555",
+        ],
+    }  # fmt: skip
     assert (
         "BusinessService/app: needs Secret app-env key DB_PASSWORD: the value of spec.env.DB_PASSWORD"
         in done.stderr
@@ -402,6 +779,35 @@ def test_secrets_become_references_never_values(tmp_path: Path) -> None:
     )
 
 
+def run_kubectl_commands(stderr: str, tmp_path: Path, env: dict[str, str]) -> dict[str, list[str]]:
+    """Run each `kubectl create secret` command of `stderr` in a shell as a user pastes it, with a
+    stand-in kubectl (no cluster here) that records its arguments: Secret name -> the rest.
+    Fails when one Secret is made twice (the second would fail: AlreadyExists).
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "kubectl-calls"
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text(f'#!/bin/sh\nprintf "%s\\0" "$@" >> {record}\nprintf "\\n" >> {record}\n')
+    kubectl.chmod(0o755)
+    prefix = "to make it: "
+    commands = [line.removeprefix(prefix) for line in stderr.splitlines() if line.startswith(prefix)]
+    work = tmp_path / "cwd"
+    work.mkdir()
+    for command in commands:
+        subprocess.run(
+            ["sh", "-c", command], check=True, cwd=work, env={**env, "PATH": f"{bin_dir}:{env['PATH']}"}
+        )
+    assert list(work.iterdir()) == []  # nothing redirected into a file
+    made: dict[str, list[str]] = {}
+    for call in record.read_text().splitlines():
+        argv = call.split("\0")[:-1]
+        assert argv[:3] == ["create", "secret", "generic"]
+        assert argv[3] not in made, f"Secret {argv[3]} made twice"
+        made[argv[3]] = argv[4:]
+    return made
+
+
 def export_exporter(tree: Path, spec: str) -> tuple[dict[tuple[str, str], dict[str, Any]], str]:
     """Export one Exporter `x` with this spec (YAML flow): its manifests, each validated, and stderr."""
     (tree / "x.yaml").write_text(
@@ -410,8 +816,7 @@ def export_exporter(tree: Path, spec: str) -> tuple[dict[tuple[str, str], dict[s
     done = monop("export", "kubernetes", "-f", str(tree))
     assert done.returncode == 0, done.stderr
     by = {(m["kind"], m["metadata"]["name"]): m for m in documents(done.stdout)}
-    for manifest in by.values():
-        validate(manifest)
+    validate_all(list(by.values()))
     return by, done.stderr
 
 
@@ -442,14 +847,14 @@ def test_a_node_level_exporter_on_a_bridge_keeps_its_host_port(tmp_path: Path) -
     container = by[("DaemonSet", "x")]["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"] == [
         {
-            "name": "port-9101",
+            "name": "port-9100",
             "containerPort": 9100,
             "protocol": "TCP",
             "hostPort": 9101,
             "hostIP": "127.0.0.1",
         }
     ]
-    assert by[("PodMonitor", "x")]["spec"]["podMetricsEndpoints"][0]["port"] == "port-9101"
+    assert by[("PodMonitor", "x")]["spec"]["podMetricsEndpoints"][0]["port"] == "port-9100"
     assert stderr == ""  # nothing left behind
 
 

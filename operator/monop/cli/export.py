@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -62,33 +63,44 @@ def export_kubernetes(
     never dropped silently; secrets become Secret references, never values. Exit 0, or 1 when
     the desired state is invalid.
     """
-    from monop.export.kubernetes import export, files, render
+    from monop.export.kubernetes import export, files, label_problem, render
+    from monop.export.model import secret_commands
     from monop.files import write_atomic
 
+    if namespace is not None and not _NAMESPACE.match(namespace):
+        raise typer.BadParameter(
+            f"{namespace!r} is not a namespace: at most 63 lower-case letters, digits and '-', "
+            "a letter or digit at each end",
+            param_hint="--namespace",
+        )
     labels = {}
     for item in label or []:
         key, equals, value = item.partition("=")
         if not equals:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
+        problem = label_problem(key, value)
+        if problem is not None:
+            raise typer.BadParameter(problem, param_hint="--label")
         labels[key] = value
     state = desired_state(load(ctx))
-    try:
-        result = export(state, namespace, labels=labels)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--label") from None
+    result = export(state, namespace, labels=labels)
     written: list[str] = []
+    removed: list[str] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for name, text in files(result).items():
+        texts = files(result)
+        for name, text in texts.items():
             write_atomic(out / name, text, mode=0o644)
             written.append(str(out / name))
+        removed = [str(path) for path in _stale(out, set(texts))]
+    commands = secret_commands(result.secrets, namespace)
     if output is Form.JSON:
         report: dict[str, object] = {
             "notCarriedOver": [x.to_json() for x in result.leftovers],
-            "secretsNeeded": [s.to_json(namespace) for s in result.secrets],
+            "secretsNeeded": [s.to_json(commands[s.name]) for s in result.secrets],
         }
         if out is not None:
-            report = {"files": written, **report}
+            report = {"files": written, "removed": removed, **report}
         else:
             report = {"manifests": result.manifests, **report}
         print_document(report)
@@ -97,7 +109,34 @@ def export_kubernetes(
     else:
         for path in written:
             typer.echo(f"wrote: {path}")
+        for path in removed:
+            typer.echo(f"removed: {path} (an earlier export's, of a resource no longer desired)")
     for leftover in result.leftovers:
         note(str(leftover))
     for secret in result.secrets:
-        note(f"{secret}; {secret.command(namespace)}")
+        note(str(secret))
+    for command in commands.values():
+        note(f"to make it: {command}")
+
+
+# A namespace's name: an RFC 1123 label, as Kubernetes checks it.
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _stale(out: Path, keep: set[str]) -> list[Path]:
+    """Remove the `.yaml` files in `out` an earlier export wrote (its header first) and this one did not.
+
+    Returns the paths removed; a file of anyone else's stays. Raises OSError as unlink does.
+    """
+    from monop.export.kubernetes import HEADER
+
+    removed = []
+    for path in sorted(out.glob("*.yaml")):
+        if path.name in keep or not path.is_file():
+            continue
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            first = stream.readline()
+        if first == HEADER:
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -165,6 +165,7 @@ def _receiver(loaded: LoadedResource, part: Part) -> Manifest:
                 "name the receiver's Service or address instead",
                 loaded.line_of("spec", "webhookConfigs", i, "url"),
                 source=(loaded.key, loaded.file),
+                kept=True,
             )
     hooks = [_webhook(h, i, secret) for i, h in enumerate(receiver.spec.webhook_configs)]
     mails = [_email(m, i, secret) for i, m in enumerate(receiver.spec.email_configs)]

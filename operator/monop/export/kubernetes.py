@@ -16,7 +16,10 @@ import yaml
 from monop.desired.state import DesiredState
 from monop.export.alerting import alertmanager_config, rule_group
 from monop.export.model import Export, Manifest, Part, is_label
-from monop.export.workloads import metadata, workload
+from monop.export.workloads import NAME_LABEL, metadata, workload
+
+# The first line of every file the export writes: how `--out` knows its own files from a user's.
+HEADER = "# Written by `monop export kubernetes` from the desired state; edit that, not this.\n"
 
 # The label the Grafana sidecar (kiwigrid/k8s-sidecar, as kube-prometheus-stack configures it)
 # watches for: each ConfigMap carrying it is a dashboard provider's files.
@@ -66,13 +69,12 @@ def export(
     `dashboards` is the hook for Grafana dashboards, exported as the sidecar's ConfigMaps.
     `labels` go on every manifest: what a Prometheus's `serviceMonitorSelector` or
     `ruleSelector` matches (`release: kube-prometheus-stack`). Raises ValueError for a label
-    Kubernetes refuses.
+    Kubernetes refuses or one the export sets itself (label_problem: its message).
     """
     for key, value in (labels or {}).items():
-        if not is_label(key, value):
-            raise ValueError(
-                f"{key}={value}: not a Kubernetes label (a name of at most 63 letters, digits, '-', '_', '.')"
-            )
+        problem = label_problem(key, value)
+        if problem is not None:
+            raise ValueError(problem)
     parts = [workload(loaded, namespace) for loaded in sorted(state.resources, key=lambda x: x.key)]
     parts += [rule_group(loaded, namespace) for loaded in sorted(state.rule_groups, key=lambda x: x.name)]
     routing = alertmanager_config(state.alerting, namespace)
@@ -85,10 +87,22 @@ def export(
     return Export(tuple(parts), namespace)
 
 
+def label_problem(key: str, value: str) -> str | None:
+    """What is wrong with `key=value` as a label of every manifest, in words; None when nothing."""
+    if not is_label(key, value):
+        return f"{key}={value}: not a Kubernetes label (a name of at most 63 letters, digits, '-', '_', '.')"
+    if key == NAME_LABEL:
+        return f"{key}: the export sets it to each resource's name, which the selectors match"
+    return None
+
+
 def _comments(part: Part) -> str:
     lines = [f"From {part.source} ({part.file}:{part.line})"]
     lines += part.comments
-    lines += [f"Not carried over: {x.field}: {x.message}" for x in part.leftovers]
+    lines += [
+        (f"{x.resource}: " if x.resource != part.source else "") + f"{x.field}: {x.verdict} {x.message}"
+        for x in part.leftovers
+    ]
     lines += [
         f"Needs Secret {s.name}" + (f" key {s.key}" if s.key else "") + f": {s.what}" for s in part.secrets
     ]
@@ -125,15 +139,16 @@ def render_part(part: Part) -> str:
 
 def render(result: Export) -> str:
     """One multi-document YAML stream, for `kubectl apply -f -`."""
-    header = "# Written by `monop export kubernetes` from the desired state; edit that, not this.\n"
-    return header + "---\n" + "---\n".join(render_part(part) for part in result.parts if part.manifests)
+    return HEADER + "---\n" + "---\n".join(render_part(part) for part in result.parts if part.manifests)
 
 
 def files(result: Export) -> dict[str, str]:
-    """One file per resource: `exporter-node-exporter.yaml`, `alertrouting-alertmanager.yaml`."""
+    """One file per resource: `exporter-node-exporter.yaml`, `alertrouting-alertmanager.yaml`; each
+    starts with `HEADER`.
+    """
     out = {}
     for part in result.parts:
         if part.manifests:
             kind, _, name = part.source.partition("/")
-            out[f"{kind.lower()}-{name}.yaml"] = render_part(part)
+            out[f"{kind.lower()}-{name}.yaml"] = HEADER + render_part(part)
     return out

@@ -37,9 +37,15 @@ class Leftover:
     message: str
     file: str
     line: int
+    kept: bool = False  # in the manifests as written, but it will not do there what it does under Podman
+
+    @property
+    def verdict(self) -> str:
+        """`not carried over`, or `carried over as written, but` for a setting kept that will not work alike."""
+        return "carried over as written, but" if self.kept else "not carried over:"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.resource}: {self.field}: not carried over: {self.message}"
+        return f"{self.file}:{self.line}: {self.resource}: {self.field}: {self.verdict} {self.message}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +54,7 @@ class Leftover:
             "file": self.file,
             "line": self.line,
             "message": self.message,
+            "keptAsWritten": self.kept,
         }
 
 
@@ -65,34 +72,49 @@ class SecretNeeded:
     file: str | None = None
     env: str | None = None
 
-    def command(self, namespace: str | None) -> str:
-        """The kubectl command that makes it; a value monop cannot name is left as `<value>`."""
-        argv = ["kubectl", "create", "secret", "generic", self.name]
-        if namespace:
-            argv += ["--namespace", namespace]
+    def source(self) -> str:
+        """This key's argument of `kubectl create secret generic`, quoted for a POSIX shell.
+
+        A value monop cannot name is the placeholder `'<value>'` (quoted: bare, `<` is a
+        redirection); monop's environment variable is `"$VAR"`, for the shell to expand.
+        """
         if self.key is None and self.file is not None:
-            argv.append(f"--from-env-file={self.file}")
-        elif self.file is not None:
-            argv.append(f"--from-file={self.key}={self.file}")
-        command = shlex.join(argv)
+            return shlex.quote(f"--from-env-file={self.file}")
+        if self.file is not None:
+            return shlex.quote(f"--from-file={self.key}={self.file}")
         if self.env is not None:
-            command += f' --from-literal={self.key}="${self.env}"'
-        elif self.file is None:
-            command += f" --from-literal={self.key}=<value>"
-        return command
+            return f'{shlex.quote(f"--from-literal={self.key}=")}"${self.env}"'
+        return shlex.quote(f"--from-literal={self.key}=<value>")
 
     def __str__(self) -> str:
         key = f" key {self.key}" if self.key is not None else ""
         return f"{self.resource}: needs Secret {self.name}{key}: {self.what}"
 
-    def to_json(self, namespace: str | None) -> dict[str, Any]:
+    def to_json(self, command: str) -> dict[str, Any]:
         return {
             "resource": self.resource,
             "secret": self.name,
             "key": self.key,
             "what": self.what,
-            "command": self.command(namespace),
+            "command": command,
         }
+
+
+def secret_commands(needed: list[SecretNeeded], namespace: str | None) -> dict[str, str]:
+    """Secret name -> the one `kubectl create secret generic` command that makes it with every key
+    the manifests read from it (one command per key would fail on the second: AlreadyExists).
+    """
+    keys: dict[str, list[SecretNeeded]] = {}
+    for secret in needed:
+        keys.setdefault(secret.name, []).append(secret)
+    out = {}
+    for name, items in keys.items():
+        argv = ["kubectl", "create", "secret", "generic", name]
+        if namespace:
+            argv += ["--namespace", namespace]
+        sources = dict.fromkeys(item.source() for item in items)  # one key read twice is given once
+        out[name] = " ".join([shlex.join(argv), *sources])
+    return out
 
 
 @dataclass
@@ -108,11 +130,19 @@ class Part:
     comments: list[str] = field(default_factory=list)  # said above its manifests in the YAML
 
     def left(
-        self, path: str, message: str, line: int | None = None, *, source: tuple[str, str] | None = None
+        self,
+        path: str,
+        message: str,
+        line: int | None = None,
+        *,
+        source: tuple[str, str] | None = None,
+        kept: bool = False,
     ) -> None:
-        """Note a leftover at `path`; `source` is (Kind/name, file) when another resource's, as a receiver's."""
+        """Note a leftover at `path`; `source` is (Kind/name, file) when another resource's, as a receiver's;
+        `kept` when the setting is in the manifests as written but will not work there as under Podman.
+        """
         resource, file = source or (self.source, self.file)
-        self.leftovers.append(Leftover(resource, path, message, file, line or self.line))
+        self.leftovers.append(Leftover(resource, path, message, file, line or self.line, kept))
 
 
 @dataclass(frozen=True)

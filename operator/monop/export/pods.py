@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monop.api.resources import CAdvisor, ContainerSpec, Healthcheck
 from monop.api.stopping import signal_name
+from monop.api.targets import targets
 from monop.desired.state import LoadedResource
 from monop.export.environment import Environment
 from monop.export.model import Manifest, Part, is_label_key
@@ -26,7 +28,11 @@ PODMAN_HOST = "host.containers.internal"
 
 @dataclass(frozen=True)
 class PortEntry:
-    """One container port: its number inside, where monop publishes it on the host, and its name."""
+    """One port monop reaches: its number inside, where monop publishes it on the host, its Service port's name.
+
+    `mapping` is the index in `spec.ports`, None for a port no mapping publishes (the
+    container's own, which a scrape block or probe names, or cAdvisor's on the host network).
+    """
 
     container_port: int
     host_side: (
@@ -35,6 +41,18 @@ class PortEntry:
     protocol: str
     name: str
     host_ip: str = ""
+    mapping: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    """One port the container declares (`containerPort`), named for probes and PodMonitors."""
+
+    number: int
+    protocol: str
+    name: str
+    host_port: int | None = None
+    host_ip: str = ""
 
 
 def port_name(number: int, protocol: str) -> str:
@@ -42,28 +60,34 @@ def port_name(number: int, protocol: str) -> str:
     return f"port-{number}" + ("" if protocol == "tcp" else f"-{protocol}")
 
 
-def port_entries(spec: ContainerSpec) -> list[PortEntry]:
-    """The container's ports, one per mapping; CAdvisor's own `port` on the host network too."""
+def _unique(name: str, taken: set[str], number: int) -> str:
+    """`name`, or one not in `taken` (a user may name two ports alike, or `port-80` a port of 8080)."""
+    out = name if name not in taken else f"{name[:9].rstrip('-')}-{number}"  # at most 15 characters
+    taken.add(out)
+    return out
+
+
+def port_entries(spec: ContainerSpec, reached: Iterable[int] = ()) -> list[PortEntry]:
+    """The container's ports: one per mapping, then its own ports monop reaches on `reached` (host-side numbers)
+    that no mapping publishes (CAdvisor's own `port` on the host network among them). Names are unique.
+    """
     host = spec.network == "host"
     out = []
-    for p in spec.ports:
+    taken: set[str] = set()
+    for i, p in enumerate(spec.ports):
         side = p.container_port if host else p.published
-        out.append(
-            PortEntry(p.container_port, side, p.protocol, p.name or port_name(side, p.protocol), p.host_ip)
-        )
-    if isinstance(spec, CAdvisor) and host and all(e.container_port != spec.port for e in out):
-        out.append(PortEntry(spec.port, spec.port, "tcp", port_name(spec.port, "tcp")))
+        name = _unique(p.name or port_name(side, p.protocol), taken, side)
+        out.append(PortEntry(p.container_port, side, p.protocol, name, p.host_ip, i))
+    own = [spec.port] if isinstance(spec, CAdvisor) and host else []
+    for number in (*own, *reached):
+        if all(e.host_side != number or e.protocol != "tcp" for e in out):
+            out.append(PortEntry(number, number, "tcp", _unique(port_name(number, "tcp"), taken, number)))
     return out
 
 
 def port_for(entries: list[PortEntry], host_side: int) -> PortEntry:
-    """The entry monop reaches on `host_side`; one that no mapping publishes is the container's own."""
-    for entry in entries:
-        if entry.host_side == host_side and entry.protocol == "tcp":
-            return entry
-    entry = PortEntry(host_side, host_side, "tcp", port_name(host_side, "tcp"))
-    entries.append(entry)
-    return entry
+    """The entry monop reaches on `host_side` (TCP); `entries` from port_entries() with it among `reached`."""
+    return next(e for e in entries if e.host_side == host_side and e.protocol == "tcp")
 
 
 def quantity_bytes(value: int) -> str:
@@ -92,7 +116,10 @@ class PodBuilder:
         self.spec: ContainerSpec = loaded.resource.spec
         self.part = part
         self.node_level = node_level  # a DaemonSet's pod keeps its host ports
-        self.ports = port_entries(self.spec)
+        probe = getattr(self.spec, "probe", None)
+        reached = [t.port for t in targets(loaded.resource, "")] + ([probe.port] if probe else [])
+        self.ports = port_entries(self.spec, reached)
+        self.container_ports = self._declared()
         self.volumes: list[Manifest] = []
         self.mounts: list[Manifest] = []
         self.files: dict[str, str] = {}  # ConfigMap data for files of the desired tree
@@ -102,12 +129,41 @@ class PodBuilder:
         )
         self._podman_host()
 
-    def port_ref(self, entry: PortEntry) -> str | int:
-        """How a probe names the port: by name, or by number on the host network (no ports declared)."""
-        return entry.container_port if self.spec.network == "host" else entry.name
+    def declared(self, host_side: int) -> ContainerPort:
+        """The container port monop reaches on `host_side` (TCP), as the pod declares it."""
+        entry = port_for(self.ports, host_side)
+        return next(
+            p
+            for p in self.container_ports
+            if (p.number, p.protocol) == (entry.container_port, entry.protocol)
+        )
 
-    def left(self, *path: str | int, message: str) -> None:
-        self.part.left(_dotted(path), message, self.loaded.line_of(*path))
+    def _declared(self) -> list[ContainerPort]:
+        """One declared port per container port and protocol (Podman may publish one twice), named after
+        it (`port-80` for `8080:80`) unless the user named the mapping; a DaemonSet's pod on a bridge
+        keeps the host port and address of the mapping that publishes it first.
+        """
+        out: list[ContainerPort] = []
+        taken: set[str] = set()
+        for entry in self.ports:
+            if any((p.number, p.protocol) == (entry.container_port, entry.protocol) for p in out):
+                continue
+            user_named = entry.mapping is not None and self.spec.ports[entry.mapping].name
+            name = entry.name if user_named else port_name(entry.container_port, entry.protocol)
+            keep_host = self.node_level and self.spec.network != "host" and entry.mapping is not None
+            out.append(
+                ContainerPort(
+                    entry.container_port,
+                    entry.protocol,
+                    _unique(name, taken, entry.container_port),
+                    entry.host_side if keep_host else None,
+                    entry.host_ip if keep_host else "",
+                )
+            )
+        return out
+
+    def left(self, *path: str | int, message: str, kept: bool = False) -> None:
+        self.part.left(dotted(path), message, self.loaded.line_of(*path), kept=kept)
 
     def _args(self) -> tuple[str, ...] | None:
         return self.spec.effective_args() if isinstance(self.spec, CAdvisor) else self.spec.args
@@ -125,6 +181,7 @@ class PodBuilder:
                 "spec", *path,
                 message=f"{PODMAN_HOST} is Podman's name for the host, which a pod cannot resolve: "
                 "name a Service instead",
+                kept=True,
             )  # fmt: skip
 
     # --- the parts of the container -----------------------------------------------------------
@@ -160,6 +217,7 @@ class PodBuilder:
             container["securityContext"] = security
         container["imagePullPolicy"] = spec.pull_policy
         self._stop_signal()
+        self._restart_policy()
         pod: Manifest = {}
         pod.update(self._network())
         if spec.init:
@@ -178,32 +236,27 @@ class PodBuilder:
         return {"metadata": metadata, "spec": pod}
 
     def _container_ports(self) -> list[Manifest]:
-        if self.spec.network == "host":
-            # On the host network a port is the process's own; declared, Podman's kube play
-            # (4.3) turns it into a port mapping and refuses the pod. Probes and monitors name
-            # the number instead.
-            return []
-        out = []
-        seen: set[tuple[int, str]] = set()
-        for i, entry in enumerate(self.ports):
-            if (entry.container_port, entry.protocol) in seen:
-                continue  # Podman may publish one container port twice; the Service keeps both
-            seen.add((entry.container_port, entry.protocol))
-            port: Manifest = {
-                "name": entry.name,
-                "containerPort": entry.container_port,
-                "protocol": entry.protocol.upper(),
-            }
-            if self.node_level and self.spec.network != "host" and i < len(self.spec.ports):
-                port["hostPort"] = entry.host_side
-                if entry.host_ip:
-                    port["hostIP"] = entry.host_ip
-            elif entry.host_ip:
+        # Declared on the host network too (no hostPort: the API server sets it to the
+        # containerPort): a PodMonitor keeps a target only for a port the pod declares.
+        for entry in self.ports:
+            keeps_address = self.node_level and self.spec.network != "host"
+            if entry.host_ip and entry.mapping is not None and not keeps_address:
                 self.left(
-                    "spec", "ports", i,
+                    "spec", "ports", entry.mapping,
                     message=f"the bind address {entry.host_ip}: a Service has none; the port is open to the cluster",
                 )  # fmt: skip
-            out.append(port)
+        out = []
+        for port in self.container_ports:
+            declared: Manifest = {
+                "name": port.name,
+                "containerPort": port.number,
+                "protocol": port.protocol.upper(),
+            }
+            if port.host_port is not None:
+                declared["hostPort"] = port.host_port
+                if port.host_ip:
+                    declared["hostIP"] = port.host_ip
+            out.append(declared)
         return out
 
     def _volumes(self) -> None:
@@ -215,6 +268,7 @@ class PodBuilder:
             if volume.host_path.startswith("/"):
                 self.volumes.append({"name": name, "hostPath": {"path": volume.host_path}})
                 self.mounts.append(mount)
+                self._host_path(i, volume.host_path)
                 continue
             path = (self.loaded.base_dir / volume.host_path).absolute()
             if not path.is_file():
@@ -242,6 +296,23 @@ class PodBuilder:
                 }
             )
             self.mounts.append({**mount, "subPath": key})
+
+    def _host_path(self, index: int, path: str) -> None:
+        """Note a host path that will not be what it is under Podman."""
+        socket = self.spec.podman_socket if isinstance(self.spec, CAdvisor) else None
+        if path == socket or path.endswith("/podman.sock"):
+            message = (
+                f"{path} is Podman's socket, which a cluster's node does not run: cAdvisor finds "
+                "the node's containers (containerd, CRI-O) through /sys and /var/run instead"
+            )
+        elif not self.node_level:
+            message = (
+                f"{path} is a path of whichever node the pod lands on, not of this host: "
+                "use a PersistentVolumeClaim for data that must follow the pod"
+            )
+        else:
+            return  # a DaemonSet's pod watches its own node's path: what it is for
+        self.left("spec", "volumes", index, message=message, kept=True)
 
     def _devices(self) -> None:
         for i, device in enumerate(self.spec.devices):
@@ -276,11 +347,16 @@ class PodBuilder:
             probe = self._exec_probe(hc)
             if probe is not None:
                 out["livenessProbe"] = probe
+                if hc.start_period:
+                    # Podman counts no failure in the start period, and a success ends it: a
+                    # startupProbe, which holds the liveness probe back until it succeeds, allowed
+                    # the start period's checks and then `retries` failures as after it.
+                    checks = math.ceil(math.ceil(hc.start_period) / probe["periodSeconds"])
+                    out["startupProbe"] = {**probe, "failureThreshold": checks + probe["failureThreshold"]}
         probe = getattr(self.spec, "probe", None)
         if probe is not None:
-            entry = port_for(self.ports, probe.port)
             http = {
-                "httpGet": {"path": probe.path, "port": self.port_ref(entry)},
+                "httpGet": {"path": probe.path, "port": self.declared(probe.port).name},
                 "periodSeconds": _seconds(probe.interval),
                 "timeoutSeconds": _seconds(probe.timeout),
                 "failureThreshold": probe.retries,
@@ -315,14 +391,17 @@ class PodBuilder:
                     "spec", "healthcheck", field,
                     message=f"probes count whole seconds: {value}s is rounded up",
                 )  # fmt: skip
+        if hc.retries == 0:
+            self.left(
+                "spec", "healthcheck", "retries",
+                message="0: a probe fails the container after at least one failure (failureThreshold 1)",
+            )  # fmt: skip
         probe: Manifest = {
             "exec": {"command": command},
             "periodSeconds": _seconds(hc.interval),
             "timeoutSeconds": _seconds(hc.timeout),
             "failureThreshold": max(1, hc.retries),
         }
-        if hc.start_period:
-            probe["initialDelaySeconds"] = math.ceil(hc.start_period)
         return probe
 
     def _security(self) -> Manifest:
@@ -340,9 +419,11 @@ class PodBuilder:
         if spec.user is not None:
             match = _NUMERIC_USER.match(spec.user)
             if match is None:
+                named = "a group" if spec.user.partition(":")[0].isdigit() else "a user"
                 self.left(
                     "spec", "user",
-                    message=f"{spec.user!r} names a user; runAsUser takes a number (write 65534, not nobody)",
+                    message=f"{spec.user!r} names {named}; runAsUser and runAsGroup take numbers "
+                    "(write 65534, not nobody)",
                 )  # fmt: skip
             else:
                 out["runAsUser"] = int(match[1])
@@ -369,6 +450,16 @@ class PodBuilder:
                 "set STOPSIGNAL in the image",
             )  # fmt: skip
 
+    def _restart_policy(self) -> None:
+        policy = self.spec.restart_policy
+        if "restart_policy" in self.spec.model_fields_set and policy not in ("always", "unless-stopped"):
+            workload = "DaemonSet" if self.node_level else "Deployment"
+            self.left(
+                "spec", "restartPolicy",
+                message=f"{policy!r}: a {workload}'s pod restarts its container whenever it stops "
+                "(restartPolicy Always, the only one it takes)",
+            )  # fmt: skip
+
     def _network(self) -> Manifest:
         spec = self.spec
         out: Manifest = {}
@@ -391,7 +482,8 @@ class PodBuilder:
         return out
 
 
-def _dotted(path: tuple[str | int, ...]) -> str:
+def dotted(path: tuple[str | int, ...]) -> str:
+    """`spec.scrape[0].port` for ("spec", "scrape", 0, "port")."""
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)

@@ -18,7 +18,7 @@ from monop.api.targets import targets
 from monop.desired.state import LoadedResource
 from monop.export.environment import Environment
 from monop.export.model import Manifest, Part, is_label, is_label_key
-from monop.export.pods import PodBuilder, PortEntry, port_for
+from monop.export.pods import PodBuilder, PortEntry, dotted, port_for
 
 MONITORING = "monitoring.coreos.com/v1"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -52,8 +52,15 @@ def metadata(
 def resource_labels(loaded: LoadedResource, part: Part) -> dict[str, str]:
     """The labels every manifest of the resource carries: its name and kind, and its own valid ones."""
     resource = loaded.resource
-    labels = {NAME_LABEL: resource.metadata.name, "app.kubernetes.io/component": resource.kind.lower()}
-    return {**labels, **_kept(loaded, part, "labels", is_label)}
+    own = _kept(loaded, part, "labels", is_label)
+    if NAME_LABEL in own:
+        part.left(
+            f"metadata.labels.{NAME_LABEL}",
+            "the export sets it to the resource's name, which the selectors match",
+            loaded.line_of("metadata", "labels", NAME_LABEL),
+        )
+    # Last: the selectors of the workload, Service and monitor match on the name.
+    return {**own, NAME_LABEL: resource.metadata.name, "app.kubernetes.io/component": resource.kind.lower()}
 
 
 def resource_annotations(loaded: LoadedResource, part: Part) -> dict[str, str]:
@@ -88,10 +95,7 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
     daemon = node_level(resource.spec)
     pods = PodBuilder(loaded, part, node_level=daemon)
     template = pods.template(dict(labels))
-    endpoints = _endpoints(
-        loaded, part, pods.ports, by_number=daemon and resource.spec.network == "host"
-    )  # may add a container port a scrape names
-    _add_container_ports(pods, template)
+    endpoints = _endpoints(loaded, part, pods, by_pod=daemon)
     annotations = resource_annotations(loaded, part)
     if pods.files:
         part.manifests.append(
@@ -122,7 +126,10 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
         }
     )
     if not daemon and pods.ports:
-        part.manifests.append(_service(resource.metadata.name, namespace, labels, selector, pods.ports))
+        name = service_name(resource.metadata.name)
+        if name != resource.metadata.name:
+            part.comments.append(f"The Service is {name}: a Service's name starts with a letter.")
+        part.manifests.append(_service(name, namespace, labels, selector, pods.ports))
     if endpoints:
         part.manifests.append(
             _monitor(resource.metadata.name, namespace, labels, selector, endpoints, daemon)
@@ -132,7 +139,8 @@ def workload(loaded: LoadedResource, namespace: str | None) -> Part:
     if part.leftovers:
         workload_meta = next(m for m in part.manifests if m["kind"] == kind)["metadata"]
         workload_meta.setdefault("annotations", {})[LEFTOVER_ANNOTATION] = "\n".join(
-            f"{x.field}: {x.message}" for x in part.leftovers
+            f"{x.field}: " + ("carried over as written, but " if x.kept else "") + x.message
+            for x in part.leftovers
         )
     return part
 
@@ -154,19 +162,9 @@ def _mask(node: Any, env: Environment, part: Part, where: str) -> Any:
     return node
 
 
-def _add_container_ports(pods: PodBuilder, template: Manifest) -> None:
-    """Add to the template's ports any a scrape block named after the template was built."""
-    container = template["spec"]["containers"][0]
-    if pods.spec.network == "host":
-        return  # none declared: see PodBuilder._container_ports
-    have = list(container.get("ports", []))
-    known = {(p["containerPort"], p["protocol"]) for p in have}
-    for entry in pods.ports:
-        if (entry.container_port, entry.protocol.upper()) not in known:
-            have.append({"name": entry.name, "containerPort": entry.container_port, "protocol": "TCP"})
-            known.add((entry.container_port, entry.protocol.upper()))
-    if have:
-        container["ports"] = have
+def service_name(name: str) -> str:
+    """`name`, or `svc-<name>` when it starts with a digit: a Service's name is a DNS-1035 label."""
+    return name if name[0].isalpha() else f"svc-{name}"[:63].rstrip("-")
 
 
 def _service(
@@ -178,13 +176,10 @@ def _service(
 ) -> Manifest:
     """A ClusterIP Service: each published port on its host number, to the container's port."""
     service_ports: list[Manifest] = []
-    names: set[str] = set()
     for entry in ports:
-        port_name = entry.name if entry.name not in names else f"{entry.name}-{entry.host_side}"
-        names.add(port_name)
         service_ports.append(
             {
-                "name": port_name,
+                "name": entry.name,
                 "port": entry.host_side,
                 "targetPort": entry.container_port,
                 "protocol": entry.protocol.upper(),
@@ -198,22 +193,19 @@ def _service(
     }
 
 
-def _endpoints(
-    loaded: LoadedResource, part: Part, ports: list[PortEntry], *, by_number: bool
-) -> list[Manifest]:
-    """One monitor endpoint per scrape block; monop-only fields become leftovers.
+def _endpoints(loaded: LoadedResource, part: Part, pods: PodBuilder, *, by_pod: bool) -> list[Manifest]:
+    """One monitor endpoint per enabled scrape block; monop-only fields become leftovers.
 
-    `by_number`: a PodMonitor of a pod on the host network, which declares no ports, names the
-    port by `portNumber` (Prometheus Operator 0.79 and later).
+    `by_pod`: a PodMonitor's endpoint, naming the port the pod declares; else a
+    ServiceMonitor's, naming the Service's port.
     """
     out = []
     resource = loaded.resource
     # targets() gives one Target per enabled scrape block, in their order.
     for target, scrape in zip(targets(resource, ""), resource.spec.scrape_endpoints(), strict=True):
-        entry = port_for(ports, target.port)
         where = target.field
-        port: Manifest = {"portNumber": entry.container_port} if by_number else {"port": entry.name}
-        endpoint: Manifest = {**port, "path": target.path, "scheme": target.scheme}
+        port = pods.declared(target.port).name if by_pod else port_for(pods.ports, target.port).name
+        endpoint: Manifest = {"port": port, "path": target.path, "scheme": target.scheme}
         if target.interval_s is not None:
             endpoint["interval"] = format_duration(target.interval_s)
         if target.timeout_s is not None:
@@ -233,14 +225,7 @@ def _endpoints(
             ),
         ):
             if value:
-                part.left(_field(where, field), message, loaded.line_of(*where, field))
-    return out
-
-
-def _field(path: tuple[str | int, ...], last: str) -> str:
-    out = ""
-    for part in (*path, last):
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+                part.left(dotted((*where, field)), message, loaded.line_of(*where, field))
     return out
 
 
