@@ -8,6 +8,9 @@ textfile collector, serving the `nvidia_smi_*` names and labels nvidia_gpu_expor
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +23,9 @@ from monop.prometheus import deadrules
 from monop.prometheus.api import PrometheusAPI
 from monop.prometheus.deadrules import DeadReason, DeadReport
 from monop.prometheus.series import SeriesLookup
+from monop_testbed.daemon import DaemonProcess
 from monop_testbed.exporters import GPU_METRICS, GpuStandIn, NodeExporter
-from monop_testbed.podman_service import wait_for
+from monop_testbed.podman_service import PodmanService, wait_for
 from monop_testbed.prometheus_server import PrometheusServer
 
 pytestmark = pytest.mark.prometheus
@@ -202,3 +206,111 @@ def test_prometheus_unreachable_reports_no_rule_dead(tmp_path: Path) -> None:
     report = asyncio.run(go())
     assert not report.reachable and not report.dead
     assert report.error is not None and "127.0.0.1:20013" in report.error
+
+
+def monop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monop", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_check_rules_says_each_dead_selector_at_its_line_and_exits_1(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    done = monop("check", "rules", "-d", str(tmp_path), "--prometheus-url", stack.prometheus.url)
+    assert done.returncode == 1, done.stderr
+    line = RULES.splitlines().index("      expr: nvidia_gpu_temperature_celsius > 80") + 1
+    assert (
+        f"{tmp_path / 'rules.yaml'}:{line}: warning: AlertRuleGroup/gpu-monitoring: spec.rules[0].expr: "
+        "DeadSelector: nvidia_gpu_temperature_celsius: Prometheus has never seen a metric named "
+        "nvidia_gpu_temperature_celsius; nearest: nvidia_smi_temperature_gpu"
+    ) in done.stderr
+    assert done.stdout.startswith(f"{stack.prometheus.url}: 9 rule(s), 8 selector(s), 6 dead (")
+    # One rule, as JSON: every detail.
+    one = monop(
+        "check",
+        "rules",
+        "gpu-monitoring/GPUHot",
+        "-d",
+        str(tmp_path),
+        "--prometheus-url",
+        stack.prometheus.url,
+        "-o",
+        "json",
+    )
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["dead"] == []
+    cpu = monop(
+        "check",
+        "rules",
+        "system-critical/HighCPUUsage",
+        "-d",
+        str(tmp_path),
+        "--prometheus-url",
+        stack.prometheus.url,
+        "--json",
+    )
+    [dead] = json.loads(cpu.stdout)["dead"]
+    assert (dead["reason"], dead["label"], dead["nearest"][0], dead["job"]) == (
+        "ValueUnmatched",
+        "mode",
+        "idle",
+        "node-exporter",
+    )
+
+
+def test_check_rules_without_prometheus_is_a_usage_error_and_unreachable_is_3(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    done = monop("check", "rules", "-d", str(tmp_path))
+    assert done.returncode == 2 and "prometheus_url" in done.stderr
+    down = monop("check", "rules", "-d", str(tmp_path), "--prometheus-url", "http://127.0.0.1:20013")
+    assert down.returncode == 3 and "could not ask Prometheus" in down.stderr
+
+
+@pytest.mark.podman
+def test_the_daemon_reports_dead_selectors_in_status_metrics_and_log(
+    stack: Stack, tmp_path: Path, podman_service: PodmanService
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "rules.yaml").write_text(RULES.split("---\n")[0])
+    env = {"MONOP_PROMETHEUS_URL": stack.prometheus.url, "MONOP_RULE_CHECK_INTERVAL": "1s"}
+    with DaemonProcess(
+        podman_service.url, desired, tmp_path / "state", resync_interval="1s", extra_env=env
+    ) as daemon:
+        daemon.wait_ready()
+        found = daemon.wait_event("dead_selector_found", alert="GPUHighTemperature")
+        assert found["level"] == "warning"
+        assert (found["reason"], found["nearest"][0], found["job"]) == (
+            "NeverSeen",
+            "nvidia_smi_temperature_gpu",
+            "nvidia-gpu",
+        )
+        wait_for(
+            lambda: (
+                daemon.metric("monop_rule_dead_selectors", group="gpu-monitoring", alert="GPUMemoryHigh") == 2
+            ),
+            30,
+            "the metric of GPUMemoryHigh",
+        )
+        assert daemon.metric("monop_rule_dead_selectors", group="gpu-monitoring", alert="GPUHot") == 0
+        wait_for(lambda: daemon.status()[1].get("deadSelectors"), 30, "status to carry the dead selectors")
+        shown = daemon.status()[1]["deadSelectors"]
+        assert {(d["rule"], d["selector"]) for d in shown} == {
+            ("GPUHighTemperature", "nvidia_gpu_temperature_celsius"),
+            ("GPUMemoryHigh", "nvidia_gpu_memory_used_bytes"),
+            ("GPUMemoryHigh", "nvidia_gpu_memory_total_bytes"),
+        }
+        text = daemon.monop("status", "-d", str(desired)).stdout
+        assert (
+            "warning: DeadSelector gpu-monitoring/GPUHighTemperature: nvidia_gpu_temperature_celsius: "
+            "Prometheus has never seen a metric named nvidia_gpu_temperature_celsius; nearest: nvidia_smi_temperature_gpu"
+        ) in text
+        # Fixed as the finding says: the next check clears it, after the rule sync.
+        fixed = (
+            RULES.split("---\n")[0]
+            .replace("nvidia_gpu_", "nvidia_smi_")
+            .replace("nvidia_smi_temperature_celsius", "nvidia_smi_temperature_gpu")
+        )
+        (desired / "rules.yaml").write_text(fixed)
+        daemon.wait_event("dead_selector_cleared", alert="GPUHighTemperature")
+        wait_for(lambda: not daemon.status()[1].get("deadSelectors"), 30, "status without dead selectors")
+        assert daemon.metric("monop_rule_dead_selectors", group="gpu-monitoring", alert="GPUMemoryHigh") == 0
+        assert daemon.tracebacks() == 0

@@ -23,7 +23,7 @@ from typing import Any
 from monop.desired.promql import group_of
 from monop.desired.selectors import NAME_LABEL, Matcher, Op, Selector, selectors
 from monop.desired.state import LoadedResource
-from monop.errors import PrometheusUnreachable
+from monop.errors import Problem, PrometheusUnreachable, Severity
 from monop.prometheus.series import LOOKBACK, SeriesLookup
 
 NEAREST = 3  # metric names offered for a dead one
@@ -75,6 +75,14 @@ class DeadSelector:
 
     def __str__(self) -> str:
         return f"DeadSelector {self.where}: {self.selector}: {self.message}{self.hint()}"
+
+    def problem(self) -> Problem:
+        """The finding at its rule's line: `FILE:LINE: warning: AlertRuleGroup/G: spec.rules[i].expr: ...`."""
+        message = f"DeadSelector: {self.selector}: {self.message}{self.hint()}"
+        where = f"spec.rules[{self.index}].expr"
+        return Problem(
+            self.file or "", self.line, f"AlertRuleGroup/{self.group}", where, message, Severity.WARNING
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
