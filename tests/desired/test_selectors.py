@@ -29,6 +29,8 @@ from monop.desired.selectors import Matcher, Op, Selector, selectors
         ('absent(up{job="a"})', []),
         ("absent_over_time(up[5m])", []),
         ("a unless on(instance) b", ["a"]),
+        ("a unless (b)", ["a"]),
+        ("a unless b > 5", ["a", "b"]),  # b's value is compared: b must exist (pint does the same)
         # An `or` of two selectors: both must mean something.
         ("a or b", ["a", "b"]),
     ],

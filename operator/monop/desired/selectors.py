@@ -2,7 +2,7 @@
 
 Each selector that must match series for the rule to mean anything is returned; the ones a
 rule writes to match nothing on purpose are left out, as Cloudflare's pint leaves them out:
-inside `absent()` / `absent_over_time()`, the right side of `unless`, and a side of `or`
+inside `absent()` / `absent_over_time()`, the plain selector on the right of `unless`, and a side of `or`
 whose other side is a constant (`... or vector(0)`, `... or on() 0`).
 """
 
@@ -99,7 +99,7 @@ def _visit(node: object, found: list[Selector]) -> None:
             _visit(arg, found)
     elif isinstance(node, promql_parser.BinaryExpr):
         op = str(node.op)
-        if op == "unless":
+        if op == "unless" and _bare(node.rhs):
             _visit(node.lhs, found)  # `a unless b`: b matching nothing is the usual case
         elif op == "or" and (_constant(node.rhs) or _constant(node.lhs)):
             return  # `x or vector(0)`: x may match nothing, on purpose; the constant has no series
@@ -117,6 +117,14 @@ def _visit(node: object, found: list[Selector]) -> None:
         if isinstance(node, promql_parser.AggregateExpr) and node.param is not None:
             _visit(node.param, found)
     # NumberLiteral, StringLiteral: no series
+
+
+def _bare(node: object) -> bool:
+    """A plain selector (in parentheses or not): `a unless b` tests b's presence; `a unless b > 5`
+    tests its value, which needs b to exist, so b is asked for then (as pint does)."""
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    return isinstance(node, promql_parser.VectorSelector)
 
 
 def _constant(node: object) -> bool:
