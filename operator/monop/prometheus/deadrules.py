@@ -14,8 +14,9 @@ nothing (`absent()`, `unless`, `or vector(0)`) are never asked (monop.desired.se
 from __future__ import annotations
 
 import difflib
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -325,10 +326,18 @@ def similarity(a: str, b: str) -> float:
     return 0.6 * tokens + 0.25 * spelling + 0.15 * prefix / max(len(ta), len(tb))
 
 
-def nearest(name: str, candidates: Sequence[str] | frozenset[str], n: int = NEAREST) -> tuple[str, ...]:
-    """Up to `n` of `candidates` most like `name`, best first; none below MIN_SIMILARITY."""
+@functools.lru_cache(maxsize=256)
+def _nearest(name: str, candidates: frozenset[str], n: int) -> tuple[str, ...]:
     scored = sorted(
         ((similarity(name, c), c) for c in candidates if c != name and not c.startswith("__")),
         key=lambda sc: (-sc[0], sc[1]),
     )
     return tuple(c for score, c in scored[:n] if score >= MIN_SIMILARITY)
+
+
+def nearest(name: str, candidates: Iterable[str], n: int = NEAREST) -> tuple[str, ...]:
+    """Up to `n` of `candidates` most like `name`, best first; none below MIN_SIMILARITY.
+
+    Remembered for the same name and candidates: a name dead in many rules is ranked once.
+    """
+    return _nearest(name, frozenset(candidates), n)
