@@ -31,7 +31,11 @@ from monop_testbed.prometheus_server import PrometheusServer
 pytestmark = pytest.mark.prometheus
 
 NODE_PORT, GPU_PORT, PROMETHEUS_PORT = 20010, 20011, 20012
-JOBS = {"node-exporter": "Exporter/node-exporter", "nvidia-gpu": "Exporter/nvidia-gpu-exporter"}
+JOBS = {
+    "node-exporter": "Exporter/node-exporter",
+    "nvidia-gpu": "Exporter/nvidia-gpu-exporter",
+    "haproxy": "Exporter/haproxy-exporter",  # desired, never scraped here
+}
 
 RULES = """\
 apiVersion: monop.dev/v1alpha1
@@ -63,6 +67,8 @@ spec:
       expr: node_load1{device="sda"} > 4
     - alert: WrongJob
       expr: node_load1{job="node-exportr"} > 4
+    - alert: BackendDown
+      expr: haproxy_backend_up == 0
 """
 
 
@@ -168,9 +174,10 @@ def test_intentional_and_live_selectors_are_not_reported(stack: Stack, tmp_path:
         "HighCPUUsage",
         "DiskWithoutDevice",
         "WrongJob",
+        "BackendDown",
     }
     assert report.by_rule()[("system-critical", "SystemDown")] == 0
-    assert report.selectors == 8  # ErrorsOrNothing and NodeExporterAbsent are never asked
+    assert report.selectors == 9  # ErrorsOrNothing and NodeExporterAbsent are never asked
 
 
 def test_a_metric_the_exporter_stopped_serving_has_disappeared(stack: Stack, tmp_path: Path) -> None:
@@ -222,7 +229,7 @@ def test_check_rules_says_each_dead_selector_at_its_line_and_exits_1(stack: Stac
         "DeadSelector: nvidia_gpu_temperature_celsius: Prometheus has never seen a metric named "
         "nvidia_gpu_temperature_celsius; nearest: nvidia_smi_temperature_gpu"
     ) in done.stderr
-    assert done.stdout.startswith(f"{stack.prometheus.url}: 9 rule(s), 8 selector(s), 6 dead (")
+    assert done.stdout.startswith(f"{stack.prometheus.url}: 10 rule(s), 9 selector(s), 7 dead (")
     # One rule, as JSON: every detail.
     one = monop(
         "check",
@@ -314,3 +321,10 @@ def test_the_daemon_reports_dead_selectors_in_status_metrics_and_log(
         wait_for(lambda: not daemon.status()[1].get("deadSelectors"), 30, "status without dead selectors")
         assert daemon.metric("monop_rule_dead_selectors", group="gpu-monitoring", alert="GPUMemoryHigh") == 0
         assert daemon.tracebacks() == 0
+
+
+def test_a_metric_of_a_desired_job_that_is_not_scraped_names_that_job(stack: Stack, tmp_path: Path) -> None:
+    [backend] = [d for d in check(stack, tmp_path).dead if d.rule == "BackendDown"]
+    assert backend.reason is DeadReason.NEVER_SEEN
+    assert (backend.job, backend.resource) == ("haproxy", "Exporter/haproxy-exporter")
+    assert backend.message.endswith("; job haproxy has no series now: is its target scraped and up?")

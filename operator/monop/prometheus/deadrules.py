@@ -232,13 +232,16 @@ async def explain(selector: Selector, lookup: SeriesLookup, jobs: Mapping[str, s
         else:
             reason = DeadReason.NEVER_SEEN
             message = f"Prometheus has never seen a metric named {metric}"
+        where = await _job(selector.label("job"), near[0] if near else None, lookup, jobs, guess=metric)
+        if where["job"] and not await lookup.live_names((Matcher("job", Op.EQUAL, where["job"]),)):
+            message += f"; job {where['job']} has no series now: is its target scraped and up?"
         return {
             "selector": text,
             "reason": reason,
             "message": message,
             "metric": metric,
             "nearest": near,
-            **await _job(selector.label("job"), near[0] if near else None, lookup, jobs),
+            **where,
         }
     # The metric lives: which matcher excludes every one of its series?
     culprits = [m for m in selector.matchers if not await lookup.live_names((*named, m))]
@@ -284,14 +287,36 @@ async def explain(selector: Selector, lookup: SeriesLookup, jobs: Mapping[str, s
 
 
 async def _job(
-    wanted: str | None, metric: str | None, lookup: SeriesLookup, jobs: Mapping[str, str]
+    wanted: str | None,
+    metric: str | None,
+    lookup: SeriesLookup,
+    jobs: Mapping[str, str],
+    guess: str | None = None,
 ) -> dict[str, Any]:
-    """The job that should have exported it: the selector's own, else the one carrying `metric`."""
+    """The job that should have exported it: the selector's own, else the one carrying `metric`,
+    else the desired job whose name is most like `guess` (`nvidia-gpu` for `nvidia_gpu_*`, when
+    no series of that exporter is left to be near)."""
     job = wanted
+    if job is None and guess is not None:
+        # A desired job the metric is named after (`haproxy_backend_up`: job `haproxy`) beats a
+        # near name another job happens to carry.
+        named = [j for j in jobs if _job_tokens(j) and _job_tokens(j) <= set(_tokens(guess))]
+        job = max(named, key=len) if named else None
     if job is None and metric is not None:
         carrying = sorted(await lookup.jobs_of(metric))
         job = carrying[0] if carrying else None
+    if job is None and guess is not None and jobs:
+        score, best = max((similarity(guess, j), j) for j in jobs)
+        job = best if score >= MIN_SIMILARITY else None
     return {"job": job, "resource": jobs.get(job) if job else None}
+
+
+_GENERIC = frozenset({"exporter", "metrics", "prometheus", "service", "job"})
+
+
+def _job_tokens(job: str) -> set[str]:
+    """A job name's tokens that say what it exports (`nvidia-gpu-exporter`: nvidia, gpu)."""
+    return set(_tokens(job)) - _GENERIC
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -309,8 +334,8 @@ def _same_token(a: str, b: str) -> bool:
 def similarity(a: str, b: str) -> float:
     """How alike two metric names are, 0 to 1: shared name tokens weigh most, then spelling, then prefix.
 
-    Edit distance alone ranks `nvidia_gpu_temperature_celsius` nearer `node_hwmon_temp_celsius`
-    than the `nvidia_smi_temperature_gpu` the GPU exporter serves; shared tokens do not.
+    Edit distance alone puts `gpu_memory_used_bytes` nearer `node_memory_Buffers_bytes` (9 edits)
+    than the `nvidia_smi_memory_used_bytes` the GPU exporter serves (10); shared tokens do not.
     """
     ta, tb = _tokens(a), _tokens(b)
     if not ta or not tb:
