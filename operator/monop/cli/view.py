@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from monop.desired.state import DesiredState, LoadedResource
     from monop.desired.suspend import Suspension
     from monop.prometheus.api import TargetReport
+    from monop.prometheus.deadrules import DeadSelector
     from monop.prometheus.rules import RuleStatus
     from monop.reconcile.plan import Status
     from monop.settings import Settings
@@ -76,6 +77,15 @@ class View:
         if rejected:
             return f"revision {str(rejected.get('revision'))[:12]} rejected"
         return self.daemon.desired_error
+
+    @property
+    def dead_selectors(self) -> list[DeadSelector]:
+        """The rules' selectors that match no series, as the running daemon last found them."""
+        from monop.prometheus.deadrules import DeadSelector
+
+        if self.daemon is None or not self.running:
+            return []
+        return [DeadSelector.from_json(d) for d in self.daemon.dead_selectors]
 
     def in_sync(self, shown: list[Status]) -> bool:
         """Whether `shown` are in sync, their targets healthy and their rule groups loaded (all: also monop's own)."""
@@ -240,6 +250,8 @@ def render_view(
         text += "\n" + render.prometheus_line(view.targets)
         if view.rules:
             text += "\nrules: " + ", ".join(str(r) for r in view.rules)
+        for dead in view.dead_selectors:
+            text += f"\nwarning: {dead}"
         if view.suspended:
             text += "\nsuspended: " + ", ".join(sorted(view.suspended))
     return text
@@ -266,6 +278,7 @@ def document(view: View, shown: list[Status]) -> dict[str, Any]:
         "prometheus": None if view.targets is None else view.targets.to_json(),
         "ruleGroups": [r.to_json() for r in view.rules],
         "receivers": view.receivers,
+        "deadSelectors": [d.to_json() for d in view.dead_selectors],
         # The GrafanaDashboard resources with their panel results, once that kind exists.
         "dashboards": [],
         "suspended": sorted(view.suspended),
@@ -313,7 +326,7 @@ def _signature(view: View, shown: list[Status]) -> object:
         for s in shown
     )
     daemon = (view.running, view.daemon.ready if view.daemon else None, view.rejected)
-    return rows, daemon, tuple(str(r) for r in view.rules)
+    return rows, daemon, tuple(str(r) for r in view.rules), tuple(str(d) for d in view.dead_selectors)
 
 
 def _show(
