@@ -56,9 +56,12 @@ def check_rules(
     A selector that matches nothing is a DeadSelector, said at its rule's line with why (the
     metric was never seen, it disappeared, a label is absent, a label value matches nothing, with
     the values that exist), the nearest existing metric names and the scrape job that should
-    have exported it. `absent()`, the right side of `unless` and `... or vector(0)` are not asked.
-    Findings go to stderr, the summary to stdout. Exit 0 when no selector is dead, 1 when one
-    is, 2 without prometheus_url, 3 when Prometheus did not answer.
+    have exported it. A rule that reads back over a range (`increase(x[1h])`) is asked over that
+    range. `absent()`, the right side of `unless` and `... or vector(0)` are not asked. A series a
+    desired recording rule writes but has not yet is a note, not dead; a selector Prometheus
+    refuses to query is "not checked", with its words. Findings go to stderr, the summary to
+    stdout. Exit 0 when no selector is dead, 1 when one is, 2 without prometheus_url, 3 when
+    Prometheus did not answer.
     """
     import asyncio
 
@@ -79,8 +82,12 @@ def check_rules(
     else:
         for dead in report.dead:
             note(str(dead.problem()))
+        for pending in report.pending:
+            note(str(pending.problem()))
         for unparsed in report.unparsed:
             note(f"not checked: {unparsed}")
+        for refused in report.unchecked:
+            note(f"not checked: {refused}")
         if not report.reachable:
             note(f"could not ask Prometheus: {report.error}")
         else:
@@ -108,7 +115,9 @@ async def _check(
     }
     async with prom.connect(url) as api:
         assert api is not None
-        return await deadrules.check(groups, SeriesLookup(api), owners)
+        # A rule of the group asked for may read what a recording rule of another group writes.
+        recorded = deadrules.recorded_by(state.rule_groups)
+        return await deadrules.check(groups, SeriesLookup(api), owners, recorded)
 
 
 def _only_rule(report: DeadReport, rule: str) -> DeadReport:
@@ -120,6 +129,8 @@ def _only_rule(report: DeadReport, rule: str) -> DeadReport:
         report,
         rules=tuple(r for r in report.rules if r[1] == rule),
         dead=tuple(d for d in report.dead if d.rule == rule),
+        pending=tuple(d for d in report.pending if d.rule == rule),
+        unchecked=tuple(u for u in report.unchecked if u.split(": ", 1)[0].endswith(f"/{rule}")),
     )
 
 
