@@ -468,15 +468,19 @@ def _nearest(name: str, candidates: frozenset[str], n: int) -> tuple[str, ...]:
     # candidate could still make the first n.
     bounded = sorted(((_token_part(ta, index.tokens[c]), c) for c in pool), key=lambda pc: (-pc[0], pc[1]))
     scored: list[tuple[float, str]] = []
+    floor = MIN_SIMILARITY  # what a candidate must reach to be offered
+    matcher = difflib.SequenceMatcher(None, a=name)  # as similarity() asks: ratio() is not symmetric
     for part, c in bounded:
-        if part + 0.25 < MIN_SIMILARITY:
+        if part + 0.25 < floor:
             break
+        matcher.set_seq2(c)
+        if part + 0.25 * matcher.quick_ratio() < floor:  # quick_ratio() >= ratio()
+            continue
+        scored.append((part + 0.25 * matcher.ratio(), c))
         if len(scored) >= n:
             scored.sort(key=lambda sc: (-sc[0], sc[1]))
             del scored[n:]
-            if part + 0.25 < scored[-1][0]:
-                break
-        scored.append((part + 0.25 * difflib.SequenceMatcher(None, name, c).ratio(), c))
+            floor = max(floor, scored[-1][0])
     scored.sort(key=lambda sc: (-sc[0], sc[1]))
     return tuple(c for score, c in scored[:n] if score >= MIN_SIMILARITY)
 
