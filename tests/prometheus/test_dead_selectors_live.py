@@ -366,6 +366,17 @@ def test_check_rules_without_prometheus_is_a_usage_error_and_unreachable_is_3(tm
     assert done.returncode == 2 and "prometheus_url" in done.stderr
     down = monop("check", "rules", "-d", str(tmp_path), "--prometheus-url", "http://127.0.0.1:20013")
     assert down.returncode == 3 and "could not ask Prometheus" in down.stderr
+    # An alert the group does not have is a usage error before Prometheus is asked.
+    nope = monop(
+        "check",
+        "rules",
+        "gpu-monitoring/Nope",
+        "-d",
+        str(tmp_path),
+        "--prometheus-url",
+        "http://127.0.0.1:20013",
+    )
+    assert nope.returncode == 2 and "no rule Nope in AlertRuleGroup/gpu-monitoring" in nope.stderr
 
 
 @pytest.mark.podman

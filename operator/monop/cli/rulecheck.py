@@ -70,6 +70,8 @@ def check_rules(
         fail("check rules asks a live Prometheus: set prometheus_url (--prometheus-url)", EXIT_USAGE)
     state = desired_state(settings)
     groups = _groups(state, wanted)
+    if wanted is not None and "/" in wanted:
+        _rule_exists(groups, wanted)  # a usage error (2) before Prometheus is asked, not 3 after
     report = asyncio.run(
         _check(state, groups, settings.prometheus_url, settings.scrape_address, settings.instance)
     )
@@ -118,6 +120,15 @@ async def _check(
         # A rule of the group asked for may read what a recording rule of another group writes.
         recorded = deadrules.recorded_by(state.rule_groups)
         return await deadrules.check(groups, SeriesLookup(api), owners, recorded)
+
+
+def _rule_exists(groups: list[LoadedResource], wanted: str) -> None:
+    from monop.desired.promql import group_of
+
+    rule = wanted.partition("/")[2]
+    names = [r.alert or r.record or "" for g in groups for r in group_of(g).spec.rules]
+    if rule not in names:
+        fail(f"no rule {rule} in AlertRuleGroup/{wanted.partition('/')[0]}: {', '.join(names)}", EXIT_USAGE)
 
 
 def _only_rule(report: DeadReport, rule: str) -> DeadReport:

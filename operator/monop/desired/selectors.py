@@ -3,7 +3,7 @@
 Each selector that must match series for the rule to mean anything is returned; the ones a
 rule writes to match nothing on purpose are left out, as Cloudflare's pint leaves them out:
 inside `absent()` / `absent_over_time()`, the plain selector on the right of `unless`, and a side of `or`
-whose other side is a constant (`... or vector(0)`, `... or on() 0`).
+whose other side is a constant (`... or vector(0)`, `... or -vector(1)`): neither side of it is asked.
 """
 
 from __future__ import annotations

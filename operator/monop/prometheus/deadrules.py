@@ -2,7 +2,7 @@
 
 Cloudflare's pint (`promql/series`) is the model: each selector of each rule is asked for,
 and one that matches nothing is explained: the metric was never seen (not in the TSDB at
-all), it disappeared (in the TSDB, no sample in the last 5 minutes), a label it requires is
+all), it disappeared (in the TSDB, no sample now or in the range the rule reads), a label it requires is
 absent from the metric's series, or a label value matches none of them (the values that do
 exist are listed). Beyond pint, each finding names the nearest existing metric names
 (shared name tokens, `temp` ~ `temperature`, then spelling) and the scrape job that should
@@ -36,7 +36,7 @@ SHOWN_VALUES = 10  # label values listed for a value that matches nothing
 
 class DeadReason(StrEnum):
     NEVER_SEEN = "NeverSeen"  # the metric name is nowhere in the TSDB
-    DISAPPEARED = "Disappeared"  # in the TSDB, but no series has had a sample in the last 5 minutes
+    DISAPPEARED = "Disappeared"  # in the TSDB, but no series has a sample now (or in the rule's range)
     LABEL_ABSENT = "LabelAbsent"  # no series of the metric carries a label the selector requires
     VALUE_UNMATCHED = "ValueUnmatched"  # the label exists, the value asked for matches none of it
     NO_COMBINATION = "NoCombination"  # each matcher matches some series, no series matches them all
