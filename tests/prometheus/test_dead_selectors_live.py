@@ -436,3 +436,27 @@ def test_a_metric_of_a_desired_job_that_is_not_scraped_names_that_job(stack: Sta
     assert backend.reason is DeadReason.NEVER_SEEN
     assert (backend.job, backend.resource) == ("haproxy", "Exporter/haproxy-exporter")
     assert backend.message.endswith("; job haproxy has no series now: is its target scraped and up?")
+
+
+@pytest.mark.podman
+def test_the_daemon_logs_once_that_it_could_not_ask_prometheus(
+    tmp_path: Path, podman_service: PodmanService
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "rules.yaml").write_text(RULES.split("---\n")[0])
+    # Nothing listens on 20014: every check finds Prometheus unreachable, and says so once.
+    env = {"MONOP_PROMETHEUS_URL": "http://127.0.0.1:20014", "MONOP_RULE_CHECK_INTERVAL": "1s"}
+    with DaemonProcess(
+        podman_service.url, desired, tmp_path / "state", resync_interval="1s", extra_env=env
+    ) as daemon:
+        daemon.wait_ready()
+        said = daemon.wait_event("dead_selector_check_unreachable")
+        assert said["level"] == "warning" and "127.0.0.1:20014" in said["error"]
+        wait_for(
+            lambda: (daemon.metric("monop_rule_selector_checks_total", result="unreachable") or 0) >= 3,
+            60,
+            "three unreachable checks",
+        )
+        assert len(daemon.events("dead_selector_check_unreachable")) == 1
+        assert daemon.tracebacks() == 0
