@@ -219,5 +219,7 @@ def _trial_text(key: str, alert: str, runs: list[TestRun]) -> str:
                 lines.append("    labels: " + " ".join(f"{k}={v}" for k, v in sorted(fired.labels.items())))
                 if fired.annotations:
                     lines.append("    annotations:")
-                    lines.extend(f"      {k}: {v}" for k, v in sorted(fired.annotations.items()))
+                    for k, v in sorted(fired.annotations.items()):
+                        # A multi-line annotation keeps its lines under its name, not at the margin.
+                        lines.append(f"      {k}: " + v.replace("\n", "\n" + " " * (8 + len(k))))
     return "\n".join(lines) + "\n"
