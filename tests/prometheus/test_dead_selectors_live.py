@@ -377,6 +377,10 @@ def test_check_rules_without_prometheus_is_a_usage_error_and_unreachable_is_3(tm
         "http://127.0.0.1:20013",
     )
     assert nope.returncode == 2 and "no rule Nope in AlertRuleGroup/gpu-monitoring" in nope.stderr
+    wide = monop(
+        "check", "rules", "-d", str(tmp_path), "--prometheus-url", "http://127.0.0.1:20013", "-o", "wide"
+    )
+    assert wide.returncode == 2 and "-o wide is not an output of this command" in wide.stderr
 
 
 @pytest.mark.podman

@@ -65,6 +65,7 @@ def check_rules(
     """
     import asyncio
 
+    form = _document_format(output, as_json)
     settings = load(ctx)
     if not settings.prometheus_url:
         fail("check rules asks a live Prometheus: set prometheus_url (--prometheus-url)", EXIT_USAGE)
@@ -78,7 +79,6 @@ def check_rules(
     if wanted is not None and "/" in wanted:
         rule = wanted.partition("/")[2]
         report = _only_rule(report, rule)
-    form = output_format(output, as_json)
     if form in (Format.JSON, Format.YAML):
         print_document(report.to_json(), form)
     else:
@@ -120,6 +120,14 @@ async def _check(
         # A rule of the group asked for may read what a recording rule of another group writes.
         recorded = deadrules.recorded_by(state.rule_groups)
         return await deadrules.check(groups, SeriesLookup(api), owners, recorded)
+
+
+def _document_format(output: Format | None, as_json: bool) -> Format | None:
+    """-o json or yaml, or None for text; -o wide and -o name mean nothing here: a usage error."""
+    form = output_format(output, as_json)
+    if form in (Format.WIDE, Format.NAME):
+        fail(f"-o {form.value} is not an output of this command; use -o json or -o yaml", EXIT_USAGE)
+    return form
 
 
 def _rule_exists(groups: list[LoadedResource], wanted: str) -> None:
@@ -184,13 +192,13 @@ def test_rule(
     group, slash, alert = wanted.partition("/")
     if not slash or not group or not alert:
         fail(f"{wanted!r} is not GROUP/ALERT (for example system-critical/SystemDown)", EXIT_USAGE)
+    form = _document_format(output, as_json)
     state = desired_state(load(ctx))
     [loaded] = _groups(state, group)
     try:
         runs = try_alert(loaded, alert)
     except NoTests as err:
         fail(str(err), EXIT_USAGE)
-    form = output_format(output, as_json)
     if form in (Format.JSON, Format.YAML):
         print_document({"group": group, "alert": alert, "tests": [r.to_json() for r in runs]}, form)
     else:
