@@ -88,31 +88,52 @@ class AlertmanagerAPI:
 
     async def alerts(self, *filters: str) -> list[dict[str, Any]]:
         """`GET /api/v2/alerts?filter=...` (matchers such as `monop_test="ID"`)."""
-        response = await self._request("GET", "/api/v2/alerts", params=[("filter", f) for f in filters])
+        return await self._list("/api/v2/alerts", [("filter", f) for f in filters])
+
+    async def alert_groups(self) -> list[dict[str, Any]]:
+        """`GET /api/v2/alerts/groups`: each group's `labels`, `receiver.name` and `alerts`."""
+        return await self._list("/api/v2/alerts/groups", [])
+
+    async def _list(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        response = await self._request("GET", path, params=params)
         try:
             response.raise_for_status()
             found: list[dict[str, Any]] = response.json()
         except (httpx.HTTPError, ValueError) as err:
-            raise AlertmanagerUnreachable(f"{self.url}/api/v2/alerts: {err}") from None
+            raise AlertmanagerUnreachable(f"{self.url}{path}: {err}") from None
         return found
 
-    async def notification_counts(self) -> dict[tuple[str, str], float]:
-        """`(metric, integration) -> value` of alertmanager_notification_requests_total, _failed_total
-        (each attempt to notify, once it has ended; Alertmanager 0.24 and later) and
+    async def notification_counts(self) -> dict[tuple[str, str, str], float]:
+        """`(metric, integration, receiver) -> value` of alertmanager_notification_requests_total,
+        _failed_total (each attempt to notify, once it has ended; Alertmanager 0.24 and later) and
         alertmanager_notifications_failed_total (a notification whose retries all failed).
+
+        `receiver` is the `receiver_name` label, which only Alertmanager 0.26 and later give
+        (`--enable-feature=receiver-name-in-metrics`); "" on 0.25, whose counts are per integration.
         """
+        return {
+            (name, labels.get("integration", ""), labels.get("receiver_name", "")): value
+            for name, labels, value in await self.metrics(*_COUNTED)
+        }
+
+    async def metrics(self, *names: str) -> list[tuple[str, dict[str, str], float]]:
+        """Alertmanager's own `/metrics` samples of the metrics `names`: (name, labels, value)."""
         response = await self._request("GET", "/metrics")
-        out: dict[tuple[str, str], float] = {}
-        for match in _COUNT.finditer(response.text):
-            out[(match.group(1), match.group(2))] = float(match.group(3))
+        out = []
+        for match in _SAMPLE.finditer(response.text):
+            if match.group(1) in names:
+                labels = dict(_LABEL.findall(match.group(2) or ""))
+                out.append((match.group(1), labels, float(match.group(3))))
         return out
 
 
-_COUNT = re.compile(
-    r"^(alertmanager_notification_requests(?:_failed)?_total|alertmanager_notifications_failed_total)"
-    r'\{integration="([^"]+)"[^}]*\} (\S+)$',
-    re.MULTILINE,
+_COUNTED = (
+    "alertmanager_notification_requests_total",
+    "alertmanager_notification_requests_failed_total",
+    "alertmanager_notifications_failed_total",
 )
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 @contextlib.asynccontextmanager
