@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from monop.reconcile.plan import Plan
     from monop.settings import Settings
 
-__all__ = ["app", "control", "main", "view"]
+__all__ = ["app", "control", "main", "testing", "view"]
 
 
 @app.command()
@@ -499,4 +499,4 @@ def main() -> None:
 
 
 # The commands of the other modules, registered after these so that --help lists them in this order.
-from monop.cli import control, view  # noqa: E402
+from monop.cli import control, testing, view  # noqa: E402

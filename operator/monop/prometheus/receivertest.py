@@ -171,6 +171,7 @@ async def run_receiver_tests(
     timeout: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     interval: float = 0.2,
+    done: Callable[[ReceiverTest], None] | None = None,
 ) -> list[ReceiverTest]:
     """Test each receiver named (all when `names` is empty), one after another; one result each.
 
@@ -178,11 +179,17 @@ async def run_receiver_tests(
     could be another receiver's is UNCERTAIN). `timeout` bounds the wait per receiver (seconds;
     default: its group_wait + 15 s). Raises nothing: Alertmanager unreachable is each
     receiver's UNTESTABLE with the reason. Every alert posted is resolved before it returns.
+    `done` is told each result as it is known.
     """
     run = _Run(alerting, api, log, timeout, clock, interval)
     wanted = [r for r in receivers(alerting) if not names or r.name in names]
+    results = []
     try:
-        return [await run.test(loaded) for loaded in wanted]
+        for loaded in wanted:
+            results.append(await run.test(loaded))
+            if done is not None:
+                done(results[-1])
+        return results
     finally:
         await run.resolve(list(run.posted))
 
