@@ -18,6 +18,7 @@ import pytest
 from monop.desired.loader import load
 from monop.prometheus import alertmanager as am
 from monop_testbed.alertmanager_server import AlertmanagerServer, WebhookRecorder
+from monop_testbed.podman_service import PodmanService
 
 pytestmark = pytest.mark.prometheus
 
@@ -106,3 +107,27 @@ def test_an_unknown_receiver_is_a_usage_error(stack: tuple[dict[str, str], Webho
     done = monop(env, "test", "receivers", "nobody")
     assert done.returncode == 2
     assert "no AlertReceiver named nobody; the receivers are down, live" in done.stderr
+
+
+def test_status_shows_the_running_config_each_receiver_and_its_last_test(
+    stack: tuple[dict[str, str], WebhookRecorder], podman_service: PodmanService
+) -> None:
+    env, _ = stack
+    env = {**env, "MONOP_PODMAN_URL": podman_service.url}
+    assert monop(env, "test", "receivers").returncode == 1
+
+    done = monop(env, "status", "-o", "json")
+    assert done.returncode == 0, done  # a failed delivery test is news, not drift
+    found = json.loads(done.stdout)["alertmanager"]
+    assert found["state"] == "Loaded" and found["error"] is None
+    assert found["hash"] == found["runningHash"] and len(found["hash"]) == 12  # Alertmanager runs this file
+    by_name = {r["name"]: r for r in found["receivers"]}
+    assert by_name["down"]["integrations"] == ["webhook"] and by_name["down"]["routed"]
+    assert by_name["down"]["lastTest"]["outcome"] == "failed"
+    assert "127.0.0.1:20189" in by_name["down"]["lastTest"]["detail"]
+    assert by_name["live"]["lastTest"]["outcome"] == "delivered"
+
+    text = monop(env, "status").stdout
+    assert f"alertmanager {env['MONOP_ALERTMANAGER_CONFIG']} Loaded (runs {found['hash']})" in text
+    assert "  receiver down (webhook): routed; last test failed: webhook[0]: Post" in text
+    assert "  receiver live (webhook): routed; last test delivered" in text

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from monop.daemon.statestore import DaemonRecord, ResourceRecord
     from monop.desired.state import DesiredState
     from monop.desired.suspend import Suspension
+    from monop.prometheus.alertmanager import ConfigStatus
     from monop.prometheus.api import TargetReport
     from monop.prometheus.rules import RuleStatus
     from monop.reconcile.plan import Status
@@ -60,6 +61,7 @@ class View:
     suspended: Mapping[str, Suspension]
     now: float
     scrapes: Mapping[str, list[Target]]  # what Prometheus is to scrape, by resource key
+    alertmanager: ConfigStatus | None = None  # None: the desired state has no AlertRouting/AlertReceiver
 
     @property
     def prometheus_unreachable(self) -> bool:
@@ -84,6 +86,7 @@ class View:
             all(s.state.ok for s in shown)
             and all(t.health.ok for t in targets if whole or t.resource in keys)
             and all(r.ok for r in self.rules if whole or f"AlertRuleGroup/{r.name}" in keys)
+            and (not whole or self.alertmanager is None or not self.alertmanager.refused)
         )
 
 
@@ -111,7 +114,7 @@ def gather(settings: Settings) -> View:
 
     podman = connect(settings)
     try:
-        result, (targets, rules) = asyncio.run(
+        result, (targets, rules), alertmanager = asyncio.run(
             _gather(
                 survey(
                     units(state, settings.instance),
@@ -121,6 +124,7 @@ def gather(settings: Settings) -> View:
                     holds=holds_from_state(settings.state_dir),
                 ),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
+                _ask_alertmanager(state, settings, daemon.alertmanager_error if daemon and alive else None),
             )
         )
     finally:
@@ -139,7 +143,7 @@ def gather(settings: Settings) -> View:
         for target in job.targets:
             scrapes.setdefault(target.resource, []).append(target)
     suspended = read_suspended(settings.state_dir)
-    return View(statuses, records, daemon, alive, targets, rules, suspended, now, scrapes)
+    return View(statuses, records, daemon, alive, targets, rules, suspended, now, scrapes, alertmanager)
 
 
 async def _gather(*aws: Awaitable[Any]) -> list[Any]:
@@ -169,6 +173,28 @@ async def _ask_prometheus(
             else []
         )
     return targets, rules
+
+
+async def _ask_alertmanager(
+    state: DesiredState, settings: Settings, rejected: str | None
+) -> ConfigStatus | None:
+    """alertmanager.yml's state and each receiver's (with its last `monop test receivers`), when there are any."""
+    if not state.alerting:
+        return None
+    from monop.cli.testing import RESULTS_FILE
+    from monop.prometheus import alertmanager as am
+    from monop.prometheus.receivertest import load_results
+
+    tests = load_results(settings.state_dir / RESULTS_FILE)
+    async with am.connect(settings.alertmanager_url) as api:
+        return await am.status(
+            state.alerting,
+            settings.alertmanager_config,
+            api,
+            rejected,
+            rule_groups=state.rule_groups,
+            tests=tests,
+        )
 
 
 def select(statuses: list[Status], wanted: str | None) -> list[Status]:
@@ -216,6 +242,10 @@ def render_view(
         text += "\n" + render.prometheus_line(view.targets)
         if view.rules:
             text += "\nrules: " + ", ".join(str(r) for r in view.rules)
+        if view.alertmanager is not None:
+            text += f"\n{view.alertmanager}" + "".join(
+                f"\n  receiver {r}" for r in view.alertmanager.receivers
+            )
         if view.suspended:
             text += "\nsuspended: " + ", ".join(sorted(view.suspended))
     return text
@@ -238,6 +268,7 @@ def document(view: View, shown: list[Status]) -> dict[str, Any]:
         else scrub(render.daemon_json(view.daemon, view.running, view.now)),
         "prometheus": None if view.targets is None else view.targets.to_json(),
         "ruleGroups": [r.to_json() for r in view.rules],
+        "alertmanager": None if view.alertmanager is None else view.alertmanager.to_json(),
         "suspended": sorted(view.suspended),
     }
 
@@ -267,7 +298,7 @@ def _signature(view: View, shown: list[Status]) -> object:
         for s in shown
     )
     daemon = (view.running, view.daemon.ready if view.daemon else None, view.rejected)
-    return rows, daemon, tuple(str(r) for r in view.rules)
+    return rows, daemon, tuple(str(r) for r in view.rules), str(view.alertmanager)
 
 
 def _show(
