@@ -92,6 +92,11 @@ class Settings(BaseModel):
         "`monop test receivers` reads which receiver each failure was and Alertmanager's error; unset: "
         "only its counters, which Alertmanager 0.25 keeps per integration type.",
     )
+    alertmanager_container: str | None = Field(
+        None,
+        description="The Podman container Alertmanager runs in: `monop test receivers` reads its log "
+        "through Podman when alertmanager_log is unset.",
+    )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
         description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,10 @@ def test_only_what_the_log_gained_since_the_mark_is_read(tmp_path: Path) -> None
     path = tmp_path / "alertmanager.log"
     path.write_text(RETRY + "\n")
     log = AlertmanagerLog(path)
-    mark = log.mark()
-    assert log.since(mark) == []
+    mark = asyncio.run(log.mark())
+    assert asyncio.run(log.since(mark)) == []
     with path.open("a") as f:
         f.write(SUCCESS + "\n")
-    assert [line.receiver for line in log.since(mark)] == ["ops"]
+    assert [line.receiver for line in asyncio.run(log.since(mark))] == ["ops"]
     path.write_text(SUCCESS + "\n")  # rotated: shorter than the mark, read from its start
-    assert [line.said for line in log.since(mark)] == [Said.SUCCEEDED]
+    assert [line.said for line in asyncio.run(log.since(mark))] == [Said.SUCCEEDED]

@@ -23,7 +23,7 @@ from monop.cli.app import (
     print_document,
 )
 from monop.cli.flags import with_settings
-from monop.cli.state import desired_state
+from monop.cli.state import connect, desired_state
 
 if TYPE_CHECKING:
     from monop.prometheus.receivertest import ReceiverTest
@@ -56,15 +56,16 @@ def test_receivers(
 
     One line per receiver: delivered, failed (with Alertmanager's error), not routed (which
     earlier route catches it; then it is not sent), no integrations, or uncertain (Alertmanager
-    0.25 counts attempts per integration type; set alertmanager_log so its log names the
-    receiver). Test alerts are resolved before it ends. Exit 0 when every receiver named got
-    its test, 1 when one did not, 3 when a verdict could not be told, 2 for an unknown name.
+    0.25 counts attempts per integration type; set alertmanager_log or alertmanager_container
+    so its log names the receiver). Test alerts are resolved before it ends. Exit 0 when every
+    receiver named got its test, 1 when one did not, 3 when a verdict could not be told, 2 for
+    an unknown name.
     """
     import asyncio
 
     from monop.desired.alerting import receivers
     from monop.prometheus import alertmanager as am
-    from monop.prometheus.amlog import AlertmanagerLog
+    from monop.prometheus.amlog import AlertmanagerLog, ContainerLog, NotifyLog
     from monop.prometheus.receivertest import Outcome, run_receiver_tests, save_results
 
     settings = load(ctx)
@@ -84,12 +85,17 @@ def test_receivers(
         )
     if not known:
         fail("the desired state has no AlertReceiver to test", EXIT_PROBLEM)
-    log = AlertmanagerLog(settings.alertmanager_log) if settings.alertmanager_log else None
-    if log is not None:
+    podman = connect(settings) if settings.alertmanager_container and not settings.alertmanager_log else None
+    log: NotifyLog | None = None
+    if settings.alertmanager_log:
+        log = AlertmanagerLog(settings.alertmanager_log)
         try:
-            log.mark()
+            settings.alertmanager_log.stat()
         except OSError as err:
             fail(f"alertmanager_log: cannot read {settings.alertmanager_log}: {err.strerror}", EXIT_USAGE)
+    elif podman is not None and settings.alertmanager_container:
+        container = settings.alertmanager_container
+        log = ContainerLog(lambda since: podman.logs(container, since))
 
     def shown(result: ReceiverTest) -> None:
         if form is None:
@@ -106,7 +112,11 @@ def test_receivers(
             )
             return config, found
 
-    config, results = asyncio.run(go())
+    try:
+        config, results = asyncio.run(go())
+    finally:
+        if podman is not None:
+            podman.close()
     if config.state is not am.ConfigState.LOADED:
         # Tested against another config, the verdicts would not be about these receivers.
         code = EXIT_UNKNOWN if config.state is am.ConfigState.WRITTEN else EXIT_PROBLEM

@@ -15,16 +15,20 @@ The first failed attempt of a notification is always logged at warn (a repeat of
 error is not), an unrecoverable one as "Notify for alerts failed"; a success only at debug
 (or info after a retry). `AlertmanagerLog` reads the lines a file gained since `mark()`:
 the file Alertmanager's output goes to (systemd's `StandardOutput=append:`, a container's
-k8s-file log, a `2>>` redirect); each line's text after any prefix is parsed.
+k8s-file log, a `2>>` redirect); `ContainerLog`, the lines a container wrote since then
+(Podman's logs API). Each line's text after any prefix is parsed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 _PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 _GAVE_UP = re.compile(r"^(?P<receiver>.+?)/(?P<integration>\w+\[\d+\]): ")
@@ -86,21 +90,54 @@ def _json(line: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
+class NotifyLog(Protocol):
+    """Where Alertmanager's log is read from: `mark()` now, `since(mark)` the facts written after it."""
+
+    async def mark(self) -> float: ...
+
+    async def since(self, mark: float) -> list[NotifyLine]: ...
+
+
 class AlertmanagerLog:
     """A file Alertmanager's log goes to; `since(mark)` parses what was appended after `mark()`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def mark(self) -> int:
+    async def mark(self) -> float:
         """The file's size now (bytes); raises OSError when it cannot be read."""
         return self.path.stat().st_size
 
-    def since(self, mark: int) -> list[NotifyLine]:
+    async def since(self, mark: float) -> list[NotifyLine]:
         """The notification facts of the lines written after `mark` (from the start if the file was rotated)."""
         with self.path.open("rb") as f:
-            if f.seek(0, 2) < mark:
-                mark = 0
-            f.seek(mark)
+            start = int(mark) if f.seek(0, 2) >= mark else 0
+            f.seek(start)
             text = f.read().decode(errors="replace")
-        return [found for line in text.splitlines() if (found := parse_line(line)) is not None]
+        return _facts(text.splitlines())
+
+
+class ContainerLog:
+    """The log of a container Alertmanager runs in, through `read(second)`: the lines it wrote in or
+    after that whole second (monop.runtime.podman.Podman.logs). Podman's log times are whole
+    seconds, so a mark is the second and how many lines of it were already there."""
+
+    def __init__(
+        self, read: Callable[[int], Awaitable[list[str]]], clock: Callable[[], float] = time.time
+    ) -> None:
+        self._read = read
+        self._clock = clock
+        self._marks: list[tuple[int, int]] = []  # (second, lines of it already written)
+
+    async def mark(self) -> float:
+        second = int(self._clock())
+        self._marks.append((second, len(await self._read(second))))
+        return float(len(self._marks) - 1)
+
+    async def since(self, mark: float) -> list[NotifyLine]:
+        second, seen = self._marks[int(mark)]
+        return _facts((await self._read(second))[seen:])
+
+
+def _facts(lines: list[str]) -> list[NotifyLine]:
+    return [found for line in lines if (found := parse_line(line)) is not None]

@@ -47,9 +47,10 @@ from monop.api.alerting import Matcher
 from monop.desired.alerting import receiver_of, receivers, routing, routing_of
 from monop.desired.routing import values_of
 from monop.desired.state import LoadedResource
+from monop.errors import MonopError
 from monop.files import write_atomic
 from monop.prometheus.alertmanager import AlertmanagerAPI, AlertmanagerUnreachable
-from monop.prometheus.amlog import AlertmanagerLog, NotifyLine, Said
+from monop.prometheus.amlog import NotifyLine, NotifyLog, Said
 
 TEST_LABEL = "monop_test"
 ALERTNAME = "MonopReceiverTest"
@@ -167,7 +168,7 @@ async def run_receiver_tests(
     api: AlertmanagerAPI,
     names: Sequence[str] = (),
     *,
-    log: AlertmanagerLog | None = None,
+    log: NotifyLog | None = None,
     timeout: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     interval: float = 0.2,
@@ -175,7 +176,7 @@ async def run_receiver_tests(
 ) -> list[ReceiverTest]:
     """Test each receiver named (all when `names` is empty), one after another; one result each.
 
-    `log`: Alertmanager's log file, whose lines name the receiver (without it, a verdict that
+    `log`: Alertmanager's log (a file, or its container's), whose lines name the receiver (without it, a verdict that
     could be another receiver's is UNCERTAIN). `timeout` bounds the wait per receiver (seconds;
     default: its group_wait + 15 s). Raises nothing: Alertmanager unreachable is each
     receiver's UNTESTABLE with the reason. Every alert posted is resolved before it returns.
@@ -198,7 +199,7 @@ async def run_receiver_tests(
 class _Run:
     alerting: Sequence[LoadedResource]
     api: AlertmanagerAPI
-    log: AlertmanagerLog | None
+    log: NotifyLog | None
     timeout: float | None
     clock: Callable[[], float]
     interval: float
@@ -251,6 +252,8 @@ class _Run:
             return result(
                 Outcome.UNTESTABLE, f"cannot read Alertmanager's log {err.filename}: {err.strerror}"
             )
+        except MonopError as err:  # its container's log could not be read
+            return result(Outcome.UNTESTABLE, f"cannot read Alertmanager's log: {err}")
 
     async def _send(
         self,
@@ -270,7 +273,7 @@ class _Run:
                 while self.clock() < ends:
                     await asyncio.sleep(self.interval)
         others = await self._others(kinds)
-        mark = self.log.mark() if self.log is not None else 0
+        mark = await self.log.mark() if self.log is not None else 0.0
         before = await self.api.notification_counts()
         now = datetime.now(UTC)
         alert = {
@@ -322,7 +325,7 @@ class _Run:
         labels: dict[str, str],
         kinds: list[str],
         others: dict[str, str],
-        mark: int,
+        mark: float,
         before: dict[tuple[str, str, str], float],
         wait: float,
         result: Callable[..., ReceiverTest],
@@ -351,7 +354,7 @@ class _Run:
                     return result(
                         Outcome.FAILED, f"Alertmanager muted it (silenced or inhibited by {', '.join(muted)})"
                     )
-            lines = [line for line in self.log.since(mark) if line.receiver == name] if self.log else []
+            lines = [line for line in await self.log.since(mark) if line.receiver == name] if self.log else []
             failure = next((line for line in lines if line.said is not Said.SUCCEEDED), None)
             if failure is not None:
                 return attempted(Outcome.FAILED, _said(failure), "log")
