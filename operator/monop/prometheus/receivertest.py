@@ -352,7 +352,9 @@ class _Run:
                 muted = [*status.get("silencedBy", []), *status.get("inhibitedBy", [])]
                 if muted:
                     return result(
-                        Outcome.FAILED, f"Alertmanager muted it (silenced or inhibited by {', '.join(muted)})"
+                        Outcome.FAILED,
+                        f"Alertmanager muted it (silenced or inhibited by {', '.join(muted)})",
+                        "alertmanager",
                     )
             lines = [line for line in await self.log.since(mark) if line.receiver == name] if self.log else []
             failure = next((line for line in lines if line.said is not Said.SUCCEEDED), None)
@@ -379,8 +381,8 @@ class _Run:
                         Outcome.UNCERTAIN,
                         f"{', '.join(kinds)} attempts were made within {wait:.0f}s while "
                         f"{'; '.join(sorted(set(others.values())))} notified by {', '.join(kinds)} too: "
-                        "Alertmanager 0.25 does not say whose; set alertmanager_log to read its log, "
-                        "which names the receiver",
+                        "Alertmanager 0.25 does not say whose; set alertmanager_log (or alertmanager_container) "
+                        "so that monop reads its log, which names the receiver",
                         "integration metrics",
                     )
                 return result(Outcome.FAILED, f"no notification attempt within {wait:.0f}s of the alert")
