@@ -76,6 +76,12 @@ class Settings(BaseModel):
         Path("/var/lib/monop/rules"),
         description="Where the daemon writes a Prometheus rule file per AlertRuleGroup.",
     )
+    rule_check_interval: Duration = Field(
+        300.0,
+        ge=0,
+        description="How often the daemon asks Prometheus whether each rule's selectors match any series "
+        "(dead selectors), besides after every rule sync; 0: only after rule syncs.",
+    )
     # Alertmanager (monop.prometheus.alertmanager): the file monop writes, and the API it reloads and asks.
     alertmanager_config: Path = Field(
         Path("/var/lib/monop/alertmanager/alertmanager.yml"),

@@ -219,3 +219,13 @@ def test_a_mount_point_inside_a_read_only_mount_must_exist_on_the_host(tmp_path:
         "the read-only mount of /var/run at /var/run, and /var/run/docker.sock does not exist on this host"
     )
     assert load(tmp_path, exists_on_host=lambda _: True).warnings == ()
+
+
+def test_a_scrape_block_after_a_disabled_one_is_named_by_its_own_index(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        EXPORTER.format(name="a", port=9101).replace("kind: Exporter", "kind: BusinessService")
+        + "  scrape:\n    - {port: 9101, enabled: false}\n    - {port: nonesuch}\n"
+    )
+    assert [p.replace(str(tmp_path) + "/", "") for p in problems_of(tmp_path)] == [
+        "a.yaml:10: BusinessService/a: spec.scrape[1].port: no port of spec.ports is named 'nonesuch' (names: none)"
+    ]

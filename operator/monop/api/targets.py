@@ -75,12 +75,15 @@ def host_ports(resource: ResourceBase) -> list[HostPort]:
 def targets(resource: ResourceBase, default_address: str) -> list[Target]:
     """The resource's scrape targets; raises TargetError when a port cannot be derived."""
     spec = resource.spec
-    endpoints = spec.scrape_endpoints()
+    enabled = spec.scrape_endpoints()
+    written = getattr(spec, "scrape", ())
+    blocks = written if isinstance(written, tuple) else (written,)
     out = []
-    for i, scrape in enumerate(endpoints):
-        field: tuple[str | int, ...] = (
-            ("spec", "scrape", i) if len(endpoints) > 1 or _is_list(resource) else ("spec", "scrape")
-        )
+    # Numbered among every block written, disabled ones too: `field` points at the block itself.
+    for i, scrape in enumerate(blocks):
+        if not any(scrape is e for e in enabled):
+            continue
+        field: tuple[str | int, ...] = ("spec", "scrape", i) if _is_list(resource) else ("spec", "scrape")
         port = _named_port(resource, scrape.port, (*field, "port")) or _default_port(resource)
         if port is None:
             raise TargetError((*field, "port"), "required: the container publishes no port to scrape")

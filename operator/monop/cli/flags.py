@@ -80,6 +80,11 @@ FLAGS: tuple[Flag, ...] = (
         "Where the daemon writes a Prometheus rule file per AlertRuleGroup. (default: /var/lib/monop/rules)",
     ),
     Flag(
+        "rule_check_interval",
+        "duration",
+        "How often the daemon asks Prometheus whether each rule's selectors match any series (dead selectors), besides after every rule sync; 0: only after rule syncs. (default: 5m)",
+    ),
+    Flag(
         "alertmanager_config",
         "path",
         "The alertmanager.yml monop writes from the AlertReceivers and the AlertRouting. (default: /var/lib/monop/alertmanager/alertmanager.yml)",

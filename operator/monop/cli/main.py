@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from monop.reconcile.plan import Plan
     from monop.settings import Settings
 
-__all__ = ["app", "control", "main", "testing", "view"]
+__all__ = ["app", "control", "export", "main", "rulecheck", "testing", "view"]
 
 
 @app.command()
@@ -183,6 +183,13 @@ render_app = typer.Typer(
     help="Print configuration for the tools beside monop.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(render_app, name="render")
+# `monop test rule GROUP/ALERT` (monop.cli.rulecheck), `monop test receivers`: alerting tried end to end.
+test_app = typer.Typer(
+    help="Try alerting end to end: a rule's unit tests, a receiver's delivery.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(test_app, name="test")
 
 
 @render_app.command("prometheus")
@@ -460,6 +467,7 @@ def run(
     import asyncio
 
     from monop import log
+    from monop.cli.view import served_status
     from monop.daemon.daemon import Daemon
     from monop.daemon.triggers import run as run_daemon
 
@@ -468,7 +476,7 @@ def run(
     daemon.lock.acquire()
     try:
         daemon.restore()
-        asyncio.run(run_daemon(daemon))
+        asyncio.run(run_daemon(daemon, status=lambda: served_status(daemon)))
     finally:
         daemon.podman.close()
         daemon.lock.release()
@@ -499,4 +507,4 @@ def main() -> None:
 
 
 # The commands of the other modules, registered after these so that --help lists them in this order.
-from monop.cli import control, testing, view  # noqa: E402
+from monop.cli import control, export, rulecheck, testing, view  # noqa: E402

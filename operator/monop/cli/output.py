@@ -306,7 +306,7 @@ def daemon_json(daemon: DaemonRecord, running: bool, now: float) -> dict[str, An
     from dataclasses import asdict
 
     body = asdict(daemon)
-    for key in ("started_at", "updated_at", "last_full_reconcile_at"):
+    for key in ("started_at", "updated_at", "last_full_reconcile_at", "rules_checked_at"):
         body[key] = rfc3339(body.get(key))
     for loop in body.get("crash_loops", {}).values():
         if isinstance(loop, dict):

@@ -1,5 +1,5 @@
-"""`monop test`: tests against the live tools beside monop. `monop test receivers` sends a test
-alert per AlertReceiver through the live Alertmanager (monop.prometheus.receivertest)."""
+"""`monop test receivers`: a test alert per AlertReceiver through the live Alertmanager
+(monop.prometheus.receivertest); `monop test rule` is monop.cli.rulecheck's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from monop.cli.app import (
     Format,
     JsonOpt,
     OutputOpt,
-    app,
     fail,
     load,
     note,
@@ -23,19 +22,13 @@ from monop.cli.app import (
     print_document,
 )
 from monop.cli.flags import with_settings
+from monop.cli.main import test_app
 from monop.cli.state import connect, desired_state
 
 if TYPE_CHECKING:
     from monop.prometheus.receivertest import ReceiverTest
 
 RESULTS_FILE = "receiver-tests.json"  # in state_dir: each receiver's last test, shown by `status`
-
-test_app = typer.Typer(
-    help="Test what the desired state sets up, against the live tools.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-app.add_typer(test_app, name="test")
 
 
 @test_app.command("receivers")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,12 +32,14 @@ from monop.cli.flags import with_settings
 
 if TYPE_CHECKING:
     from monop.api.targets import Target
+    from monop.daemon.daemon import Daemon
     from monop.daemon.events import Event
     from monop.daemon.statestore import DaemonRecord, ResourceRecord
-    from monop.desired.state import DesiredState
+    from monop.desired.state import DesiredState, LoadedResource
     from monop.desired.suspend import Suspension
     from monop.prometheus.alertmanager import ConfigStatus
     from monop.prometheus.api import TargetReport
+    from monop.prometheus.deadrules import DeadSelector
     from monop.prometheus.rules import RuleStatus
     from monop.reconcile.plan import Status
     from monop.settings import Settings
@@ -61,6 +63,7 @@ class View:
     suspended: Mapping[str, Suspension]
     now: float
     scrapes: Mapping[str, list[Target]]  # what Prometheus is to scrape, by resource key
+    receivers: list[dict[str, Any]] = field(default_factory=list)  # the desired AlertReceivers
     alertmanager: ConfigStatus | None = None  # None: the desired state has no AlertRouting/AlertReceiver
 
     @property
@@ -77,6 +80,15 @@ class View:
             return f"revision {str(rejected.get('revision'))[:12]} rejected"
         return self.daemon.desired_error
 
+    @property
+    def dead_selectors(self) -> list[DeadSelector]:
+        """The rules' selectors that match no series, as the running daemon last found them."""
+        from monop.prometheus.deadrules import DeadSelector
+
+        if self.daemon is None or not self.running:
+            return []
+        return [DeadSelector.from_json(d) for d in self.daemon.dead_selectors]
+
     def in_sync(self, shown: list[Status]) -> bool:
         """Whether `shown` are in sync, their targets healthy and their rule groups loaded (all: also monop's own)."""
         keys = {s.key for s in shown}
@@ -90,8 +102,12 @@ class View:
         )
 
 
-def gather(settings: Settings) -> View:
-    """Ask Podman (raises PodmanUnavailable), the state file and Prometheus, at once."""
+def gather(settings: Settings, state: DesiredState | None = None) -> View:
+    """Ask Podman (raises PodmanUnavailable), the state file and Prometheus, at once.
+
+    `state`: the desired state to compare with (the daemon's page passes the one in force);
+    None reads it as `desired_state()` does, exiting 1 when it is invalid.
+    """
     from monop.cli import output as render
     from monop.cli.state import connect, desired_state, running
     from monop.daemon.records import holds_from_state
@@ -105,7 +121,8 @@ def gather(settings: Settings) -> View:
     alive = running(daemon, settings.state_dir)
     # From git, what runs is compared with the revision the daemon applies, not the branch's newest.
     applied = ((daemon.git or {}).get("applied") or {}).get("revision") if daemon and alive else None
-    state = desired_state(settings, applied)
+    if state is None:
+        state = desired_state(settings, applied)
     # monop's own target is desired while its daemon runs, at the address it serves.
     own = daemon.metrics_address if daemon is not None and alive else None
     # What the daemon's own checks found last, for the containers that still run that way.
@@ -143,7 +160,26 @@ def gather(settings: Settings) -> View:
         for target in job.targets:
             scrapes.setdefault(target.resource, []).append(target)
     suspended = read_suspended(settings.state_dir)
-    return View(statuses, records, daemon, alive, targets, rules, suspended, now, scrapes, alertmanager)
+    from monop.desired.alerting import receivers as receivers_of
+
+    receivers = [_receiver_json(r, daemon) for r in receivers_of(state.alerting)]
+    return View(
+        statuses, records, daemon, alive, targets, rules, suspended, now, scrapes, receivers, alertmanager
+    )
+
+
+def _receiver_json(loaded: LoadedResource, daemon: DaemonRecord | None) -> dict[str, Any]:
+    """A receiver by name and the kinds of its integrations; never their URLs, which may hold secrets."""
+    from monop.desired.alerting import receiver_of
+
+    spec = receiver_of(loaded).spec
+    kinds = ("webhook", "email", "slack")
+    return {
+        "name": loaded.name,
+        "integrations": [k for k in kinds if getattr(spec, f"{k}_configs", ())],
+        # Written into alertmanager.yml, or why the desired one is not the one running.
+        "error": daemon.alertmanager_error if daemon is not None else None,
+    }
 
 
 async def _gather(*aws: Awaitable[Any]) -> list[Any]:
@@ -246,6 +282,8 @@ def render_view(
             text += f"\n{view.alertmanager}" + "".join(
                 f"\n  receiver {r}" for r in view.alertmanager.receivers
             )
+        for dead in view.dead_selectors:
+            text += f"\nwarning: {dead}"
         if view.suspended:
             text += "\nsuspended: " + ", ".join(sorted(view.suspended))
     return text
@@ -259,7 +297,10 @@ def document(view: View, shown: list[Status]) -> dict[str, Any]:
     return {
         "inSync": view.in_sync(shown) and not view.rejected,
         "resources": [
-            render.status_json(s, view.records.get(s.key), view.targets, view.suspended.get(s.key))
+            {
+                **render.status_json(s, view.records.get(s.key), view.targets, view.suspended.get(s.key)),
+                "scrape": [render.scrape_json(t) for t in view.scrapes.get(s.key, [])],
+            }
             for s in shown
         ],
         # scrub(): a status.json an older monop wrote may hold a git URL's password.
@@ -269,8 +310,28 @@ def document(view: View, shown: list[Status]) -> dict[str, Any]:
         "prometheus": None if view.targets is None else view.targets.to_json(),
         "ruleGroups": [r.to_json() for r in view.rules],
         "alertmanager": None if view.alertmanager is None else view.alertmanager.to_json(),
+        "receivers": view.receivers,
+        "deadSelectors": [d.to_json() for d in view.dead_selectors],
+        # The GrafanaDashboard resources with their panel results, once that kind exists.
+        "dashboards": [],
         "suspended": sorted(view.suspended),
     }
+
+
+def status_document(settings: Settings, state: DesiredState | None = None) -> dict[str, Any]:
+    """`monop status -o json` of every resource: what the daemon's `/api/v1/status` serves too."""
+    view = gather(settings, state)
+    return document(view, view.statuses)
+
+
+def served_status(daemon: Daemon) -> dict[str, Any]:
+    """`status_document` for the desired state the daemon has in force (its page's JSON).
+
+    Raises LookupError while none is (the first one read was invalid), PodmanUnavailable."""
+    state = daemon.source.desired
+    if state is None:
+        raise LookupError(f"no valid desired state in force: {daemon.source.error or 'not read yet'}")
+    return status_document(daemon.settings, state)
 
 
 def exit_of(view: View, shown: list[Status]) -> int:
@@ -298,7 +359,13 @@ def _signature(view: View, shown: list[Status]) -> object:
         for s in shown
     )
     daemon = (view.running, view.daemon.ready if view.daemon else None, view.rejected)
-    return rows, daemon, tuple(str(r) for r in view.rules), str(view.alertmanager)
+    return (
+        rows,
+        daemon,
+        tuple(str(r) for r in view.rules),
+        tuple(str(d) for d in view.dead_selectors),
+        str(view.alertmanager),
+    )
 
 
 def _show(

@@ -174,6 +174,8 @@ class Daemon:
             metrics_address=self.http_address,
             rule_errors=dict(self.prometheus.rule_errors),
             alertmanager_error=self.prometheus.alertmanager_error,
+            dead_selectors=[d.to_json() for d in self.prometheus.dead.dead] if self.prometheus.dead else [],
+            rules_checked_at=self.prometheus.dead_checked_at,
             git=self.source.record(),
             resync_interval=self.settings.resync_interval,
             down=self.health.to_json(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -41,6 +41,7 @@ TASKS = (
     "watchdog",
     "desired-load",
     "http",
+    "status-page",  # a look for the status page (monop.daemon.page) that failed
 )
 WEBHOOK_REFUSALS = ("signature", "replayed")
 ACTION_RESULTS = ("success", "error")
@@ -135,6 +136,20 @@ class Metrics:
         self.rule_groups = Gauge(
             "monop_rule_groups", "Desired alert rule groups by state.", ["state"], registry=registry
         )
+        self.dead_selectors = Gauge(
+            "monop_rule_dead_selectors",
+            "Selectors of each desired rule that match no series in Prometheus (monop check rules says why).",
+            ["group", "alert"],  # alert: the alert's name, or the recording rule's
+            registry=registry,
+        )
+        self.rule_checks = Counter(
+            "monop_rule_selector_checks",
+            "Dead-selector checks of the rules: ok, unreachable (Prometheus did not answer), error.",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("ok", "unreachable", "error"):
+            self.rule_checks.labels(result)
         self.git_fetch_errors = Counter(
             "monop_git_fetch_errors", "Fetches of the git source that failed.", registry=registry
         )
@@ -355,6 +370,12 @@ class Metrics:
         counts = Tally(states)
         for state in RuleState:
             self.rule_groups.labels(state.value).set(counts.get(state, 0))
+
+    def set_dead_selectors(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Replace every rule's series: (group, rule) -> its dead selectors, 0 for a live rule."""
+        self.dead_selectors.clear()
+        for (group, rule), n in counts.items():
+            self.dead_selectors.labels(group, rule).set(n)
 
     def set_states(self, states: Iterable[State]) -> None:
         """Set the gauge of every state at once, so a state no resource is in reads 0."""

@@ -16,9 +16,12 @@ from monop.api.duration import format_duration
 from monop.daemon.metrics import Metrics
 from monop.desired.state import DesiredState
 from monop.prometheus import api as prom
+from monop.prometheus import deadrules
 from monop.prometheus import rules as rulefiles
 from monop.prometheus import scrape as prometheus
 from monop.prometheus.api import TargetHealth, TargetReport
+from monop.prometheus.deadrules import DeadReport, DeadSelector
+from monop.prometheus.series import SeriesLookup
 from monop.reconcile.diff import Reason
 from monop.reconcile.plan import Plan
 from monop.reconcile.states import State
@@ -45,6 +48,8 @@ class PrometheusSync:
         self.targets: TargetReport | None = None
         self.rule_errors: dict[str, str] = {}  # rule groups promtool or Prometheus refused
         self.alertmanager_error: str | None = None  # why the desired alertmanager.yml is not the one running
+        self.dead: DeadReport | None = None  # the last dead-selector check Prometheus answered
+        self.dead_checked_at: float | None = None  # wall time of the last check tried
         self.rules_task: asyncio.Future[None] | None = None
         self._rules_lock = asyncio.Lock()
         self._published: tuple[list[prometheus.Job], frozenset[str]] | None = None  # in the file_sd files
@@ -105,7 +110,53 @@ class PrometheusSync:
 
     async def _sync_files(self, state: DesiredState) -> None:
         await self.sync_rules(state)
+        await self.check_dead_selectors(state)
         await self.sync_alertmanager(state)
+        self._changed()
+
+    async def check_dead_selectors(self, state: DesiredState | None) -> None:
+        """Ask Prometheus whether each rule's selectors match any series (monop.prometheus.deadrules);
+        log each selector that turns dead or live again, export the counts. Raises nothing."""
+        if not self.settings.prometheus_url or state is None:
+            return
+        self.dead_checked_at = self._wall()
+        jobs = {
+            job.name: job.targets[0].resource
+            for job in prometheus.jobs(
+                state, self.settings.scrape_address, None, instance=self.settings.instance
+            )
+            if job.targets
+        }
+        try:
+            async with prom.connect(self.settings.prometheus_url) as api:
+                assert api is not None
+                report = await deadrules.check(state.rule_groups, SeriesLookup(api), jobs)
+        except Exception as err:
+            self.metrics.rule_checks.labels("error").inc()
+            self.log.error("dead_selector_check_failed", error=str(err))
+            return
+        if not report.reachable:
+            self.metrics.rule_checks.labels("unreachable").inc()
+            return  # no answer is not news that the rules are dead or alive: the last report stays
+        self.metrics.rule_checks.labels("ok").inc()
+        before = {_dead_key(d) for d in self.dead.dead} if self.dead is not None else set()
+        for d in report.dead:
+            if _dead_key(d) not in before:
+                self.log.warning(
+                    "dead_selector_found",
+                    group=d.group,
+                    alert=d.rule,
+                    selector=d.selector,
+                    reason=d.reason.value,
+                    why=d.message,
+                    nearest=list(d.nearest),
+                    job=d.job,
+                )
+        now = {_dead_key(d) for d in report.dead}
+        for group, rule, selector, _ in sorted(before - now):
+            self.log.info("dead_selector_cleared", group=group, alert=rule, selector=selector)
+        self.dead = report
+        self.metrics.set_dead_selectors(report.by_rule())
         self._changed()
 
     async def sync_rules(self, state: DesiredState) -> None:
@@ -199,6 +250,9 @@ class PrometheusSync:
         self.targets = report
         self.metrics.set_targets(report)
         self.metrics.set_rules(r.state for r in rules)
+        interval = self.settings.rule_check_interval
+        if interval and (self.dead_checked_at is None or self._wall() - self.dead_checked_at >= interval):
+            await self.check_dead_selectors(desired)
         if not report.reachable:
             return []  # no news of the targets is not news that they are down
         now = self._wall()
@@ -226,3 +280,8 @@ class PrometheusSync:
             del self._down_since[spot]
         self._restarts = requests
         return sorted(requests)
+
+
+def _dead_key(d: DeadSelector) -> tuple[str, str, str, str]:
+    """What makes a dead selector the same finding from one check to the next."""
+    return (d.group, d.rule, d.selector, d.reason.value)

@@ -80,6 +80,9 @@ class DaemonRecord:
     metrics_address: str | None = None  # where it serves /metrics: monop's own scrape target
     rule_errors: dict[str, str] = field(default_factory=dict)  # rule groups refused, and why
     alertmanager_error: str | None = None  # why the desired alertmanager.yml is not the one running
+    # The last dead-selector check (DeadSelector.to_json each) and when it ran (epoch seconds).
+    dead_selectors: list[dict[str, Any]] = field(default_factory=list)
+    rules_checked_at: float | None = None
     # From a git source: {"applied": {...}, "newest": {...}, "held": sha, "rejected": {...}}.
     git: dict[str, Any] | None = None
     resync_interval: float | None = None  # seconds: a running daemon rewrites this file at least this often

@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from monop.controller.burst import EventBurst
@@ -206,8 +207,16 @@ async def watchdog(daemon: Daemon, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), interval)
 
 
-async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Run until SIGTERM or SIGINT; SIGHUP reloads settings and desired state."""
+async def run(
+    daemon: Daemon,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads settings and desired state.
+
+    `status`: what `monop status -o json` prints (blocking); given, the metrics address serves it
+    at `/api/v1/status` and as a page at `/` (monop.daemon.page).
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -240,6 +249,18 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         on_error=http_failed,
     )
     server.add_route("POST", "/reconcile", reconcile_handler(daemon))
+    page = None
+    if status is not None:
+        from monop.daemon.page import StatusPage, last_events
+
+        page = StatusPage(
+            status,
+            lambda: last_events(daemon.settings.state_dir),
+            daemon.metrics.registry,
+            log=daemon.log,
+            on_error=lambda _err: daemon.metrics.task_failures.labels("status-page").inc(),
+        )
+        page.add_to(server)
     hooks: Listener = server
     if daemon.git is not None and daemon.settings.webhook_address:
         # The webhook alone on its own address: opening it to the internet opens nothing else.
@@ -305,6 +326,7 @@ async def run(daemon: Daemon, on_ready: Callable[[], Awaitable[None]] | None = N
         supervised("podman-events", lambda: follow_events(daemon, stop)),
         supervised("resync", lambda: resync_every(daemon, stop)),
         supervised("watchdog", lambda: watchdog(daemon, stop)),
+        *([supervised("status-page", lambda: page.sample_every(stop))] if page is not None else []),
         asyncio.create_task(_announce_ready(daemon, stop, on_ready), name="ready"),
     ]
     await stop.wait()

@@ -59,6 +59,16 @@ def test_file(interval: float | None, test: dict[str, object], rules: Path) -> s
 
 def run_one(promtool: str, rules: Path, text: str) -> str | None:
     """promtool's failure of one test file beside `rules`, as one line; None when it passes."""
+    output = run_raw(promtool, rules, text)
+    if output is None:
+        return None
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith(("Unit Testing:", "FAILED:"))]
+    return " ".join(kept).replace(str(rules.parent) + "/", "") or "failed"
+
+
+def run_raw(promtool: str, rules: Path, text: str) -> str | None:
+    """promtool's whole output for one test file beside `rules` when it fails; None when it passes."""
     path = rules.with_name(rules.name.removesuffix(".rules.yml") + ".test.yml")
     path.write_text(text, encoding="utf-8")
     try:
@@ -71,8 +81,4 @@ def run_one(promtool: str, rules: Path, text: str) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"could not run: {err}"
-    if done.returncode == 0:
-        return None
-    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    kept = [line for line in lines if not line.startswith(("Unit Testing:", "FAILED:"))]
-    return " ".join(kept).replace(str(rules.parent) + "/", "") or "failed"
+    return None if done.returncode == 0 else done.stdout + done.stderr

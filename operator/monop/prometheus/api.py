@@ -18,6 +18,7 @@ import httpx
 from monop.api.labels import DEFAULT_INSTANCE
 from monop.api.targets import Target
 from monop.errors import PrometheusUnreachable
+from monop.prometheus import series
 from monop.prometheus.scrape import INSTANCE_LABEL, RESOURCE_LABEL, SELF_JOB, Job
 
 
@@ -148,6 +149,20 @@ class PrometheusAPI:
         result: list[dict[str, Any]] = data.get("result", [])
         return result
 
+    async def label_values(self, label: str, start: float | None = None) -> list[str]:
+        """`/api/v1/label/<label>/values`: every value in the TSDB (its whole retention), or
+        only on series with samples since `start` (epoch seconds)."""
+        params = {} if start is None else {"start": f"{start:.3f}"}
+        values: list[str] = await self._get(f"/api/v1/label/{label}/values", **params)
+        return values
+
+    async def series(self, match: str, start: float) -> list[dict[str, str]]:
+        """`/api/v1/series`: the label sets of the series `match` selects that have samples since `start`."""
+        found: list[dict[str, str]] = await self._get(
+            "/api/v1/series", start=f"{start:.3f}", **{"match[]": match}
+        )
+        return found
+
 
 @contextlib.asynccontextmanager
 async def connect(url: str | None) -> AsyncIterator[PrometheusAPI | None]:
@@ -205,17 +220,13 @@ async def _health(job: str, target: Target, found: dict[str, Any] | None, api: P
         return status(TargetHealth.UNKNOWN)
     if not target.expect:
         return status(TargetHealth.UP)
-    names = "|".join(target.expect)
-    selector = f'{{job="{_escape(job)}",instance="{_escape(target.instance)}",__name__=~"{names}"}}'
     try:
-        present = {s["metric"].get("__name__") for s in await api.query(f"group by (__name__) ({selector})")}
+        present = await series.SeriesLookup(api).live_names(
+            series.expect_matchers(job, target.instance, target.expect)
+        )
     except PrometheusUnreachable as err:
         return status(TargetHealth.UP, f"expected families not checked: {err}")
     missing = tuple(name for name in target.expect if name not in present)
     if missing:
         return status(TargetHealth.EMPTY, f"no samples of {', '.join(missing)}", missing)
     return status(TargetHealth.UP)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
