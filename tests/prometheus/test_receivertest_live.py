@@ -224,3 +224,24 @@ def test_a_receiver_that_answers_an_error_fails_with_alertmanagers_words(
         assert refusing.alerts("/ops")  # it got the alert, and said no
     assert found.outcome is Outcome.FAILED, found
     assert "unexpected status code 400" in found.detail and found.evidence == "log"
+
+
+def test_a_secret_webhook_url_in_alertmanagers_error_is_masked(
+    server: AlertmanagerServer, tmp_path: Path
+) -> None:
+    url_file = tmp_path / "hook-url"
+    url_file.write_text("http://127.0.0.1:20198/hooks/T0KEN-abcdef123456\n")
+    url_file.chmod(0o600)
+    desired = tmp_path / "desired"
+    write(desired, "ops", {"ops": ("ops", "placeholder")})
+    text = (desired / "alerting.yaml").read_text()
+    (desired / "alerting.yaml").write_text(
+        text.replace("- url: placeholder", f"- urlSecret: {{file: {url_file}}}")
+    )
+    sync(desired, server)
+
+    found = run(desired, server)["ops"]
+
+    assert found.outcome is Outcome.FAILED, found
+    assert "connection refused" in found.detail and "T0KEN" not in found.detail and "<secret>" in found.detail
+    assert "T0KEN" in server.log()  # Alertmanager's own words had it

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from monop.api.alerting import Matcher
-from monop.desired.alerting import receiver_of, receivers, routing, routing_of
+from monop.desired.alerting import known_secrets, receiver_of, receivers, routing, routing_of
 from monop.desired.routing import values_of
 from monop.desired.state import LoadedResource
 from monop.errors import MonopError
@@ -184,10 +184,13 @@ async def run_receiver_tests(
     """
     run = _Run(alerting, api, log, timeout, clock, interval)
     wanted = [r for r in receivers(alerting) if not names or r.name in names]
+    # Alertmanager's errors quote the webhook URL, which may be a secret monop read.
+    mask = known_secrets(alerting).redact
     results = []
     try:
         for loaded in wanted:
-            results.append(await run.test(loaded))
+            found = await run.test(loaded)
+            results.append(dataclasses.replace(found, detail=mask(found.detail)))
             if done is not None:
                 done(results[-1])
         return results
