@@ -92,6 +92,17 @@ class Settings(BaseModel):
         description="Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; "
         "unset: the file is written and not reloaded.",
     )
+    alertmanager_log: Path | None = Field(
+        None,
+        description="A file Alertmanager's log goes to (its output appended, or a container's k8s-file log): "
+        "`monop test receivers` reads which receiver each failure was and Alertmanager's error; unset: "
+        "only its counters, which Alertmanager 0.25 keeps per integration type.",
+    )
+    alertmanager_container: str | None = Field(
+        None,
+        description="The Podman container Alertmanager runs in: `monop test receivers` reads its log "
+        "through Podman when alertmanager_log is unset.",
+    )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
         description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",

@@ -95,6 +95,16 @@ FLAGS: tuple[Flag, ...] = (
         "Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; unset: the file is written and not reloaded.",
     ),
     Flag(
+        "alertmanager_log",
+        "path",
+        "A file Alertmanager's log goes to (its output appended, or a container's k8s-file log): `monop test receivers` reads which receiver each failure was and Alertmanager's error; unset: only its counters, which Alertmanager 0.25 keeps per integration type.",
+    ),
+    Flag(
+        "alertmanager_container",
+        "str",
+        "The Podman container Alertmanager runs in: `monop test receivers` reads its log through Podman when alertmanager_log is unset.",
+    ),
+    Flag(
         "sd_dir",
         "path",
         "Where the daemon writes Prometheus file_sd target files, one per scrape job. (default: /var/lib/monop/file_sd)",

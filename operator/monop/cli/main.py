@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from monop.reconcile.plan import Plan
     from monop.settings import Settings
 
-__all__ = ["app", "control", "export", "main", "rulecheck", "view"]
+__all__ = ["app", "control", "export", "main", "rulecheck", "testing", "view"]
 
 
 @app.command()
@@ -507,4 +507,4 @@ def main() -> None:
 
 
 # The commands of the other modules, registered after these so that --help lists them in this order.
-from monop.cli import control, export, rulecheck, view  # noqa: E402
+from monop.cli import control, export, rulecheck, testing, view  # noqa: E402

@@ -21,6 +21,7 @@ from monop.api.resources import KINDS
 from monop.controller.queue import WorkQueue
 from monop.daemon.http import SHED_REASONS
 from monop.desired import git
+from monop.prometheus.alertmanager import ConfigState, ConfigStatus
 from monop.prometheus.api import TargetHealth, TargetReport
 from monop.prometheus.rules import RuleState
 from monop.reconcile.states import ActionKind, State
@@ -215,6 +216,28 @@ class Metrics:
         )
         for result in ("written", "rejected", "rolled_back", "error"):
             self.alertmanager_syncs.labels(result)
+        self.alertmanager_config = Gauge(
+            "monop_alertmanager_config_state",
+            "1 for the state alertmanager.yml is in, 0 for the others: Loaded (Alertmanager runs the "
+            "desired config), Written (not asked), NotLoaded, NotWritten, Rejected.",
+            ["state"],
+            registry=registry,
+        )
+        for config_state in ConfigState:
+            self.alertmanager_config.labels(config_state.value)
+        self.alertmanager_loaded_at = Gauge(
+            "monop_alertmanager_config_last_loaded_timestamp_seconds",
+            "When Alertmanager was last seen running the desired config, after a sync (Unix seconds; 0: never).",
+            registry=registry,
+        )
+        self.alertmanager_receivers = Gauge(
+            "monop_alertmanager_receivers",
+            "AlertReceivers of the desired state, by whether the desired rules' alerts reach them (routed).",
+            ["routed"],
+            registry=registry,
+        )
+        for routed in ("true", "false"):
+            self.alertmanager_receivers.labels(routed)
         self.queue_depth = Gauge(
             "monop_workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=registry
         )
@@ -332,6 +355,16 @@ class Metrics:
                 self.target_up.labels(t.job, t.instance, t.resource).set(
                     1 if t.health is TargetHealth.UP else 0
                 )
+
+    def set_alertmanager(self, status: ConfigStatus, now: float) -> None:
+        """The config's state, when it was last seen loaded (`now`, Unix seconds), and the receivers."""
+        for config_state in ConfigState:
+            self.alertmanager_config.labels(config_state.value).set(int(status.state is config_state))
+        if status.state is ConfigState.LOADED:
+            self.alertmanager_loaded_at.set(now)
+        routed = Tally(r.unrouted is None for r in status.receivers)
+        self.alertmanager_receivers.labels("true").set(routed.get(True, 0))
+        self.alertmanager_receivers.labels("false").set(routed.get(False, 0))
 
     def set_rules(self, states: Iterable[RuleState]) -> None:
         counts = Tally(states)

@@ -306,6 +306,17 @@ class Podman:
         """The container's health as Podman keeps it (inspect's State.Health), with the last check's output."""
         return _health_state(await self.inspect(name))
 
+    async def logs(self, name: str, since: int) -> list[str]:
+        """The lines a container wrote (stdout and stderr, in order) in or after the second `since`
+        (Unix seconds: Podman's log times are whole seconds)."""
+
+        def get() -> list[str]:
+            frames = self._client.containers.get(name).logs(stdout=True, stderr=True, since=since)
+            chunks = frames if isinstance(frames, Iterator) else [frames]
+            return b"".join(chunks).decode(errors="replace").splitlines()
+
+        return await self._call("logs", name, get)
+
     async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""
         import httpx  # only the daemon reads events; the CLI need not pay for the import
