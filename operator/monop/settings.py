@@ -86,6 +86,12 @@ class Settings(BaseModel):
         description="Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; "
         "unset: the file is written and not reloaded.",
     )
+    # Grafana (monop.desired.grafana_files): its provisioning directory, mounted at /etc/grafana/provisioning.
+    grafana_dir: Path = Field(
+        Path("/var/lib/monop/grafana"),
+        description="Where the daemon writes Grafana's provisioning files: the GrafanaDashboards' JSON, "
+        "their provider and the GrafanaDatasources.",
+    )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
         description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",
@@ -155,6 +161,7 @@ class Settings(BaseModel):
                 "sd_dir": base / "file_sd",
                 "rules_dir": base / "rules",
                 "alertmanager_config": base / "alertmanager" / "alertmanager.yml",
+                "grafana_dir": base / "grafana",
             }
             for name, path in defaults.items():
                 if name not in self.model_fields_set:

@@ -70,6 +70,8 @@ SHORT_NAMES = {
     "AlertRuleGroup": "arg",
     "AlertReceiver": "arcv",  # monop.api.alerting
     "AlertRouting": "arout",
+    "GrafanaDashboard": "gdash",  # monop.api.grafana
+    "GrafanaDatasource": "gds",
 }
 
 _TIME = {"type": "string", "format": "date-time"}

@@ -90,6 +90,11 @@ FLAGS: tuple[Flag, ...] = (
         "Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; unset: the file is written and not reloaded.",
     ),
     Flag(
+        "grafana_dir",
+        "path",
+        "Where the daemon writes Grafana's provisioning files: the GrafanaDashboards' JSON, their provider and the GrafanaDatasources. (default: /var/lib/monop/grafana)",
+    ),
+    Flag(
         "sd_dir",
         "path",
         "Where the daemon writes Prometheus file_sd target files, one per scrape job. (default: /var/lib/monop/file_sd)",

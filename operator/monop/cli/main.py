@@ -254,6 +254,54 @@ def render_alertmanager(ctx: typer.Context) -> None:
     typer.echo(render(state.alerting), nl=False)
 
 
+@render_app.command("grafana")
+@with_settings
+def render_grafana(
+    ctx: typer.Context,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Also write the files into grafana_dir now (only those that changed)."),
+    ] = False,
+    output: Annotated[
+        Format | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="text (the default): each file after a '# ==> PATH' line; json: path -> content.",
+        ),
+    ] = None,
+) -> None:
+    """Print Grafana's provisioning files monop writes: the GrafanaDashboards' JSON, their provider, the datasources.
+
+    Paths are relative to grafana_dir, which the Grafana container mounts at /etc/grafana/provisioning.
+    Exit 1 when the desired state has no GrafanaDashboard or GrafanaDatasource.
+    """
+    from monop.desired.grafana_files import render
+
+    settings = load(ctx)
+    state = desired_state(settings)
+    if not state.grafana:
+        fail(
+            "the desired state has no GrafanaDashboard or GrafanaDatasource: nothing to render", EXIT_PROBLEM
+        )
+    files = render(state.dashboards, state.grafana)
+    if output is Format.JSON:
+        print_document(files)
+    else:
+        typer.echo("".join(f"# ==> {path}\n{text}" for path, text in sorted(files.items())), nl=False)
+    if write:
+        from monop.daemon.grafanasync import write_files
+
+        try:
+            result = write_files(files, settings.grafana_dir)
+        except OSError as err:
+            fail(f"{err.filename or settings.grafana_dir}: {err.strerror or err}", EXIT_PROBLEM)
+        for path in result.written:
+            note(f"wrote: {settings.grafana_dir / path}")
+        for path in result.removed:
+            note(f"removed: {settings.grafana_dir / path}")
+
+
 async def _sync_rules(state: DesiredState, settings: Settings) -> SyncResult:
     from monop.prometheus import api as prom
     from monop.prometheus import rules as rulefiles
