@@ -76,11 +76,11 @@ def _check_datasources(sources: Sequence[LoadedResource]) -> list[Problem]:
         source = datasource_of(loaded)
         first = uids.setdefault(source.uid, loaded)
         if first is not loaded:
-            problems.append(_at(loaded, ("spec", "uid"), f"uid {source.uid!r} is also {_named(first)}'s"))
+            problems.append(_at(loaded, ("spec", "uid"), f"uid {source.uid!r} is taken by {_named(first)}"))
         name = source.spec.display_name or source.name
         first = names.setdefault(name, loaded)
         if first is not loaded:
-            message = f"Grafana name {name!r} is also {_named(first)}'s; set displayName"
+            message = f"Grafana name {name!r} is taken by {_named(first)}; set displayName"
             problems.append(_at(loaded, ("spec", "displayName"), message))
     defaults = [s for s in sources if datasource_of(s).spec.is_default]
     for loaded in defaults[1:]:
