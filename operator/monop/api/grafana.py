@@ -11,7 +11,7 @@ together and renders Grafana's provisioning files.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,19 +22,6 @@ UID_MAX = 40  # Grafana's MaxUIDLength (pkg/util): a longer uid is refused when 
 _UID = re.compile(r"^[a-zA-Z0-9_-]+$")  # Grafana's IsValidShortUID: letters, digits, '-' and '_'
 _REFRESH = re.compile(r"^[1-9][0-9]*(s|m|h|d)$")
 GRID_COLUMNS = 24  # Grafana's grid is 24 columns wide
-PANEL_TYPES = (
-    "timeseries",
-    "stat",
-    "gauge",
-    "bargauge",
-    "table",
-    "piechart",
-    "heatmap",
-    "histogram",
-    "barchart",
-    "state-timeline",
-    "status-history",
-)
 PanelType = Literal[
     "timeseries",
     "stat",
@@ -48,6 +35,7 @@ PanelType = Literal[
     "state-timeline",
     "status-history",
 ]
+PANEL_TYPES: tuple[str, ...] = get_args(PanelType)  # the panel plugins that show queried data
 
 
 def uid_problem(uid: str) -> str | None:
