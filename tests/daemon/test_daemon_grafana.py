@@ -17,7 +17,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from monop.daemon.grafanasync import GrafanaSync, write_files
+from monop.daemon.grafanasync import GrafanaSync, publish, write_files
 from monop.daemon.metrics import Metrics
 from monop.desired.grafana_files import render
 from monop.desired.loader import load
@@ -135,3 +135,12 @@ def test_a_directory_that_cannot_be_written_is_logged_and_counted(tmp_path: Path
     os.unlink(tmp_path / "grafana")
     sync.sync(load(tmp_path / "desired"))
     assert sync.error is None and (tmp_path / "grafana/datasources/monop.yaml").exists()
+
+
+def test_a_state_without_grafanas_kinds_makes_no_directory(tmp_path: Path) -> None:
+    (tmp_path / "desired").mkdir()
+    (tmp_path / "desired" / "x.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: Exporter\nmetadata: {name: x}\nspec: {image: x:1, scrape: {enabled: false}}\n"
+    )
+    assert publish(load(tmp_path / "desired"), tmp_path / "grafana").written == ()
+    assert not (tmp_path / "grafana").exists()

@@ -75,7 +75,10 @@ def validate(
             state = source.read(
                 settings, git=source.scratch_git(settings, Path(scratch)), check_rules=True
             ).state
-        problems, resources = list(state.warnings), [r.key for r in (*state.resources, *state.rule_groups)]
+        problems, resources = (
+            list(state.warnings),
+            [r.key for r in (*state.resources, *state.rule_groups, *state.grafana)],
+        )
     except InvalidDesiredState as err:
         problems, resources = list(err.problems), []
     errors = [p for p in problems if p.severity is Severity.ERROR or strict]
@@ -432,6 +435,7 @@ def apply(
     finally:
         podman.close()
     written, rejected = _publish_for_prometheus(state, settings, result.after)
+    written += _publish_for_grafana(state, settings)
     ok = result.ok and not rejected
     if document:
         print_document(
@@ -458,6 +462,17 @@ def apply(
         for name, why in rejected.items():
             note(f"AlertRuleGroup/{name}: Rejected: {why}")
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
+
+
+def _publish_for_grafana(state: DesiredState, settings: Settings) -> list[Path]:
+    """Grafana's provisioning files, written as the daemon writes them; the paths that changed."""
+    from monop.daemon.grafanasync import publish
+
+    try:
+        result = publish(state, settings.grafana_dir)
+    except OSError as err:
+        fail(f"{err.filename or settings.grafana_dir}: {err.strerror or err}", EXIT_PROBLEM)
+    return [settings.grafana_dir / p for p in (*result.written, *result.removed)]
 
 
 def _publish_for_prometheus(

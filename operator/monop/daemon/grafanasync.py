@@ -70,6 +70,17 @@ def _make_dirs(top: Path, path: Path) -> None:
         os.chmod(folder, DIR_MODE)  # whatever the umask: Grafana's user reads through it
 
 
+def publish(state: DesiredState, directory: Path) -> WriteResult:
+    """Write the desired state's Grafana files into `directory`, as the daemon keeps them.
+
+    A state without Grafana's kinds makes no directory (nor touches one monop never wrote).
+    Raises OSError when a file cannot be written.
+    """
+    if not state.grafana and not (directory / DASHBOARDS).exists():
+        return WriteResult((), ())
+    return write_files(render(state.dashboards, state.grafana), directory)
+
+
 class GrafanaSync:
     """The daemon's side of Grafana: the provisioning files, written when the desired state is adopted."""
 
@@ -81,11 +92,9 @@ class GrafanaSync:
 
     def sync(self, state: DesiredState) -> None:
         """Write what changed; log each file; a failure is logged, counted and kept in `error`."""
-        if not state.grafana and not (self.settings.grafana_dir / DASHBOARDS).exists():
-            return  # nothing for Grafana, and never was: no directory made for nothing
         directory = self.settings.grafana_dir
         try:
-            result = write_files(render(state.dashboards, state.grafana), directory)
+            result = publish(state, directory)
         except OSError as err:
             self.error = f"{err.filename or directory}: {err.strerror or err}"
             self.log.error("grafana_files_write_failed", grafana_dir=str(directory), error=self.error)
