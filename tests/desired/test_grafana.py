@@ -342,6 +342,18 @@ def test_a_datasource_uid_nothing_provides_is_refused(tmp_path: Path) -> None:
     [problem] = problems_of(tree(tmp_path, dashboard("d", "  jsonFile: d.json\n"), files))
     assert problem.field == "panels[0].targets[0].datasource"
 
+    # An old dashboard's string is a name or a uid, as Grafana looks it up.
+    old = {
+        "title": "T",
+        "panels": [{"type": "stat", "datasource": "prometheus", "targets": [{"expr": "up"}]}],
+    }
+    load(tree(tmp_path, dashboard("d", "  jsonFile: d.json\n"), {"d.json": json.dumps(old)}))
+    old["panels"][0]["datasource"] = "Thanos"
+    [problem] = problems_of(
+        tree(tmp_path, dashboard("d", "  jsonFile: d.json\n"), {"d.json": json.dumps(old)})
+    )
+    assert problem.field == "panels[0].datasource" and "'Thanos'" in problem.message
+
 
 def test_panels_written_shortly_need_a_datasource(tmp_path: Path) -> None:
     root = tree(

@@ -54,6 +54,7 @@ class Query:
     datasource: str | None  # the uid it asks, None for Grafana's default
     path: FieldPath  # of the target in its source
     datasource_path: FieldPath  # where that uid is said
+    by_name: bool = False  # said as a plain string, as old dashboards do: a name or a uid
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,15 @@ def load(resources: Sequence[LoadedResource], root: Path) -> tuple[tuple[Dashboa
     sources = [r for r in resources if isinstance(r.resource, GrafanaDatasourceResource)]
     problems = _check_datasources(sources)
     provided = {datasource_of(s).uid for s in sources}
+    # An old dashboard names its datasource by name ("datasource": "Prometheus"): Grafana looks
+    # such a string up by name or uid.
+    names = provided | {datasource_of(s).spec.display_name or s.name for s in sources}
     default = _default_datasource(sources)
     dashboards: list[Dashboard] = []
     for loaded in resources:
         if not isinstance(loaded.resource, GrafanaDashboardResource):
             continue
-        built, found = _build(loaded, root, provided, default, bool(sources))
+        built, found = _build(loaded, root, (provided, names), default, bool(sources))
         problems += found
         if built is not None:
             dashboards.append(built)
@@ -126,8 +129,13 @@ def _duplicate_uids(dashboards: Sequence[Dashboard]) -> list[Problem]:
 
 
 def _build(
-    loaded: LoadedResource, root: Path, provided: set[str], default: str | None, any_source: bool
+    loaded: LoadedResource,
+    root: Path,
+    known: tuple[set[str], set[str]],
+    default: str | None,
+    any_source: bool,
 ) -> tuple[Dashboard | None, list[Problem]]:
+    provided, names = known
     resource = dashboard_of(loaded)
     spec = resource.spec
     own = Where(loaded.file, loaded.key, loaded.lines, loaded.line)
@@ -161,7 +169,7 @@ def _build(
     panels, panel_problems = _panels(model, where, short, spec.datasource)
     problems += panel_problems
     problems += _overlaps(panels, where)
-    problems += _datasources(panels, where, provided)
+    problems += _datasources(panels, where, provided, names)
     if any(p.severity is Severity.ERROR for p in problems):
         return None, problems
     board = Dashboard(loaded, str(uid), str(title), spec.folder, model, tuple(panels), where, uid_at)
@@ -361,6 +369,7 @@ def _queries(
         uid = _source_uid(source) if source is not None else panel_source
         legend = target.get("legendFormat")
         said = (*path, "targets", j, "datasource") if source is not None else (*path, "datasource")
+        by_name = isinstance(source if source is not None else panel.get("datasource"), str)
         out.append(
             Query(
                 str(target.get("refId") or chr(ord("A") + j % 26)),
@@ -369,6 +378,7 @@ def _queries(
                 uid,
                 (*path, "targets", j),
                 said if not short else _short_source_path(path, uid, spec_source),
+                by_name,
             )
         )
     return tuple(out)
@@ -419,14 +429,16 @@ def _overlaps(panels: Sequence[PanelView], where: Where) -> list[Problem]:
     return problems
 
 
-def _datasources(panels: Sequence[PanelView], where: Where, provided: set[str]) -> list[Problem]:
+def _datasources(
+    panels: Sequence[PanelView], where: Where, provided: set[str], names: set[str]
+) -> list[Problem]:
     problems = []
     for panel in panels:
         for query in panel.queries:
             uid = query.datasource
             if uid is None or uid.startswith("$") or uid in _BUILTIN_SOURCES:
                 continue
-            if uid not in provided:
+            if uid not in (names if query.by_name else provided):
                 known = ", ".join(sorted(provided)) or "none"
                 message = (
                     f"datasource uid {uid!r} is provided by no GrafanaDatasource (uids: {known}); "
