@@ -10,6 +10,7 @@ promtool.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -457,3 +458,23 @@ def test_panel_queries_list_every_query_with_where_it_is() -> None:
         "node_cpu_seconds_total"
         in (DESIRED / "dashboards/system-overview.json").read_text().splitlines()[cpu.line - 1]
     )
+
+
+# --- golden files ---------------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).parent / "golden" / "grafana"
+
+
+@pytest.mark.parametrize(
+    "path", ["dashboards/monop.yaml", "datasources/monop.yaml", "dashboards/monop/monop.json"]
+)
+def test_the_rendered_files_match_the_golden_files(path: str) -> None:
+    """What monop writes for desired/, reviewed as a diff: a new SDK release that changes the JSON
+    shows here first. `MONOP_UPDATE_GOLDEN=1` rewrites them."""
+    state = load(DESIRED, exists_on_host=lambda _: True)
+    text = render(state.dashboards, state.grafana)[path]
+    golden = GOLDEN / path.replace("/", "__")
+    if os.environ.get("MONOP_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{path} changed: review, then MONOP_UPDATE_GOLDEN=1"
