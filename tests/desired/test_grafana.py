@@ -355,6 +355,15 @@ def test_a_datasource_uid_nothing_provides_is_refused(tmp_path: Path) -> None:
     )
     assert problem.field == "panels[0].datasource" and "'Thanos'" in problem.message
 
+    # Exported "for sharing externally": an import input, which provisioning never fills.
+    old["panels"][0]["datasource"] = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+    [problem] = problems_of(
+        tree(tmp_path, dashboard("d", "  jsonFile: d.json\n"), {"d.json": json.dumps(old)})
+    )
+    assert "import (__inputs), which file provisioning never fills" in problem.message
+    old["templating"] = {"list": [{"name": "DS_PROMETHEUS", "type": "datasource", "query": "prometheus"}]}
+    load(tree(tmp_path, dashboard("d", "  jsonFile: d.json\n"), {"d.json": json.dumps(old)}))
+
 
 def test_panels_written_shortly_need_a_datasource(tmp_path: Path) -> None:
     root = tree(

@@ -169,7 +169,7 @@ def _build(
     panels, panel_problems = _panels(model, where, short, spec.datasource)
     problems += panel_problems
     problems += _overlaps(panels, where)
-    problems += _datasources(panels, where, provided, names)
+    problems += _datasources(panels, where, provided, names, _variables(model))
     if any(p.severity is Severity.ERROR for p in problems):
         return None, problems
     board = Dashboard(loaded, str(uid), str(title), spec.folder, model, tuple(panels), where, uid_at)
@@ -205,9 +205,6 @@ def _title_problem(loaded: LoadedResource, where: Where, model: Mapping[str, Any
     if where.file == loaded.file and not where.prefix:
         return where.problem(("spec", "title"), message)
     return where.problem(("title",) if "title" in model else (), message)
-
-
-ENVELOPE_KEYS = ("dashboard", "overwrite", "folderId", "folderUid", "message", "meta")
 
 
 def envelope_problem(value: Mapping[str, Any]) -> str | None:
@@ -429,14 +426,35 @@ def _overlaps(panels: Sequence[PanelView], where: Where) -> list[Problem]:
     return problems
 
 
+_REFERENCE = re.compile(r"^\$\{?(\w+)")
+
+
+def _variables(model: Mapping[str, Any]) -> set[str]:
+    templating = model.get("templating")
+    found = templating.get("list") if isinstance(templating, dict) else None
+    return {v["name"] for v in found or () if isinstance(v, dict) and isinstance(v.get("name"), str)}
+
+
 def _datasources(
-    panels: Sequence[PanelView], where: Where, provided: set[str], names: set[str]
+    panels: Sequence[PanelView], where: Where, provided: set[str], names: set[str], variables: set[str]
 ) -> list[Problem]:
     problems = []
     for panel in panels:
         for query in panel.queries:
             uid = query.datasource
-            if uid is None or uid.startswith("$") or uid in _BUILTIN_SOURCES:
+            if uid is None or uid in _BUILTIN_SOURCES:
+                continue
+            reference = _REFERENCE.match(uid)
+            if reference is not None:
+                if reference.group(1) not in variables:
+                    # A dashboard exported "for sharing externally": Grafana's import fills its
+                    # __inputs, file provisioning never does (grafana/grafana#10786).
+                    message = (
+                        f"datasource {uid!r} is neither a dashboard variable nor a uid: an input of "
+                        "Grafana's import (__inputs), which file provisioning never fills; use a "
+                        f"GrafanaDatasource's uid ({', '.join(sorted(provided)) or 'none yet'})"
+                    )
+                    problems.append(where.problem(query.datasource_path, message))
                 continue
             if uid not in (names if query.by_name else provided):
                 known = ", ".join(sorted(provided)) or "none"
