@@ -103,6 +103,12 @@ class Settings(BaseModel):
         description="The Podman container Alertmanager runs in: `monop test receivers` reads its log "
         "through Podman when alertmanager_log is unset.",
     )
+    # Grafana (monop.desired.grafana_files): its provisioning directory, mounted at /etc/grafana/provisioning.
+    grafana_dir: Path = Field(
+        Path("/var/lib/monop/grafana"),
+        description="Where the daemon writes Grafana's provisioning files: the GrafanaDashboards' JSON, "
+        "their provider and the GrafanaDatasources.",
+    )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
         description="Where the daemon writes Prometheus file_sd target files, one per scrape job.",
@@ -172,6 +178,7 @@ class Settings(BaseModel):
                 "sd_dir": base / "file_sd",
                 "rules_dir": base / "rules",
                 "alertmanager_config": base / "alertmanager" / "alertmanager.yml",
+                "grafana_dir": base / "grafana",
             }
             for name, path in defaults.items():
                 if name not in self.model_fields_set:

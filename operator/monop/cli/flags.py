@@ -105,6 +105,11 @@ FLAGS: tuple[Flag, ...] = (
         "The Podman container Alertmanager runs in: `monop test receivers` reads its log through Podman when alertmanager_log is unset.",
     ),
     Flag(
+        "grafana_dir",
+        "path",
+        "Where the daemon writes Grafana's provisioning files: the GrafanaDashboards' JSON, their provider and the GrafanaDatasources. (default: /var/lib/monop/grafana)",
+    ),
+    Flag(
         "sd_dir",
         "path",
         "Where the daemon writes Prometheus file_sd target files, one per scrape job. (default: /var/lib/monop/file_sd)",

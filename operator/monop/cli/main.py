@@ -75,7 +75,10 @@ def validate(
             state = source.read(
                 settings, git=source.scratch_git(settings, Path(scratch)), check_rules=True
             ).state
-        problems, resources = list(state.warnings), [r.key for r in (*state.resources, *state.rule_groups)]
+        problems, resources = (
+            list(state.warnings),
+            [r.key for r in (*state.resources, *state.rule_groups, *state.grafana)],
+        )
     except InvalidDesiredState as err:
         problems, resources = list(err.problems), []
     errors = [p for p in problems if p.severity is Severity.ERROR or strict]
@@ -261,6 +264,54 @@ def render_alertmanager(ctx: typer.Context) -> None:
     typer.echo(render(state.alerting), nl=False)
 
 
+@render_app.command("grafana")
+@with_settings
+def render_grafana(
+    ctx: typer.Context,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Also write the files into grafana_dir now (only those that changed)."),
+    ] = False,
+    output: Annotated[
+        Format | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="text (the default): each file after a '# ==> PATH' line; json: path -> content.",
+        ),
+    ] = None,
+) -> None:
+    """Print Grafana's provisioning files monop writes: the GrafanaDashboards' JSON, their provider, the datasources.
+
+    Paths are relative to grafana_dir, which the Grafana container mounts at /etc/grafana/provisioning.
+    Exit 1 when the desired state has no GrafanaDashboard or GrafanaDatasource.
+    """
+    from monop.desired.grafana_files import render
+
+    settings = load(ctx)
+    state = desired_state(settings)
+    if not state.grafana:
+        fail(
+            "the desired state has no GrafanaDashboard or GrafanaDatasource: nothing to render", EXIT_PROBLEM
+        )
+    files = render(state.dashboards, state.grafana)
+    if output is Format.JSON:
+        print_document(files)
+    else:
+        typer.echo("".join(f"# ==> {path}\n{text}" for path, text in sorted(files.items())), nl=False)
+    if write:
+        from monop.daemon.grafanasync import write_files
+
+        try:
+            result = write_files(files, settings.grafana_dir)
+        except OSError as err:
+            fail(f"{err.filename or settings.grafana_dir}: {err.strerror or err}", EXIT_PROBLEM)
+        for path in result.written:
+            note(f"wrote: {settings.grafana_dir / path}")
+        for path in result.removed:
+            note(f"removed: {settings.grafana_dir / path}")
+
+
 async def _sync_rules(state: DesiredState, settings: Settings) -> SyncResult:
     from monop.prometheus import api as prom
     from monop.prometheus import rules as rulefiles
@@ -391,6 +442,7 @@ def apply(
     finally:
         podman.close()
     written, rejected = _publish_for_prometheus(state, settings, result.after)
+    written += _publish_for_grafana(state, settings)
     ok = result.ok and not rejected
     if document:
         print_document(
@@ -417,6 +469,17 @@ def apply(
         for name, why in rejected.items():
             note(f"AlertRuleGroup/{name}: Rejected: {why}")
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
+
+
+def _publish_for_grafana(state: DesiredState, settings: Settings) -> list[Path]:
+    """Grafana's provisioning files, written as the daemon writes them; the paths that changed."""
+    from monop.daemon.grafanasync import publish
+
+    try:
+        result = publish(state, settings.grafana_dir)
+    except OSError as err:
+        fail(f"{err.filename or settings.grafana_dir}: {err.strerror or err}", EXIT_PROBLEM)
+    return [settings.grafana_dir / p for p in (*result.written, *result.removed)]
 
 
 def _publish_for_prometheus(

@@ -27,6 +27,7 @@ from monop.controller.clock import Clock, RealClock
 from monop.controller.queue import WorkQueue
 from monop.controller.workers import Workers
 from monop.daemon.events import EventLog
+from monop.daemon.grafanasync import GrafanaSync
 from monop.daemon.healthrun import HealthRunner
 from monop.daemon.metrics import Metrics
 from monop.daemon.promsync import PrometheusSync
@@ -100,6 +101,7 @@ class Daemon:
         self.prometheus = PrometheusSync(
             settings, metrics=self.metrics, log=self.log, clock_wall=self.clock.wall, changed=self.save
         )
+        self.grafana = GrafanaSync(settings, metrics=self.metrics, log=self.log)
         self.records = Records(
             self.metrics,
             clock_wall=self.clock.wall,
@@ -238,6 +240,7 @@ class Daemon:
     def _adopted(self, adopted: Adopted) -> None:
         self._digest = _digest(adopted.units)
         self.prometheus.start_rules_sync(adopted.state)
+        self.grafana.sync(adopted.state)
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
@@ -264,6 +267,7 @@ class Daemon:
             _remember_setting_secrets(settings)
             self.source.use_settings(settings)
             self.prometheus.settings = settings
+            self.grafana.settings = settings
 
     def background_tasks(self) -> list[asyncio.Future[None]]:
         """Tasks the parts started that the shutdown must cancel: a refresh, a rules sync."""

@@ -238,6 +238,14 @@ class Metrics:
         )
         for routed in ("true", "false"):
             self.alertmanager_receivers.labels(routed)
+        self.grafana_syncs = Counter(
+            "monop_grafana_file_syncs",
+            "Changes of Grafana's provisioning files (grafana_dir): written, or error (not written).",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("written", "error"):
+            self.grafana_syncs.labels(result)
         self.queue_depth = Gauge(
             "monop_workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=registry
         )

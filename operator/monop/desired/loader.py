@@ -18,9 +18,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from monop.api.alerting import ALERTING_KINDS
+from monop.api.grafana import GRAFANA_KINDS, GrafanaDashboardResource, GrafanaDatasourceResource
 from monop.api.resources import API_VERSION
 from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
 from monop.desired import alerting as alerting_checks
+from monop.desired import grafana as grafana_checks
 from monop.desired import hints
 from monop.desired import policy as host_policy
 from monop.desired.amconfig import check_config as check_alertmanager_config
@@ -78,18 +80,27 @@ def load(
     rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
     # Alertmanager's kinds (monop.desired.alerting): receivers and routing, no container either.
     alerting = [r for r in loaded if r.resource.kind in ALERTING_KINDS]
+    # Grafana's kinds (monop.desired.grafana): files for Grafana, no container either.
+    grafana = [r for r in loaded if r.resource.kind in GRAFANA_KINDS]
     loaded = [
         r
         for r in loaded
-        if not isinstance(r.resource, AlertRuleGroupResource) and r.resource.kind not in ALERTING_KINDS
+        if not isinstance(r.resource, AlertRuleGroupResource)
+        and r.resource.kind not in ALERTING_KINDS
+        and r.resource.kind not in GRAFANA_KINDS
     ]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
     problems.extend(host_policy.check(loaded, policy))
     problems.extend(duplicate_names(rule_groups))
     problems.extend(alerting_checks.check(alerting, loaded, default_address=default_address, policy=policy))
     problems.extend(analyse_routing(alerting, rule_groups))
+    for kind in GRAFANA_KINDS:
+        problems.extend(duplicate_names([r for r in grafana if r.resource.kind == kind]))
+    dashboards, grafana_problems = grafana_checks.load(grafana, root if root.is_dir() else root.parent)
+    problems.extend(grafana_problems)
     if check_rules:
         problems.extend(check_groups(rule_groups))
+        problems.extend(grafana_checks.check_promql(dashboards))
         problems.extend(run_tests(rule_groups))
         # amtool only on a config monop would write: after its own, better-located refusals.
         keys = {r.key for r in alerting}
@@ -100,8 +111,16 @@ def load(
     loaded.sort(key=lambda r: r.key)
     rule_groups.sort(key=lambda r: r.key)
     alerting.sort(key=lambda r: r.key)
+    grafana.sort(key=lambda r: r.key)
     return DesiredState(
-        tuple(loaded), display, tuple(sorted(problems)), revision, tuple(rule_groups), tuple(alerting)
+        tuple(loaded),
+        display,
+        tuple(sorted(problems)),
+        revision,
+        tuple(rule_groups),
+        tuple(alerting),
+        tuple(grafana),
+        dashboards,
     )
 
 
@@ -226,8 +245,8 @@ def _load_document(
     if problems:
         return None, problems
     loaded = LoadedResource(resource, shown, doc.line, doc.lines, base)  # type: ignore[arg-type]
-    if isinstance(resource, AlertRuleGroupResource):
-        return loaded, []  # a rule group mounts nothing
+    if isinstance(resource, AlertRuleGroupResource | GrafanaDashboardResource | GrafanaDatasourceResource):
+        return loaded, []  # a rule group mounts nothing, nor does Grafana's (a jsonFile is read later)
     if isinstance(
         resource, tuple(ALERTING_KINDS.values())
     ):  # mounts nothing; a receiver's secrets are read now
