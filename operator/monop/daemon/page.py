@@ -4,8 +4,9 @@ The JSON is `monop status -o json`'s document, made by the same function (`monop
 status_document`, handed in as `produce`: the CLI is a layer above this one). The page is that
 document rendered on the server (`monop.daemon.pagehtml`, every piece of user text escaped),
 the daemon's last events, and a chart drawn from its own metrics; a few lines of JavaScript
-poll the JSON every `POLL_S` seconds and, when it changed, fetch the page again and swap its
-`<main>`. Nothing is loaded from anywhere else: no CDN, no build step.
+poll the JSON every `POLL_S` seconds and, when its ETag is not the digest on the page's `<main>`,
+fetch the page again and swap its `<main>`. Nothing is loaded from anywhere else: no CDN, no
+build step. Both routes answer only to this daemon's own Host names (DNS rebinding).
 """
 
 from __future__ import annotations
