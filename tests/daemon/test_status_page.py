@@ -114,6 +114,17 @@ def test_the_reconcile_chart_counts_per_minute_and_leaves_unseen_minutes_empty()
     assert buckets["0.5"] == 2 and buckets["10.0"] == 1 and sum(buckets.values()) == 3
 
 
+def test_the_latency_chart_sums_a_labelled_histogram_over_its_labels() -> None:
+    from prometheus_client import Histogram
+
+    registry = CollectorRegistry()
+    labelled = Histogram("monop_event_to_repair_seconds", "", ["kind"], buckets=(1, 5), registry=registry)
+    labelled.labels("Exporter").observe(0.5)
+    labelled.labels("BusinessService").observe(0.5)
+    labelled.labels("BusinessService").observe(3)
+    assert Activity(registry).repair_latency() == [("1.0", 2.0), ("5.0", 1.0), ("+Inf", 0.0)]
+
+
 def ask(page: StatusPage, *paths: str) -> list[httpx.Response]:
     """GET each path from the page's routes on a real listener, one after another."""
 

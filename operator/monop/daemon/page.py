@@ -75,16 +75,17 @@ class Activity:
         return out
 
     def repair_latency(self) -> list[tuple[str, float]]:
-        """(bucket's upper bound, repairs in that bucket alone) of monop_event_to_repair_seconds."""
-        cumulative = [
-            (s.labels["le"], s.value)
-            for metric in self.registry.collect()
-            if metric.name == "monop_event_to_repair_seconds"
-            for s in metric.samples
-            if s.name.endswith("_bucket")
-        ]
+        """(bucket's upper bound, repairs in that bucket alone) of monop_event_to_repair_seconds,
+        summed over its label sets, should it gain labels."""
+        cumulative: dict[str, float] = {}  # bound -> repairs up to it, in the buckets' order
+        for metric in self.registry.collect():
+            if metric.name != "monop_event_to_repair_seconds":
+                continue
+            for s in metric.samples:
+                if s.name.endswith("_bucket"):
+                    cumulative[s.labels["le"]] = cumulative.get(s.labels["le"], 0.0) + s.value
         out, before = [], 0.0
-        for bound, count in cumulative:
+        for bound, count in cumulative.items():
             out.append((bound, count - before))
             before = count
         return out
