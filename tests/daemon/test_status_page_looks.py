@@ -144,7 +144,8 @@ def test_a_host_that_is_not_this_daemon_is_refused() -> None:
 
     async def body(client: httpx.AsyncClient, _: Callable[[], int]) -> dict[str, tuple[int, int]]:
         seen = {}
-        for host in ("evil.example:9469", "localhost:9469", "127.0.0.1", "[::1]:9469", "10.1.2.3"):
+        hosts = ("evil.example:9469", "[::1", "localhost:9469", "127.0.0.1", "[::1]:9469", "10.1.2.3")
+        for host in hosts:
             api = await client.get(API_PATH, headers={"host": host})
             html = await client.get("/", headers={"host": host})
             seen[host] = (api.status_code, html.status_code)
@@ -154,4 +155,5 @@ def test_a_host_that_is_not_this_daemon_is_refused() -> None:
     page.add_to(listener_host)  # as the daemon does: the listener's host is one of the page's names
     seen = serve(page, body)
     assert seen.pop("evil.example:9469") == (403, 403)  # a page on evil.example reads nothing
+    assert seen.pop("[::1") == (403, 403)  # not a host at all
     assert set(seen.values()) == {(200, 200)}

@@ -205,12 +205,11 @@ class StatusPage:
         host = request.headers.get("host")
         if host is None:
             return None
-        name = urlsplit("//" + host).hostname or ""
-        if name in self._hosts:
-            return None
         try:
-            ipaddress.ip_address(name)
-        except ValueError:
+            name = urlsplit("//" + host).hostname or ""
+            if name not in self._hosts:
+                ipaddress.ip_address(name)
+        except ValueError:  # not an IP address, or not a host at all ("[::1")
             return text(403, f"this page answers to its address or localhost, not to Host {host!r}")
         return None
 
