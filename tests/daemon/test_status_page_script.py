@@ -4,7 +4,8 @@ against the page's real routes on the daemon's listener, fed a document the test
 It catches a change made between the page's render and its first poll; a refresh that failed is
 tried again rather than the change forgotten; while the daemon cannot answer, the last page stays,
 marked stale, and the status line says why; a hidden tab stops polling and starts again when
-shown; and nothing breaks the page's Content-Security-Policy.
+shown; the page is drawn again every 30 s for its charts; and nothing breaks the page's
+Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -177,4 +178,21 @@ def test_the_script_catches_every_change_retries_a_failed_refresh_and_marks_what
         daemon.stop()  # the daemon gone
         wait_for(lambda: stale(page), 15, "the page marked stale once the daemon is gone")
         assert "cannot tell the status now" in live.inner_text() and restarts(page) == "3"
+    assert errors == [], errors
+
+
+def test_the_page_is_drawn_again_every_30_s_for_its_charts_even_when_the_json_stays_the_same(
+    tab: tuple[Any, list[str]],
+) -> None:
+    page, errors = tab
+    page.clock.install()  # the tab's timers and Date, moved by the test: no 30 s wait
+    with Daemon() as daemon:
+        page.goto(daemon.url + "/")
+        wait_for(lambda: page.locator("#live").inner_text().startswith("updated "), 10, "the first poll")
+        drawn = daemon.hits["page"]
+        page.clock.run_for(10_000)  # polls with the same JSON: the page is not fetched again
+        wait_for(lambda: daemon.hits["api"] >= 2, 10, "the tab polling")
+        assert daemon.hits["page"] == drawn
+        page.clock.run_for(25_000)
+        wait_for(lambda: daemon.hits["page"] > drawn, 10, "the page drawn again after 30 s")
     assert errors == [], errors
