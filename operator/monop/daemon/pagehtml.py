@@ -1,10 +1,11 @@
 """The status page's HTML, rendered from `monop status -o json`'s document: pure, every text escaped.
 
 Resource names, messages, errors and URLs are user text: each goes through `_e` (html.escape,
-quotes too) before it meets markup, and in `<bdi>` where it stands in a cell (`_u`), so a
-right-to-left override in a name cannot reorder the text around it. Each resource row carries `data-resource`, `data-state`,
-`data-sync` and `data-health`, for scripts and the browser tests. The template (`page.html`,
-beside this file) holds the style and the polling script.
+quotes too) before it meets markup, and into a `<bdi>` where it stands as text (`_u`), so a
+right-to-left override in a name cannot reorder the text around it. Each resource row carries
+`data-resource`, `data-state`, `data-sync` and `data-health`, for scripts and the browser
+tests. The template (`page.html`, beside this file) holds the style and the polling script;
+the Content-Security-Policy allows those two by their hashes, and nothing else.
 """
 
 from __future__ import annotations
