@@ -10,8 +10,8 @@ import difflib
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_origin
 
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from monop.api.alerting import ALERTING_KINDS
 from monop.api.resources import API_VERSION
 from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
 from monop.desired import alerting as alerting_checks
-from monop.desired import hints
+from monop.desired import fleet, hints
 from monop.desired import policy as host_policy
 from monop.desired.amconfig import check_config as check_alertmanager_config
 from monop.desired.promql import check_groups
@@ -48,16 +48,19 @@ def load(
     display: str | None = None,
     check_rules: bool = False,
     policy: host_policy.Policy | None = None,
+    host: fleet.Host | None = None,
 ) -> DesiredState:
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
     `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
     every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms) and its `tests`
     run by `promtool test rules`, and the Alertmanager config by `amtool check-config`; `policy`
-    refuses what it does not allow (monop.desired.policy).
+    refuses what it does not allow (monop.desired.policy). `host` (default: this machine, no
+    labels) is whose selection is returned; every host the tree names is validated (monop.desired.fleet).
     """
     root = Path(path)
     display = display or str(path)
+    host = host or fleet.this_host()
     if not root.exists():
         raise InvalidDesiredState([Problem(display, None, None, None, "no such file or directory")])
     problems: list[Problem] = []
@@ -71,16 +74,81 @@ def load(
         per_file[file] = _load_file(file, shown, root if root.is_dir() else root.parent)
     # A YAML file a container mounts (an exporter's config, a prometheus.yml) is content, not resources.
     mounted = [m.path for resources, _ in per_file.values() for r in resources for m in r.mounted]
+    per_host: dict[str, list[LoadedResource]] = {}
     for file, (resources, file_problems) in per_file.items():
-        if not any(file.resolve().is_relative_to(m) for m in mounted):
-            loaded.extend(resources)
-            problems.extend(file_problems)
-    rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
+        if any(file.resolve().is_relative_to(m) for m in mounted):
+            continue
+        problems.extend(file_problems)
+        try:
+            owner = fleet.host_of(PurePosixPath(file.relative_to(root).as_posix())) if root.is_dir() else None
+        except ValueError as err:
+            problems.append(Problem(str(Path(display) / file.relative_to(root)), None, None, None, str(err)))
+            continue
+        (loaded if owner is None else per_host.setdefault(owner, [])).extend(resources)
+    # Every host the tree names is checked, so a commit that breaks one host is refused by all.
+    names = fleet.named_hosts(per_host, [*loaded, *(r for rs in per_host.values() for r in rs)])
+    by_host: dict[str, list[Problem]] = {}
+    mine: _Checked | None = None
+    for name in sorted(names | {host.name}):
+        own = name == host.name
+        checked = _check(
+            fleet.selection(loaded, per_host.get(name, []), host if own else fleet.Host(name)),
+            default_address=default_address,
+            exists_on_host=exists_on_host if own else _anything,
+            policy=policy,
+            check_rules=check_rules and own,
+            found=problems,
+        )
+        by_host[name] = checked.problems
+        mine = checked if own else mine
+    assert mine is not None
+    problems.extend(fleet.combine(by_host, host.name))
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise InvalidDesiredState(problems)
+    return DesiredState(
+        tuple(sorted(mine.resources, key=lambda r: r.key)),
+        display,
+        tuple(sorted(problems)),
+        revision,
+        tuple(sorted(mine.rule_groups, key=lambda r: r.key)),
+        tuple(sorted(mine.alerting, key=lambda r: r.key)),
+        host=host.name,
+        hosts=tuple(sorted(names | {host.name})),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    """One host's selection, split by what it becomes, and the problems it has."""
+
+    resources: list[LoadedResource]
+    rule_groups: list[LoadedResource]
+    alerting: list[LoadedResource]
+    problems: list[Problem]
+
+
+def _anything(path: str) -> bool:
+    return True  # another host's devices and paths are not here to look at
+
+
+def _check(
+    selected: list[LoadedResource],
+    *,
+    default_address: str,
+    exists_on_host: Callable[[str], bool],
+    policy: host_policy.Policy | None,
+    check_rules: bool,
+    found: Sequence[Problem] = (),
+) -> _Checked:
+    """Every check across the resources one host runs; promtool and amtool with `check_rules`
+    (amtool not on a receiver with a problem already `found` in its file)."""
+    problems: list[Problem] = []
+    rule_groups = [r for r in selected if isinstance(r.resource, AlertRuleGroupResource)]
     # Alertmanager's kinds (monop.desired.alerting): receivers and routing, no container either.
-    alerting = [r for r in loaded if r.resource.kind in ALERTING_KINDS]
+    alerting = [r for r in selected if r.resource.kind in ALERTING_KINDS]
     loaded = [
         r
-        for r in loaded
+        for r in selected
         if not isinstance(r.resource, AlertRuleGroupResource) and r.resource.kind not in ALERTING_KINDS
     ]
     problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
@@ -93,16 +161,9 @@ def load(
         problems.extend(run_tests(rule_groups))
         # amtool only on a config monop would write: after its own, better-located refusals.
         keys = {r.key for r in alerting}
-        if not any(p.severity is Severity.ERROR and p.resource in keys for p in problems):
+        if not any(p.severity is Severity.ERROR and p.resource in keys for p in [*found, *problems]):
             problems.extend(check_alertmanager_config(alerting))
-    if any(p.severity is Severity.ERROR for p in problems):
-        raise InvalidDesiredState(problems)
-    loaded.sort(key=lambda r: r.key)
-    rule_groups.sort(key=lambda r: r.key)
-    alerting.sort(key=lambda r: r.key)
-    return DesiredState(
-        tuple(loaded), display, tuple(sorted(problems)), revision, tuple(rule_groups), tuple(alerting)
-    )
+    return _Checked(loaded, rule_groups, alerting, problems)
 
 
 def _yaml_files(root: Path) -> Iterable[Path]:

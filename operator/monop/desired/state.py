@@ -59,6 +59,8 @@ class DesiredState:
     revision: str | None = None
     rule_groups: tuple[LoadedResource, ...] = ()  # AlertRuleGroups: files for Prometheus, not containers
     alerting: tuple[LoadedResource, ...] = ()  # AlertReceivers and the AlertRouting: alertmanager.yml
+    host: str | None = None  # whose selection this is (monop.desired.fleet)
+    hosts: tuple[str, ...] = ()  # every host the tree names, this one among them
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}
