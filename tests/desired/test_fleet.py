@@ -151,3 +151,12 @@ def test_a_wrong_placement_is_a_located_error(tmp_path: Path, placement: str, me
     assert problem.line == 13 and problem.resource == "BusinessService/web", problem
     assert message in problem.message, problem
     assert (problem.field or "").startswith("spec.placement"), problem
+
+
+def test_a_kubernetes_node_selector_is_pointed_at_placement(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20613) + "  nodeSelector: {gpu: 'true'}\n")
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    assert [p.message for p in raised.value.problems] == [
+        "unknown field 'nodeSelector': write placement: {matchLabels: {...}}, matched against the host's labels"
+    ]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from monop.api.placement import HOSTNAME_LABEL
+from monop.api.placement import HOSTNAME_LABEL, Placement
 from monop.desired.state import LoadedResource
 from monop.errors import Problem, Severity
 
@@ -60,10 +60,16 @@ def named_hosts(
     """The hosts a tree names: its `hosts/<name>/` folders and the host names placements name."""
     names = set(per_host)
     for loaded in resources:
-        placement = getattr(loaded.resource.spec, "placement", None)
+        placement = placement_of(loaded)
         if placement is not None:
             names.update(placement.hostnames())
     return names
+
+
+def placement_of(loaded: LoadedResource) -> Placement | None:
+    """The resource's `spec.placement`; None when it has none (or its kind has no container)."""
+    placement = getattr(loaded.resource.spec, "placement", None)
+    return placement if isinstance(placement, Placement) else None
 
 
 def selection(
@@ -78,8 +84,8 @@ def selection(
 
 
 def _placed(loaded: LoadedResource, labels: Mapping[str, str]) -> bool:
-    placement = getattr(loaded.resource.spec, "placement", None)
-    return placement is None or bool(placement.matches(labels))
+    placement = placement_of(loaded)
+    return placement is None or placement.matches(labels)
 
 
 def combine(by_host: Mapping[str, Sequence[Problem]], own: str) -> list[Problem]:

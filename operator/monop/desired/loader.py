@@ -86,7 +86,8 @@ def load(
             continue
         (loaded if owner is None else per_host.setdefault(owner, [])).extend(resources)
     # Every host the tree names is checked, so a commit that breaks one host is refused by all.
-    names = fleet.named_hosts(per_host, [*loaded, *(r for rs in per_host.values() for r in rs)])
+    every = [*loaded, *(r for rs in per_host.values() for r in rs)]
+    names = fleet.named_hosts(per_host, every)
     by_host: dict[str, list[Problem]] = {}
     mine: _Checked | None = None
     for name in sorted(names | {host.name}):
@@ -114,6 +115,7 @@ def load(
         tuple(sorted(mine.alerting, key=lambda r: r.key)),
         host=host.name,
         hosts=tuple(sorted(names | {host.name})),
+        fleet=bool(names) or any(fleet.placement_of(r) is not None for r in every),
     )
 
 

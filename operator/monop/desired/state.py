@@ -61,6 +61,7 @@ class DesiredState:
     alerting: tuple[LoadedResource, ...] = ()  # AlertReceivers and the AlertRouting: alertmanager.yml
     host: str | None = None  # whose selection this is (monop.desired.fleet)
     hosts: tuple[str, ...] = ()  # every host the tree names, this one among them
+    fleet: bool = False  # the tree has hosts/ folders or placements: it is meant for several hosts
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}

@@ -41,7 +41,7 @@ class Job:
     name: str
     targets: tuple[Target, ...]
     instance: str = DEFAULT_INSTANCE  # the monop instance that keeps it
-    host: str | None = None  # the fleet host that runs it, when the tree names more than one
+    host: str | None = None  # the fleet host that runs it, in a fleet's tree
 
 
 def self_target(metrics_address: str, scrape_address: str) -> Target:
@@ -63,9 +63,10 @@ def jobs(
 
     monop's own job is there when `metrics_address` is: where its daemon serves /metrics.
     Resources whose key is in `without` (a container monop does not own holds their name) are left out.
-    When the tree names several hosts, every target is labelled `host` with the one whose selection it is.
+    In a fleet's tree (hosts/ folders or placements), every target is labelled `host` with the
+    host whose selection it is.
     """
-    host = state.host if len(state.hosts) > 1 else None
+    host = state.host if state.fleet else None
     by_job: dict[str, list[Target]] = {}
     for loaded in state.resources:
         if loaded.key in without:
