@@ -6,6 +6,7 @@ repository on three hosts are tests/daemon/test_fleet_daemons.py.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,21 @@ def test_a_kubernetes_node_selector_is_pointed_at_placement(tmp_path: Path) -> N
     assert [p.message for p in raised.value.problems] == [
         "unknown field 'nodeSelector': write placement: {matchLabels: {...}}, matched against the host's labels"
     ]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian: prometheus) is needed")
+def test_promtool_checks_the_rule_groups_only_another_host_has(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20614))
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    group = "apiVersion: monop.dev/v1alpha1\nkind: AlertRuleGroup\nmetadata: {name: g}\nspec:\n  rules:\n"
+    (tmp_path / "hosts" / "beta" / "g.yaml").write_text(group + "    - {alert: A, expr: 'sum(up'}\n")
+    load(tmp_path, host=Host("alpha"))  # without check_rules, as before: promtool is not asked
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"), check_rules=True)
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.line, problem.field) == (
+        f"{tmp_path}/hosts/beta/g.yaml",
+        6,
+        "spec.rules[0].expr",
+    )
+    assert problem.message.startswith("promtool: ")

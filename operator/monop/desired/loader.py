@@ -53,8 +53,8 @@ def load(
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
     `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
-    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms) and its `tests`
-    run by `promtool test rules`, and the Alertmanager config by `amtool check-config`; `policy`
+    every AlertRuleGroup (every host's) is also checked by promtool (a subprocess, about 30 ms) and
+    its `tests` run by `promtool test rules`, and this host's Alertmanager config by `amtool check-config`; `policy`
     refuses what it does not allow (monop.desired.policy). `host` (default: this machine, no
     labels) is whose selection is returned; every host the tree names is validated (monop.desired.fleet).
     """
@@ -90,6 +90,7 @@ def load(
     names = fleet.named_hosts(per_host, every)
     by_host: dict[str, list[Problem]] = {}
     mine: _Checked | None = None
+    groups: dict[int, LoadedResource] = {}  # every host's rule groups, each once
     for name in sorted(names | {host.name}):
         own = name == host.name
         checked = _check(
@@ -102,8 +103,13 @@ def load(
         )
         by_host[name] = checked.problems
         mine = checked if own else mine
+        groups.update((id(g), g) for g in checked.rule_groups)
     assert mine is not None
     problems.extend(fleet.combine(by_host, host.name))
+    if check_rules:  # promtool on the groups only other hosts have (a hosts/<name>/ one): once each
+        others = [g for g in groups.values() if not any(g is m for m in mine.rule_groups)]
+        problems.extend(check_groups(others))
+        problems.extend(run_tests(others))
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     return DesiredState(
