@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_origin
 
@@ -23,14 +23,10 @@ from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
 from monop.desired import alerting as alerting_checks
 from monop.desired import fleet, hints
 from monop.desired import policy as host_policy
-from monop.desired.amconfig import check_config as check_alertmanager_config
-from monop.desired.promql import check_groups
-from monop.desired.routing import analyse as analyse_routing
-from monop.desired.ruletests import run_tests
+from monop.desired.checks import check_hosts
 from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
-from monop.desired.validate import check_all, duplicate_names
 from monop.desired.yamldoc import Document, YamlError, as_written, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
 
@@ -88,28 +84,18 @@ def load(
     # Every host the tree names is checked, so a commit that breaks one host is refused by all.
     every = [*loaded, *(r for rs in per_host.values() for r in rs)]
     names = fleet.named_hosts(per_host, every)
-    by_host: dict[str, list[Problem]] = {}
-    mine: _Checked | None = None
-    groups: dict[int, LoadedResource] = {}  # every host's rule groups, each once
-    for name in sorted(names | {host.name}):
-        own = name == host.name
-        checked = _check(
-            fleet.selection(loaded, per_host.get(name, []), host if own else fleet.Host(name)),
-            default_address=default_address,
-            exists_on_host=exists_on_host if own else _anything,
-            policy=policy,
-            check_rules=check_rules and own,
-            found=problems,
-        )
-        by_host[name] = checked.problems
-        mine = checked if own else mine
-        groups.update((id(g), g) for g in checked.rule_groups)
-    assert mine is not None
-    problems.extend(fleet.combine(by_host, host.name))
-    if check_rules:  # promtool on the groups only other hosts have (a hosts/<name>/ one): once each
-        others = [g for g in groups.values() if not any(g is m for m in mine.rule_groups)]
-        problems.extend(check_groups(others))
-        problems.extend(run_tests(others))
+    mine, host_problems = check_hosts(
+        loaded,
+        per_host,
+        names | {host.name},
+        host,
+        default_address=default_address,
+        exists_on_host=exists_on_host,
+        policy=policy,
+        check_rules=check_rules,
+        found=problems,
+    )
+    problems.extend(host_problems)
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
     return DesiredState(
@@ -123,55 +109,6 @@ def load(
         hosts=tuple(sorted(names | {host.name})),
         fleet=bool(names) or any(fleet.placement_of(r) is not None for r in every),
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class _Checked:
-    """One host's selection, split by what it becomes, and the problems it has."""
-
-    resources: list[LoadedResource]
-    rule_groups: list[LoadedResource]
-    alerting: list[LoadedResource]
-    problems: list[Problem]
-
-
-def _anything(path: str) -> bool:
-    return True  # another host's devices and paths are not here to look at
-
-
-def _check(
-    selected: list[LoadedResource],
-    *,
-    default_address: str,
-    exists_on_host: Callable[[str], bool],
-    policy: host_policy.Policy | None,
-    check_rules: bool,
-    found: Sequence[Problem] = (),
-) -> _Checked:
-    """Every check across the resources one host runs; promtool and amtool with `check_rules`
-    (amtool not on a receiver with a problem already `found` in its file)."""
-    problems: list[Problem] = []
-    rule_groups = [r for r in selected if isinstance(r.resource, AlertRuleGroupResource)]
-    # Alertmanager's kinds (monop.desired.alerting): receivers and routing, no container either.
-    alerting = [r for r in selected if r.resource.kind in ALERTING_KINDS]
-    loaded = [
-        r
-        for r in selected
-        if not isinstance(r.resource, AlertRuleGroupResource) and r.resource.kind not in ALERTING_KINDS
-    ]
-    problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
-    problems.extend(host_policy.check(loaded, policy))
-    problems.extend(duplicate_names(rule_groups))
-    problems.extend(alerting_checks.check(alerting, loaded, default_address=default_address, policy=policy))
-    problems.extend(analyse_routing(alerting, rule_groups))
-    if check_rules:
-        problems.extend(check_groups(rule_groups))
-        problems.extend(run_tests(rule_groups))
-        # amtool only on a config monop would write: after its own, better-located refusals.
-        keys = {r.key for r in alerting}
-        if not any(p.severity is Severity.ERROR and p.resource in keys for p in [*found, *problems]):
-            problems.extend(check_alertmanager_config(alerting))
-    return _Checked(loaded, rule_groups, alerting, problems)
 
 
 def _yaml_files(root: Path) -> Iterable[Path]:
