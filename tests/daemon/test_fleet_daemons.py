@@ -59,8 +59,11 @@ class Host:
         return {c["Names"][0]: c.get("Labels") or {} for c in self.podman.containers()}
 
     def env(self, name: str) -> str | None:
-        out = self.podman.podman("inspect", name, "--format", "json").stdout
-        env = dict(item.partition("=")[::2] for item in json.loads(out)[0]["Config"]["Env"])
+        """The container's ROLE; None without one, or while no container has the name (mid-swap)."""
+        done = self.podman.podman("inspect", name, "--format", "json", check=False)
+        if done.returncode != 0:
+            return None
+        env = dict(item.partition("=")[::2] for item in json.loads(done.stdout)[0]["Config"]["Env"])
         return env.get("ROLE")
 
 
