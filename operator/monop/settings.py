@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,6 +19,7 @@ from monop.errors import SettingsError
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 ENV_PREFIX = "MONOP_"
 
 
@@ -142,6 +143,21 @@ class Settings(BaseModel):
         DEFAULT_INSTANCE,
         description="This monop's name on a shared Podman: it keeps only containers labelled with it.",
     )
+    host_name: str | None = Field(
+        None,
+        description="This host's name in a fleet (README: Fleet): its hosts/<name>/ folder and its label "
+        "`hostname`; unset: the machine's hostname.",
+    )
+    host_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="This host's labels, which each resource's spec.placement is matched against "
+        "(`hostname` is always one of them).",
+    )
+    fleet_addresses: dict[str, str] = Field(
+        default_factory=dict,
+        description="For `monop render prometheus --fleet`: the address a central Prometheus reaches "
+        "each host at, by host name; a host not listed is reached by its name.",
+    )
 
     @field_validator("metrics_address", "webhook_address")
     @classmethod
@@ -155,6 +171,16 @@ class Settings(BaseModel):
             or (":" in host.strip("[]") and not host.startswith("["))
         ):
             raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:9469 or [::1]:9469)")
+        return value
+
+    @field_validator("host_name")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a host name: letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
         return value
 
     @field_validator("instance")
@@ -206,8 +232,11 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _structured(annotation: Any) -> bool:
-    """A model (or an optional one): its variable holds JSON."""
-    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in (annotation, *get_args(annotation)))
+    """A model or a mapping (or an optional one): its variable holds JSON."""
+    return any(
+        (isinstance(a, type) and issubclass(a, BaseModel)) or get_origin(a) is dict
+        for a in (annotation, *get_args(annotation))
+    )
 
 
 def _from_config_file(path: Path | None) -> dict[str, Any]:

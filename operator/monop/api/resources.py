@@ -25,6 +25,7 @@ from pydantic import (
 from monop.api.duration import Duration
 from monop.api.forms import Forms
 from monop.api.parts import PORT_NAME, PORT_NAME_MAX, Device, Port, Volume, port_name_problem
+from monop.api.placement import Placement
 from monop.api.quantity import Cpus, MemoryBytes
 from monop.api.stopping import StopSignal, StopTimeout
 
@@ -365,6 +366,11 @@ class ContainerSpec(Strict):
     )
     init: bool = Field(
         False, description="Run an init as PID 1 that forwards signals and reaps zombies (podman run --init)."
+    )
+    placement: Placement | None = Field(
+        None,
+        description="The hosts this resource runs on: a label selector (matchLabels, matchExpressions) "
+        "matched against each host's labels (README: Fleet); unset: every host.",
     )
 
     @field_validator("env", mode="before")

@@ -38,6 +38,7 @@ from monop.daemon.source import Adopted, SourceTracker
 from monop.daemon.statestore import DaemonLock, DaemonRecord, StateStore
 from monop.daemon.supervise import Health
 from monop.desired.git import GitSource
+from monop.desired.source import this_host
 from monop.errors import PodmanUnavailable
 from monop.reconcile.health import Mode
 from monop.reconcile.holds import Deferred
@@ -69,7 +70,7 @@ class Daemon:
         self.settings = settings
         _remember_setting_secrets(settings)
         self.clock = clock or RealClock()
-        self.metrics = Metrics(registry or CollectorRegistry())
+        self.metrics = Metrics(registry or CollectorRegistry(), host=this_host(settings).name)
         self.log = log.get()
         self._reload_settings = load_settings
         self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
@@ -262,6 +263,10 @@ class Daemon:
             if settings.instance != self.settings.instance:
                 # Every container would become another instance's: a Conflict, never repaired.
                 self.log.error("settings_reload_refused", error="changing instance needs a restart")
+                return
+            if settings.host_name != self.settings.host_name:
+                # The host labels every series and container already exported.
+                self.log.error("settings_reload_refused", error="changing host_name needs a restart")
                 return
             self.settings = settings
             _remember_setting_secrets(settings)

@@ -64,8 +64,11 @@ OPERATIONS = (
 class Metrics:
     """monop's metrics; every label set known up front starts at 0, as controller-runtime does."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, host: str = "") -> None:
         self.registry = registry
+        # The fleet host (monop.desired.fleet) on the series a central Prometheus compares across
+        # hosts: the revision in force and each resource's state.
+        self.host = host
         # What the library's default registry would carry: process_* (CPU seconds, resident
         # memory bytes, open fds), python_info and python_gc_*.
         ProcessCollector(registry=registry)
@@ -90,7 +93,7 @@ class Metrics:
             ["kind", "action", "result"],
             registry=registry,
         )
-        self.resources = Gauge("monop_resources", "Resources by state.", ["state"], registry=registry)
+        self.resources = Gauge("monop_resources", "Resources by state.", ["host", "state"], registry=registry)
         self.last_full_reconcile = Gauge(
             "monop_last_full_reconcile_timestamp_seconds",
             "When every resource was last found in sync or repaired.",
@@ -170,7 +173,10 @@ class Metrics:
         for reason in SHED_REASONS:
             self.http_shed.labels(reason)
         self.applied_revision = Info(
-            "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
+            "monop_applied_revision",
+            "The git revision whose desired state is in force, on this host.",
+            ["host"],
+            registry=registry,
         )
         self.health_checks = Counter(
             "monop_health_checks",
@@ -193,14 +199,14 @@ class Metrics:
         self.resource_info = Gauge(
             "monop_resource_info",
             "1 for each resource, labelled with its sync and health (Argo CD's two axes).",
-            ["kind", "name", "sync", "health"],
+            ["host", "kind", "name", "sync", "health"],
             registry=registry,
         )
         self.resource_condition = Gauge(
             "monop_resource_condition",
             "1 for the status each condition of a resource has now, 0 for the others "
             "(as Flux's gotk_reconcile_condition).",
-            ["kind", "name", "type", "status"],
+            ["host", "kind", "name", "type", "status"],
             registry=registry,
         )
         self.suspended = Gauge(
@@ -319,7 +325,7 @@ class Metrics:
                 for result in ACTION_RESULTS:
                     self.actions.labels(kind, action.value, result)
         for state in State:
-            self.resources.labels(state.value)
+            self.resources.labels(host, state.value)
         for operation in OPERATIONS:
             self.podman_errors.labels(operation)
         for check in ("check", "probe"):
@@ -389,18 +395,18 @@ class Metrics:
         """Set the gauge of every state at once, so a state no resource is in reads 0."""
         counts = Tally(states)
         for state in State:
-            self.resources.labels(state.value).set(counts.get(state, 0))
+            self.resources.labels(self.host, state.value).set(counts.get(state, 0))
 
     def set_resource(self, key: str, status: ResourceStatus) -> None:
         """Replace one resource's info and condition series; a condition no longer held is dropped."""
         kind, _, name = key.partition("/")
         self.forget_resource(key)
-        info: tuple[str, ...] = (kind, name, status.sync.value, status.health.value)
+        info: tuple[str, ...] = (self.host, kind, name, status.sync.value, status.health.value)
         self.resource_info.labels(*info).set(1)
         conditions: list[tuple[str, ...]] = []
         for condition in status.conditions:
             for truth in ("True", "False", "Unknown"):
-                labels: tuple[str, ...] = (kind, name, condition.type, truth)
+                labels: tuple[str, ...] = (self.host, kind, name, condition.type, truth)
                 self.resource_condition.labels(*labels).set(1 if condition.status == truth else 0)
                 conditions.append(labels)
         self._shown[key] = (info, conditions)

@@ -65,6 +65,9 @@ class DesiredState:
     alerting: tuple[LoadedResource, ...] = ()  # AlertReceivers and the AlertRouting: alertmanager.yml
     grafana: tuple[LoadedResource, ...] = ()  # GrafanaDashboards and GrafanaDatasources: Grafana's files
     dashboards: tuple[Dashboard, ...] = ()  # the GrafanaDashboards built (monop.desired.grafana)
+    host: str | None = None  # whose selection this is (monop.desired.fleet)
+    hosts: tuple[str, ...] = ()  # every host the tree names, this one among them
+    fleet: bool = False  # the tree has hosts/ folders or placements: it is meant for several hosts
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}
