@@ -293,7 +293,8 @@ async def check(
                 )
                 # Where to look: the query at fault (the first not to have data), else the panel.
                 at_fault = [c.line for c in checks if c.result is result and result is not PanelResult.DATA]
-                line = at_fault[0] if at_fault else board.where.line_of(panel.path)
+                line = at_fault[0] if at_fault and at_fault[0] else board.where.line_of(panel.path)
+
                 panels.append(
                     PanelCheck(panel.title, panel.type, result, tuple(checks), board.where.file, line)
                 )
