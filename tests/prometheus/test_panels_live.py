@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,9 @@ from monop.desired.state import DesiredState
 from monop.prometheus import panels
 from monop.prometheus.api import PrometheusAPI
 from monop.prometheus.panels import PanelReport, PanelResult
+from monop_testbed.daemon import DaemonProcess
 from monop_testbed.exporters import GpuStandIn, NodeExporter
-from monop_testbed.podman_service import wait_for
+from monop_testbed.podman_service import PodmanService, wait_for
 from monop_testbed.prometheus_server import PrometheusServer
 
 pytestmark = pytest.mark.prometheus
@@ -223,3 +225,78 @@ def test_check_dashboards_without_prometheus_is_a_usage_error_and_unreachable_is
     down = monop("check", "dashboards", "-d", str(tmp_path), "--prometheus-url", "http://127.0.0.1:20803")
     assert down.returncode == 3 and "could not ask Prometheus" in down.stderr
     assert shutil.which("promtool")  # the desired state's PromQL was checked as it was read
+
+
+@pytest.mark.podman
+def test_the_daemon_reports_panels_in_status_metrics_and_log(
+    prometheus: PrometheusServer, tmp_path: Path, podman_service: PodmanService
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "host.yaml").write_text(DASHBOARD)
+    env = {"MONOP_PROMETHEUS_URL": prometheus.url, "MONOP_RULE_CHECK_INTERVAL": "1s"}
+    with DaemonProcess(
+        podman_service.url, desired, tmp_path / "state", resync_interval="1s", extra_env=env
+    ) as daemon:
+        daemon.wait_ready()
+        found = daemon.wait_event("panel_result_changed", panel="GPU Temperature")
+        assert (found["level"], found["dashboard"], found["result"], found["was"]) == (
+            "warning",
+            "host",
+            "NoData",
+            None,
+        )
+        assert "nearest: nvidia_smi_temperature_gpu" in found["reason"]
+        wait_for(
+            lambda: daemon.metric("monop_grafana_panels", dashboard="host", result="Data") == 3,
+            30,
+            "the panel metric",
+        )
+        assert daemon.metric("monop_grafana_panels", dashboard="host", result="Error") == 1
+        [board] = daemon.status()[1]["dashboards"]
+        assert (board["uid"], board["withData"]) == ("host", 3)
+        assert [p["result"] for p in board["panels"]] == ["Data", "NoData", "NoData", "Error", "Data", "Data"]
+        text = daemon.monop("status", "-d", str(desired)).stdout
+        assert (
+            "dashboard Host (host): 3/6 panels with data\n  NoData: GPU Temperature: nvidia_smi_temperatur_gpu: "
+            in text
+        )
+        # Fixed as the check says: the panel has data at the next check, said once.
+        (desired / "host.yaml").write_text(
+            DASHBOARD.replace("nvidia_smi_temperatur_gpu", "nvidia_smi_temperature_gpu")
+        )
+        fixed = daemon.wait_event("panel_result_changed", panel="GPU Temperature", result="Data")
+        assert (fixed["level"], fixed["was"]) == ("info", "NoData")
+        wait_for(
+            lambda: daemon.metric("monop_grafana_panels", dashboard="host", result="Data") == 4,
+            30,
+            "the panel metric after the fix",
+        )
+        assert len(daemon.events("panel_result_changed", panel="Load")) == 1
+        assert daemon.tracebacks() == 0
+
+
+@pytest.mark.podman
+def test_status_without_a_daemon_checks_the_panels_itself(
+    prometheus: PrometheusServer, tmp_path: Path, podman_service: PodmanService
+) -> None:
+    (tmp_path / "host.yaml").write_text(DASHBOARD)
+    env = {**os.environ, "MONOP_PODMAN_URL": podman_service.url}
+    common = ("-d", str(tmp_path), "--state-dir", str(tmp_path / "state"))
+    done = subprocess.run(
+        [sys.executable, "-m", "monop", "status", *common, "--prometheus-url", prometheus.url, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    [board] = json.loads(done.stdout)["dashboards"]
+    assert board["withData"] == 3 and board["panels"][3]["error"]
+    unset = subprocess.run(
+        [sys.executable, "-m", "monop", "status", *common],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert "dashboard Host (host): 6 panels, not checked: set prometheus_url" in unset.stdout
