@@ -256,6 +256,9 @@ def test_the_daemon_reports_panels_in_status_metrics_and_log(
         [board] = daemon.status()[1]["dashboards"]
         assert (board["uid"], board["withData"]) == ("host", 3)
         assert [p["result"] for p in board["panels"]] == ["Data", "NoData", "NoData", "Error", "Data", "Data"]
+        # The status page renders the same document.
+        page = daemon.get("/").text
+        assert "3/6 with data" in page and "nearest: nvidia_smi_temperature_gpu" in page
         text = daemon.monop("status", "-d", str(desired)).stdout
         assert (
             "dashboard Host (host): 3/6 panels with data\n  NoData: GPU Temperature: nvidia_smi_temperatur_gpu: "
