@@ -82,7 +82,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "rule_check_interval",
         "duration",
-        "How often the daemon asks Prometheus whether each rule's selectors match any series (dead selectors), besides after every rule sync; 0: only after rule syncs. (default: 5m)",
+        "How often the daemon asks Prometheus whether each rule's selectors match any series (dead selectors), besides after every rule sync, and each dashboard panel's queries (besides after each new desired state); 0: only after those. (default: 5m)",
     ),
     Flag(
         "alertmanager_config",
