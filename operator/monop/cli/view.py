@@ -195,13 +195,14 @@ async def _panels(state: DesiredState, settings: Settings, daemon: DaemonRecord 
 
 def _receiver_json(loaded: LoadedResource, daemon: DaemonRecord | None) -> dict[str, Any]:
     """A receiver by name and the kinds of its integrations; never their URLs, which may hold secrets."""
+    from monop.api.alerting import INTEGRATIONS
     from monop.desired.alerting import receiver_of
 
     spec = receiver_of(loaded).spec
-    kinds = ("webhook", "email", "slack")
     return {
         "name": loaded.name,
-        "integrations": [k for k in kinds if getattr(spec, f"{k}_configs", ())],
+        # Each kind the model has (webhook, email, slack, ...): a new one is listed without an edit here.
+        "integrations": [key.removesuffix("_configs") for _f, key in INTEGRATIONS if getattr(spec, key, ())],
         # Written into alertmanager.yml, or why the desired one is not the one running.
         "error": daemon.alertmanager_error if daemon is not None else None,
     }
