@@ -81,7 +81,8 @@ class Settings(BaseModel):
         300.0,
         ge=0,
         description="How often the daemon asks Prometheus whether each rule's selectors match any series "
-        "(dead selectors), besides after every rule sync; 0: only after rule syncs.",
+        "(dead selectors), besides after every rule sync, and each dashboard panel's queries "
+        "(besides after each new desired state); 0: only after those.",
     )
     # Alertmanager (monop.prometheus.alertmanager): the file monop writes, and the API it reloads and asks.
     alertmanager_config: Path = Field(

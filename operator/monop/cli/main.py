@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from monop.reconcile.plan import Plan
     from monop.settings import Settings
 
-__all__ = ["app", "control", "export", "main", "rulecheck", "testing", "view"]
+__all__ = ["app", "control", "export", "main", "panelcheck", "rulecheck", "testing", "view"]
 
 
 @app.command()
@@ -605,4 +605,4 @@ def main() -> None:
 
 
 # The commands of the other modules, registered after these so that --help lists them in this order.
-from monop.cli import control, export, rulecheck, testing, view  # noqa: E402
+from monop.cli import control, export, panelcheck, rulecheck, testing, view  # noqa: E402

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from monop.prometheus.alertmanager import ConfigStatus
     from monop.prometheus.api import TargetReport
     from monop.prometheus.deadrules import DeadSelector
+    from monop.prometheus.panels import PanelReport
     from monop.prometheus.rules import RuleStatus
     from monop.reconcile.plan import Status
     from monop.settings import Settings
@@ -65,6 +66,9 @@ class View:
     scrapes: Mapping[str, list[Target]]  # what Prometheus is to scrape, by resource key
     receivers: list[dict[str, Any]] = field(default_factory=list)  # the desired AlertReceivers
     alertmanager: ConfigStatus | None = None  # None: the desired state has no AlertRouting/AlertReceiver
+    # The desired GrafanaDashboards with their panel results (monop.cli.panelview): the daemon's
+    # last check while it runs, else one made now when prometheus_url is set.
+    dashboards: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def prometheus_unreachable(self) -> bool:
@@ -131,7 +135,7 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
 
     podman = connect(settings)
     try:
-        result, (targets, rules), alertmanager = asyncio.run(
+        result, (targets, rules), alertmanager, panel_report = asyncio.run(
             _gather(
                 survey(
                     units(state, settings.instance),
@@ -142,6 +146,7 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
                 ),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
                 _ask_alertmanager(state, settings, daemon.alertmanager_error if daemon and alive else None),
+                _panels(state, settings, daemon if alive else None),
             )
         )
     finally:
@@ -163,9 +168,29 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
     from monop.desired.alerting import receivers as receivers_of
 
     receivers = [_receiver_json(r, daemon) for r in receivers_of(state.alerting)]
+    from monop.cli.panelview import dashboards_json
+
     return View(
-        statuses, records, daemon, alive, targets, rules, suspended, now, scrapes, receivers, alertmanager
+        statuses,
+        records,
+        daemon,
+        alive,
+        targets,
+        rules,
+        suspended,
+        now,
+        scrapes,
+        receivers,
+        alertmanager,
+        dashboards_json(state, panel_report, settings.prometheus_url),
     )
+
+
+async def _panels(state: DesiredState, settings: Settings, daemon: DaemonRecord | None) -> PanelReport | None:
+    """The running daemon's last panel check; without a daemon, one made now (None: no prometheus_url)."""
+    from monop.cli.panelview import ask_panels
+
+    return await ask_panels(state, settings, daemon)
 
 
 def _receiver_json(loaded: LoadedResource, daemon: DaemonRecord | None) -> dict[str, Any]:
@@ -285,6 +310,9 @@ def render_view(
             )
         for dead in view.dead_selectors:
             text += f"\nwarning: {dead}"
+        from monop.cli.panelview import dashboards_text
+
+        text += "".join(f"\n{line}" for line in dashboards_text(view.dashboards))
         if view.suspended:
             text += "\nsuspended: " + ", ".join(sorted(view.suspended))
     return text
@@ -313,8 +341,7 @@ def document(view: View, shown: list[Status]) -> dict[str, Any]:
         "alertmanager": None if view.alertmanager is None else view.alertmanager.to_json(),
         "receivers": view.receivers,
         "deadSelectors": [d.to_json() for d in view.dead_selectors],
-        # The GrafanaDashboard resources with their panel results, once that kind exists.
-        "dashboards": [],
+        "dashboards": view.dashboards,
         "suspended": sorted(view.suspended),
     }
 
@@ -365,6 +392,7 @@ def _signature(view: View, shown: list[Status]) -> object:
         daemon,
         tuple(str(r) for r in view.rules),
         tuple(str(d) for d in view.dead_selectors),
+        tuple((b["uid"], tuple(p["result"] for p in b["panels"])) for b in view.dashboards),
         str(view.alertmanager),
     )
 

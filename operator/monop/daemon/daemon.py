@@ -30,6 +30,7 @@ from monop.daemon.events import EventLog
 from monop.daemon.grafanasync import GrafanaSync
 from monop.daemon.healthrun import HealthRunner
 from monop.daemon.metrics import Metrics
+from monop.daemon.panelsync import PanelSync
 from monop.daemon.promsync import PrometheusSync
 from monop.daemon.reconciler import ResourceReconciler
 from monop.daemon.records import Records
@@ -103,6 +104,9 @@ class Daemon:
             settings, metrics=self.metrics, log=self.log, clock_wall=self.clock.wall, changed=self.save
         )
         self.grafana = GrafanaSync(settings, metrics=self.metrics, log=self.log)
+        self.panels = PanelSync(
+            settings, metrics=self.metrics, log=self.log, clock_wall=self.clock.wall, changed=self.save
+        )
         self.records = Records(
             self.metrics,
             clock_wall=self.clock.wall,
@@ -179,6 +183,7 @@ class Daemon:
             alertmanager_error=self.prometheus.alertmanager_error,
             dead_selectors=[d.to_json() for d in self.prometheus.dead.dead] if self.prometheus.dead else [],
             rules_checked_at=self.prometheus.dead_checked_at,
+            dashboards=self.panels.report.to_json() if self.panels.report else None,
             git=self.source.record(),
             resync_interval=self.settings.resync_interval,
             down=self.health.to_json(),
@@ -242,6 +247,7 @@ class Daemon:
         self._digest = _digest(adopted.units)
         self.prometheus.start_rules_sync(adopted.state)
         self.grafana.sync(adopted.state)
+        self.panels.soon()  # checked at the next resync
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
@@ -273,6 +279,7 @@ class Daemon:
             self.source.use_settings(settings)
             self.prometheus.settings = settings
             self.grafana.settings = settings
+            self.panels.settings = settings
 
     def background_tasks(self) -> list[asyncio.Future[None]]:
         """Tasks the parts started that the shutdown must cancel: a refresh, a rules sync."""
@@ -369,6 +376,7 @@ class Daemon:
         for key in await self.prometheus.check_targets(self.source.desired, self.records.states, address):
             self.enqueue(key, resync=True)
         self.records.refresh()  # a target up or down changes Ready, not the container
+        await self.panels.check_if_due(self.source.desired)
 
 
 def _digest(units: Mapping[str, Unit]) -> str:

@@ -252,6 +252,21 @@ class Metrics:
         )
         for result in ("written", "error"):
             self.grafana_syncs.labels(result)
+        self.grafana_panels = Gauge(
+            "monop_grafana_panels",
+            "Panels of each desired GrafanaDashboard (its uid) by the last check's result against "
+            "Prometheus: Data, NoData, Error (monop check dashboards says why).",
+            ["dashboard", "result"],
+            registry=registry,
+        )
+        self.panel_checks = Counter(
+            "monop_grafana_panel_checks",
+            "Checks of the dashboards' panels: ok, unreachable (Prometheus did not answer), error.",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("ok", "unreachable", "error"):
+            self.panel_checks.labels(result)
         self.queue_depth = Gauge(
             "monop_workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=registry
         )
@@ -390,6 +405,12 @@ class Metrics:
         self.dead_selectors.clear()
         for (group, rule), n in counts.items():
             self.dead_selectors.labels(group, rule).set(n)
+
+    def set_panels(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Replace every dashboard's series: (uid, result) -> its panels, 0 for a result none has."""
+        self.grafana_panels.clear()
+        for (uid, result), n in counts.items():
+            self.grafana_panels.labels(uid, result).set(n)
 
     def set_states(self, states: Iterable[State]) -> None:
         """Set the gauge of every state at once, so a state no resource is in reads 0."""

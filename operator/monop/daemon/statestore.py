@@ -83,6 +83,8 @@ class DaemonRecord:
     # The last dead-selector check (DeadSelector.to_json each) and when it ran (epoch seconds).
     dead_selectors: list[dict[str, Any]] = field(default_factory=list)
     rules_checked_at: float | None = None
+    # The last panel check of the dashboards (monop.prometheus.panels.PanelReport.to_json).
+    dashboards: dict[str, Any] | None = None
     # From a git source: {"applied": {...}, "newest": {...}, "held": sha, "rejected": {...}}.
     git: dict[str, Any] | None = None
     resync_interval: float | None = None  # seconds: a running daemon rewrites this file at least this often

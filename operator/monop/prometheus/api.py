@@ -149,6 +149,38 @@ class PrometheusAPI:
         result: list[dict[str, Any]] = data.get("result", [])
         return result
 
+    async def evaluate(self, expr: str, at: float) -> tuple[list[dict[str, Any]], str | None]:
+        """An instant query at `at` (epoch seconds): (the result, None), or ([], Prometheus's own
+        error message) when it refuses the query (400 bad_data, 422 execution, 503 timeout).
+
+        Raises PrometheusUnreachable when no answer of Prometheus's API came back.
+        """
+        path = "/api/v1/query"
+        try:
+            response = await self._client.get(path, params={"query": expr, "time": f"{at:.3f}"})
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            raise PrometheusUnreachable(
+                f"cannot read {self.url}{path}: {err or type(err).__name__}",
+                operation="query",
+                location=f"{self.url}{path}",
+            ) from None
+        if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
+            raise PrometheusUnreachable(
+                f"{self.url}{path}: HTTP {response.status_code}, not an answer of Prometheus's API",
+                operation="query",
+                location=f"{self.url}{path}",
+            )
+        if body["status"] == "error":
+            return [], str(
+                body.get("error") or f"{body.get('errorType', 'error')} (HTTP {response.status_code})"
+            )
+        data = body.get("data") or {}
+        if data.get("resultType") in ("scalar", "string"):  # `1 + 1`: one value, never empty
+            return [{"value": data.get("result")}], None
+        result: list[dict[str, Any]] = data.get("result") or []
+        return result, None
+
     async def label_values(self, label: str, start: float | None = None) -> list[str]:
         """`/api/v1/label/<label>/values`: every value in the TSDB (its whole retention), or
         only on series with samples since `start` (epoch seconds)."""
