@@ -51,3 +51,24 @@ def test_changing_how_it_reloads_recreates_nothing(tmp_path: Path) -> None:
     by_signal = units(load(tmp_path, check_rules=False))[0].spec_hash
     (tmp_path / "p.yaml").write_text(SERVICE.format(reload=""))
     assert by_http == by_signal == units(load(tmp_path, check_rules=False))[0].spec_hash
+
+
+def test_a_reload_port_that_is_not_published_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(SERVICE.format(reload="  reload: {http: {port: 9093}}"))
+    [problem] = problems_of(tmp_path)
+    assert problem == (
+        "p.yaml:7: BusinessService/prometheus: spec.reload.http.port: container port 9093 is not "
+        "published: monop reaches the reload endpoint from the host, so publish it in spec.ports "
+        '("127.0.0.1:9093:9093") or use the host network'
+    )
+
+
+def test_a_prometheus_reloaded_over_http_without_the_lifecycle_api_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(SERVICE.format(reload="  reload: {http: {port: 9090}}"))
+    [warning] = load(tmp_path).warnings
+    assert "only when started with --web.enable-lifecycle" in str(warning)
+    assert (warning.line, warning.resource, warning.field) == (
+        7,
+        "BusinessService/prometheus",
+        "spec.reload.http",
+    )
