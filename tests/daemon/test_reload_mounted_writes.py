@@ -236,3 +236,32 @@ def test_a_receiver_change_reloads_the_alertmanager_container(
         )
         assert not daemon.events("container_recreated")
         assert daemon.tracebacks() == 0
+
+
+def test_apply_reloads_a_prometheus_container_whose_rules_it_rewrote(
+    tmp_path: Path, podman_service: PodmanService, podman: Podman
+) -> None:
+    image = images.build_prometheus(podman_service)
+    desired, state, rules = tmp_path / "desired", tmp_path / "state", tmp_path / "rules"
+    desired.mkdir()
+    rules.mkdir()
+    (desired / "prometheus.yml").write_text(PROMETHEUS_YML)
+    only_prometheus = PROMETHEUS.split("---")[0]
+    (desired / "prometheus.yaml").write_text(
+        only_prometheus.format(
+            image=image, port=20203, rules=rules, tier="one", reload="{http: {path: /-/reload, port: 9090}}"
+        )
+    )
+    _write_rules(desired, "FirstAlert")
+    apply = DaemonProcess(podman_service.url, desired, state, extra_env={"MONOP_RULES_DIR": str(rules)}).monop
+    first_apply = apply("apply", "-d", str(desired))
+    assert first_apply.returncode == 0, first_apply.stdout + first_apply.stderr
+    wait_for(lambda: "FirstAlert" in _rules(20203), 60, "Prometheus to load FirstAlert")
+    first = _container_id(podman_service, "prometheus")
+
+    _write_rules(desired, "FirstAlert", "SecondAlert")
+    done = apply("apply", "-d", str(desired))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reloaded BusinessService/prometheus: " in done.stdout
+    assert "SecondAlert" in _rules(20203)  # verified before apply returned
+    assert _container_id(podman_service, "prometheus") == first

@@ -35,11 +35,12 @@ from monop.cli.state import connect, desired_state, desired_units
 from monop.errors import MonopError
 
 if TYPE_CHECKING:
+    from monop.daemon.reloads import Told
     from monop.desired.state import DesiredState
     from monop.errors import Problem
     from monop.prometheus.rules import SyncResult
     from monop.reconcile.execute import Outcome
-    from monop.reconcile.plan import Plan
+    from monop.reconcile.plan import Plan, Unit
     from monop.settings import Settings
 
 __all__ = ["app", "control", "main", "view"]
@@ -384,7 +385,8 @@ def apply(
     finally:
         podman.close()
     written, rejected = _publish_for_prometheus(state, settings, result.after)
-    ok = result.ok and not rejected
+    told = _reload_mounted(state, settings, wanted, result.after)
+    ok = result.ok and not rejected and all(t.result != "failed" for t in told)
     if document:
         print_document(
             {
@@ -393,6 +395,7 @@ def apply(
                 "resources": [render.status_json(s) for s in result.after.statuses],
                 "filesWritten": [str(p) for p in written],
                 "ruleGroupsRejected": rejected,
+                "reloads": [{"resource": t.key, "result": t.result, "message": t.message} for t in told],
             },
             form,
         )
@@ -409,7 +412,32 @@ def apply(
                 note(f"{s.key}: {s.state.value}{held}: " + "; ".join(str(r) for r in s.reasons))
         for name, why in rejected.items():
             note(f"AlertRuleGroup/{name}: Rejected: {why}")
+        for t in told:
+            line = f"{t.result.replace('_', ' ')} {t.key}: {t.message}"
+            if t.result == "reloaded":
+                typer.echo(line)
+            else:
+                note(line)  # failed, or not told: what went wrong goes to stderr
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
+
+
+def _reload_mounted(state: DesiredState, settings: Settings, wanted: list[Unit], after: Plan) -> list[Told]:
+    """Reload the containers that mount a file monop writes changed since they started (the daemon's
+    FileReloads, seeing each container for the first time)."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from monop import log
+    from monop.daemon.metrics import Metrics
+    from monop.daemon.reloads import FileReloads
+
+    podman = connect(settings)
+    try:
+        reloads = FileReloads(podman, settings, metrics=Metrics(CollectorRegistry()), log=log.get())
+        return asyncio.run(reloads.check(after, {u.key: u for u in wanted}, state))
+    finally:
+        podman.close()
 
 
 def _publish_for_prometheus(

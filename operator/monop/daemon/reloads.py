@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,22 +61,34 @@ def _newest_change(paths: Sequence[Path]) -> float:
     return newest
 
 
+@dataclass(frozen=True)
+class Told:
+    """What one check did for one container: `result` reloaded, failed or not_told, and how or why."""
+
+    key: str
+    result: str
+    message: str
+
+
 class FileReloads:
     """Which container was told which content; tells the ones whose mounted writes changed."""
 
-    def __init__(self, podman: Podman, settings: Settings, *, metrics: Metrics, log: Any, emit: Any) -> None:
+    def __init__(
+        self, podman: Podman, settings: Settings, *, metrics: Metrics, log: Any, emit: Any = None
+    ) -> None:
         self.podman = podman
         self.settings = settings
         self.metrics = metrics
         self.log = log
-        self._emit = emit  # Records.emit(kind, reason, message, key)
+        self._emit = emit or (lambda *_: None)  # Records.emit(kind, reason, message, key); none in apply
         self._told: dict[str, str] = {}  # container ID -> digest of what it sees, as last told (or warned)
         self._lock = asyncio.Lock()
 
-    async def check(self, seen: Plan, units: Mapping[str, Unit], desired: DesiredState | None) -> None:
-        """Tell every container in sync whose mounted writes changed since it was last told."""
+    async def check(self, seen: Plan, units: Mapping[str, Unit], desired: DesiredState | None) -> list[Told]:
+        """Tell every container in sync whose mounted writes changed since it was last told; what was done."""
         if desired is None:
-            return
+            return []
+        done: list[Told] = []
         reloads = {r.key: r.resource.spec.reload for r in desired.resources}
         written = [w for w in written_paths(self.settings) if not w.self_watched]
         async with self._lock:  # a write's check and a resync's never tell one change twice
@@ -88,8 +101,10 @@ class FileReloads:
                 live.add(container.id)
                 writes = mounted_writes(((m.source, m.target) for m in unit.config.mounts), written)
                 if writes:
-                    await self._check_one(status.key, unit, container, writes, reloads.get(status.key))
+                    told = await self._check_one(status.key, unit, container, writes, reloads.get(status.key))
+                    done += [told] if told is not None else []
             self._told = {cid: told for cid, told in self._told.items() if cid in live}
+        return done
 
     async def _check_one(
         self,
@@ -98,17 +113,17 @@ class FileReloads:
         container: LiveContainer,
         writes: Sequence[MountedWrite],
         reload: Reload | None,
-    ) -> None:
+    ) -> Told | None:
         watched = sorted({w.watched for w in writes})
         now = await asyncio.to_thread(digest, watched)
         told = self._told.get(container.id)
         if told == now:
-            return
+            return None
         if told is None:
             started = container.started_at.timestamp() if container.started_at else 0.0
             if started >= await asyncio.to_thread(_newest_change, watched):
                 self._told[container.id] = now  # it read them as they are when it started
-                return
+                return None
         files = [str(p) for p in watched]
         if reload is None:
             self._told[container.id] = now  # said once per change
@@ -119,24 +134,23 @@ class FileReloads:
                 files=files,
                 hint="declare spec.reload ({http: {path: /-/reload, port: N}} or {signal: SIGHUP})",
             )
-            self._emit(
-                "Warning",
-                "NotReloaded",
+            message = (
                 f"{', '.join(files)} changed; the container declares no reload and was not told "
-                "(and not recreated)",
-                key,
+                "(and not recreated)"
             )
-            return
+            self._emit("Warning", "NotReloaded", message, key)
+            return Told(key, "not_told", message)
         error, via = await self._tell(unit, container, reload, writes)
         if error is not None:
             self.metrics.container_reloads.labels("failed").inc()
             self.log.error("container_reload_failed", resource=key, via=via, files=files, error=error)
             self._emit("Warning", "ReloadFailed", f"{via}: {error}", key)
-            return
+            return Told(key, "failed", f"{via}: {error}")
         self._told[container.id] = now
         self.metrics.container_reloads.labels("reloaded").inc()
         self.log.info("container_reloaded", resource=key, via=via, files=files, container=container.id[:12])
         self._emit("Normal", "Reloaded", f"{', '.join(files)} changed: {via}", key)
+        return Told(key, "reloaded", f"{', '.join(files)} changed: {via}")
 
     async def _tell(
         self, unit: Unit, container: LiveContainer, reload: Reload, writes: Sequence[MountedWrite]
