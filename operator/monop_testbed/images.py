@@ -174,40 +174,47 @@ receivers:
 """
 
 
-def build_prometheus(service: PodmanService, name: str = PROMETHEUS) -> str:
-    """Debian's Prometheus, laid out as docker.io/prom/prometheus: config in /etc/prometheus, data in /prometheus."""
-    files, links = _debian_binary(Path("/usr/bin/prometheus"), "prometheus")
-    files["etc/prometheus/prometheus.yml"] = _PROMETHEUS_YML
-    _tree(files, Path("/usr/share/prometheus/web"), "usr/share/prometheus/web")
+def _server(
+    service: PodmanService, name: str, binary: str, program: str, config: bytes, storage: str, port: int
+) -> str:
+    """Debian's `binary` laid out as docker.io/prom/<program> is: the binary as /bin/<program>,
+    its default config in /etc/<program>/, its data in /<program>, Debian's assets in place."""
+    files, links = _debian_binary(Path(binary), program)
+    config_file = f"/etc/{program}/{program}.yml"
+    files[config_file.lstrip("/")] = config
+    assets = "usr/share/prometheus/" + ("web" if program == "prometheus" else program)
+    _tree(files, Path("/") / assets, assets)
     _import(
         service,
         name,
-        _rootfs(files, links, dirs=("etc/prometheus", "prometheus", "usr", "usr/share")),
+        _rootfs(files, links, dirs=(f"etc/{program}", program, "usr", "usr/share")),
         [
-            'ENTRYPOINT ["/bin/prometheus"]',
-            'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]',
-            "EXPOSE 9090",
+            f'ENTRYPOINT ["/bin/{program}"]',
+            f'CMD ["--config.file={config_file}", "--{storage}=/{program}"]',
+            f"EXPOSE {port}",
         ],
     )
     return name
+
+
+def build_prometheus(service: PodmanService, name: str = PROMETHEUS) -> str:
+    """Debian's Prometheus, as docker.io/prom/prometheus: /etc/prometheus/prometheus.yml, data in /prometheus."""
+    return _server(
+        service, name, "/usr/bin/prometheus", "prometheus", _PROMETHEUS_YML, "storage.tsdb.path", 9090
+    )
 
 
 def build_alertmanager(service: PodmanService, name: str = ALERTMANAGER) -> str:
-    """Debian's Alertmanager, laid out as docker.io/prom/alertmanager: config in /etc/alertmanager."""
-    files, links = _debian_binary(Path("/usr/bin/prometheus-alertmanager"), "alertmanager")
-    files["etc/alertmanager/alertmanager.yml"] = _ALERTMANAGER_YML
-    _tree(files, Path("/usr/share/prometheus/alertmanager"), "usr/share/prometheus/alertmanager")
-    _import(
+    """Debian's Alertmanager, as docker.io/prom/alertmanager: /etc/alertmanager/alertmanager.yml."""
+    return _server(
         service,
         name,
-        _rootfs(files, links, dirs=("etc/alertmanager", "alertmanager", "usr", "usr/share")),
-        [
-            'ENTRYPOINT ["/bin/alertmanager"]',
-            'CMD ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]',
-            "EXPOSE 9093",
-        ],
+        "/usr/bin/prometheus-alertmanager",
+        "alertmanager",
+        _ALERTMANAGER_YML,
+        "storage.path",
+        9093,
     )
-    return name
 
 
 def tag(service: PodmanService, source: str, *names: str) -> None:
