@@ -177,6 +177,10 @@ def test_a_rule_change_reloads_prometheus_a_spec_change_recreates_it_and_no_relo
             "a container without reload was recreated"
         )
         assert (daemon.metric("monop_container_reloads_total", result="not_told") or 0) >= 1
+        told = daemon.monop("events", "--for", "BusinessService/rules-reader")
+        assert "NotReloaded" in told.stdout and "was not told" in told.stdout, told.stdout + told.stderr
+        reloaded = daemon.monop("events", "--for", "BusinessService/prometheus")
+        assert "Reloaded" in reloaded.stdout, reloaded.stdout + reloaded.stderr
         assert not daemon.events("container_recreated")
         diff = daemon.monop("diff", "-d", str(desired))
         assert diff.returncode == 0, f"the written rule file showed as drift: {diff.stdout}{diff.stderr}"
@@ -265,3 +269,35 @@ def test_apply_reloads_a_prometheus_container_whose_rules_it_rewrote(
     assert "reloaded BusinessService/prometheus: " in done.stdout
     assert "SecondAlert" in _rules(20203)  # verified before apply returned
     assert _container_id(podman_service, "prometheus") == first
+
+
+def test_a_refused_reload_is_an_error_and_a_warning_event_never_a_recreate(
+    tmp_path: Path, podman_service: PodmanService, podman: Podman
+) -> None:
+    image = images.build_prometheus(podman_service)
+    desired, state, rules = tmp_path / "desired", tmp_path / "state", tmp_path / "rules"
+    desired.mkdir()
+    rules.mkdir()
+    (desired / "prometheus.yml").write_text(PROMETHEUS_YML)
+    # Without --web.enable-lifecycle Prometheus answers /-/reload with 403 (validate warns of it).
+    spec = PROMETHEUS.split("---")[0].replace(", --web.enable-lifecycle]", "]")
+    (desired / "prometheus.yaml").write_text(
+        spec.format(
+            image=image, port=20204, rules=rules, tier="one", reload="{http: {path: /-/reload, port: 9090}}"
+        )
+    )
+    _write_rules(desired, "FirstAlert")
+    env = {"MONOP_RULES_DIR": str(rules)}
+    with DaemonProcess(podman_service.url, desired, state, resync_interval="2s", extra_env=env) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: _container_id(podman_service, "prometheus") is not None, 60, "Prometheus created")
+        wait_for(lambda: _get("http://127.0.0.1:20204/-/ready") is not None, 60, "Prometheus ready")
+        first = _container_id(podman_service, "prometheus")
+        _write_rules(desired, "FirstAlert", "SecondAlert")
+        failed = daemon.wait_event("container_reload_failed", 30, resource="BusinessService/prometheus")
+        assert "--web.enable-lifecycle" in failed["error"]
+        assert _container_id(podman_service, "prometheus") == first
+        assert (daemon.metric("monop_container_reloads_total", result="failed") or 0) >= 1
+        events = daemon.monop("events", "--for", "BusinessService/prometheus").stdout
+        assert "ReloadFailed" in events
+        assert not daemon.events("container_recreated")

@@ -8,8 +8,8 @@ its reload endpoint through its published port (on the host network, its own por
 127.0.0.1) and verifies what the server shows (monop.prometheus.served); `signal` sends the
 signal (`podman kill --signal`). A container with no `reload` is not told: a Warning event
 `NotReloaded`, a log line and `monop_container_reloads_total{result="not_told"}` say so once
-per change, and it is not recreated. A failed reload is an event too and is tried again at the
-next look. A container seen for the first time, started after the files last changed, read
+per change, and it is not recreated. A failed reload is an error and an event once per change
+and error, and is tried again, quietly, at each next look. A container seen for the first time, started after the files last changed, read
 them at its start and needs nothing.
 """
 
@@ -82,6 +82,9 @@ class FileReloads:
         self.log = log
         self._emit = emit or (lambda *_: None)  # Records.emit(kind, reason, message, key); none in apply
         self._told: dict[str, str] = {}  # container ID -> digest of what it sees, as last told (or warned)
+        self._failed: dict[
+            str, tuple[str, str]
+        ] = {}  # container ID -> (digest, error) last said; retried quietly
         self._lock = asyncio.Lock()
 
     async def check(self, seen: Plan, units: Mapping[str, Unit], desired: DesiredState | None) -> list[Told]:
@@ -104,6 +107,7 @@ class FileReloads:
                     told = await self._check_one(status.key, unit, container, writes, reloads.get(status.key))
                     done += [told] if told is not None else []
             self._told = {cid: told for cid, told in self._told.items() if cid in live}
+            self._failed = {cid: why for cid, why in self._failed.items() if cid in live}
         return done
 
     async def _check_one(
@@ -142,10 +146,13 @@ class FileReloads:
             return Told(key, "not_told", message)
         error, via = await self._tell(unit, container, reload, writes)
         if error is not None:
-            self.metrics.container_reloads.labels("failed").inc()
-            self.log.error("container_reload_failed", resource=key, via=via, files=files, error=error)
-            self._emit("Warning", "ReloadFailed", f"{via}: {error}", key)
+            if self._failed.get(container.id) != (now, error):  # said once per change and error
+                self._failed[container.id] = (now, error)
+                self.metrics.container_reloads.labels("failed").inc()
+                self.log.error("container_reload_failed", resource=key, via=via, files=files, error=error)
+                self._emit("Warning", "ReloadFailed", f"{via}: {error}", key)
             return Told(key, "failed", f"{via}: {error}")
+        self._failed.pop(container.id, None)
         self._told[container.id] = now
         self.metrics.container_reloads.labels("reloaded").inc()
         self.log.info("container_reloaded", resource=key, via=via, files=files, container=container.id[:12])
