@@ -66,3 +66,13 @@ def test_a_reload_endpoint_is_reached_through_the_published_port_or_the_host_net
     assert endpoint(bridge, 9100, "/-/reload") is None  # not published: cannot be reached
     host = ContainerConfig("p", "img", network="host")
     assert endpoint(host, 9090, "/reload") == "http://127.0.0.1:9090/reload"
+
+
+def test_a_written_file_mounted_by_itself_is_known_as_one(tmp_path: Path) -> None:
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route: {}\n")
+    written = WrittenPath("alertmanager.yml", config)
+    [as_file] = mounted_writes([(str(config), "/etc/alertmanager/alertmanager.yml")], [written])
+    [as_directory] = mounted_writes([(str(tmp_path), "/etc/alertmanager")], [written])
+    assert as_file.single_file  # monop renames a new file into place: this mount keeps the old one
+    assert not as_directory.single_file

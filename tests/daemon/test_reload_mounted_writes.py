@@ -301,3 +301,32 @@ def test_a_refused_reload_is_an_error_and_a_warning_event_never_a_recreate(
         events = daemon.monop("events", "--for", "BusinessService/prometheus").stdout
         assert "ReloadFailed" in events
         assert not daemon.events("container_recreated")
+
+
+def test_alertmanager_yml_mounted_as_a_file_is_said_to_need_its_directory(
+    tmp_path: Path, podman_service: PodmanService, podman: Podman
+) -> None:
+    image = images.build_alertmanager(podman_service)
+    desired, state, config_dir = tmp_path / "desired", tmp_path / "state", tmp_path / "alertmanager"
+    desired.mkdir()
+    config_dir.mkdir()
+    config = config_dir / "alertmanager.yml"
+    config.write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
+    text = ALERTMANAGER.replace(
+        '"{config_dir}:/etc/alertmanager:ro"',
+        '"{config_dir}/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"',
+    )
+    (desired / "alertmanager.yaml").write_text(
+        text.format(image=image, port=20205, config_dir=config_dir, hook=20292)
+    )
+    env = {"MONOP_ALERTMANAGER_CONFIG": str(config)}
+    with DaemonProcess(podman_service.url, desired, state, resync_interval="2s", extra_env=env) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: _running_config(20205) != "", 60, "Alertmanager ready")
+        (desired / "alertmanager.yaml").write_text(
+            text.format(image=image, port=20205, config_dir=config_dir, hook=20293)
+        )
+        failed = daemon.wait_event("container_reload_failed", 60, resource="BusinessService/alertmanager")
+        assert "mounted as a file" in failed["error"] and "mount its directory" in failed["error"]
+        assert "127.0.0.1:20293/hook" not in _running_config(20205)  # indeed, it still runs the old file
+        assert not daemon.events("container_recreated")

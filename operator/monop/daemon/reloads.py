@@ -163,6 +163,13 @@ class FileReloads:
         self, unit: Unit, container: LiveContainer, reload: Reload, writes: Sequence[MountedWrite]
     ) -> tuple[str | None, str]:
         """Reload the container; (None, how) when it did and shows what the files hold, else (why not, how)."""
+        single = next((w for w in writes if w.single_file), None)
+        if single is not None:
+            return (
+                f"{single.host_path} is mounted as a file, and monop replaces it by rename: the container "
+                "keeps the file it started with, and no reload shows it the new one; mount its directory",
+                "no reload",
+            )
         if reload.signal is not None:
             via = f"signal {signal_name(reload.signal)}"
             try:
@@ -189,11 +196,6 @@ class FileReloads:
                 wrong = await served.verify_alertmanager(base, write.written.path)
             else:
                 wrong = None
-            if wrong is not None and write.single_file:
-                wrong += (
-                    f" ({write.host_path} is mounted as a file, and monop replaces it by rename: the "
-                    "container keeps the file it started with; mount its directory instead)"
-                )
             if wrong is not None:
                 return wrong, via
         return None, via
