@@ -302,6 +302,37 @@ class Scrape(Strict):
         return self
 
 
+class HttpReload(Strict):
+    """`POST path` on a container port: Prometheus's and Alertmanager's `/-/reload`."""
+
+    path: UrlPath = Field("/-/reload", description="The reload endpoint's path.")
+    port: int = Field(
+        ge=1,
+        le=65535,
+        description="The container port it listens on; monop reaches it through its published host "
+        "port (or on the host network directly).",
+    )
+
+
+class Reload(Strict):
+    """How the container re-reads the files monop writes for it (rule files, alertmanager.yml).
+
+    Exactly one of `http` and `signal`. A change to such a file then reloads the container; only
+    a change of its spec recreates it.
+    """
+
+    http: HttpReload | None = None
+    signal: StopSignal | None = Field(
+        None, description="A signal sent to the container (podman kill --signal): SIGHUP."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Reload:
+        if (self.http is None) == (self.signal is None):
+            raise ValueError("reload takes one of http: {path, port} or signal: SIGHUP")
+        return self
+
+
 # A pod's restartPolicy, as Podman's: Never is Podman's `no`.
 KUBERNETES_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 
@@ -371,6 +402,12 @@ class ContainerSpec(Strict):
         None,
         description="The hosts this resource runs on: a label selector (matchLabels, matchExpressions) "
         "matched against each host's labels (README: Fleet); unset: every host.",
+    )
+    reload: Reload | None = Field(
+        None,
+        description="How it re-reads a file monop writes that it mounts (rules, file_sd, alertmanager.yml): "
+        "{http: {path: /-/reload, port: 9090}} or {signal: SIGHUP}. Not part of the container: "
+        "changing it recreates nothing.",
     )
 
     @field_validator("env", mode="before")

@@ -35,11 +35,12 @@ from monop.cli.state import connect, desired_state, desired_units
 from monop.errors import MonopError
 
 if TYPE_CHECKING:
+    from monop.daemon.reloads import Told
     from monop.desired.state import DesiredState
     from monop.errors import Problem
     from monop.prometheus.rules import SyncResult
     from monop.reconcile.execute import Outcome
-    from monop.reconcile.plan import Plan
+    from monop.reconcile.plan import Plan, Unit
     from monop.settings import Settings
 
 __all__ = ["app", "control", "export", "main", "panelcheck", "rulecheck", "testing", "view"]
@@ -478,7 +479,8 @@ def apply(
         podman.close()
     written, rejected = _publish_for_prometheus(state, settings, result.after)
     written += _publish_for_grafana(state, settings)
-    ok = result.ok and not rejected
+    told = _reload_mounted(state, settings, wanted, result.after)
+    ok = result.ok and not rejected and all(t.result != "failed" for t in told)
     if document:
         print_document(
             {
@@ -487,6 +489,7 @@ def apply(
                 "resources": [render.status_json(s) for s in result.after.statuses],
                 "filesWritten": [str(p) for p in written],
                 "ruleGroupsRejected": rejected,
+                "reloads": [{"resource": t.key, "result": t.result, "message": t.message} for t in told],
             },
             form,
         )
@@ -503,6 +506,12 @@ def apply(
                 note(f"{s.key}: {s.state.value}{held}: " + "; ".join(str(r) for r in s.reasons))
         for name, why in rejected.items():
             note(f"AlertRuleGroup/{name}: Rejected: {why}")
+        for t in told:
+            line = f"{t.result.replace('_', ' ')} {t.key}: {t.message}"
+            if t.result == "reloaded":
+                typer.echo(line)
+            else:
+                note(line)  # failed, or not told: what went wrong goes to stderr
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
 
 
@@ -515,6 +524,25 @@ def _publish_for_grafana(state: DesiredState, settings: Settings) -> list[Path]:
     except OSError as err:
         fail(f"{err.filename or settings.grafana_dir}: {err.strerror or err}", EXIT_PROBLEM)
     return [settings.grafana_dir / p for p in (*result.written, *result.removed)]
+
+
+def _reload_mounted(state: DesiredState, settings: Settings, wanted: list[Unit], after: Plan) -> list[Told]:
+    """Reload the containers that mount a file monop writes changed since they started (the daemon's
+    FileReloads, seeing each container for the first time)."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from monop import log
+    from monop.daemon.metrics import Metrics
+    from monop.daemon.reloads import FileReloads
+
+    podman = connect(settings)
+    try:
+        reloads = FileReloads(podman, settings, metrics=Metrics(CollectorRegistry()), log=log.get())
+        return asyncio.run(reloads.check(after, {u.key: u for u in wanted}, state))
+    finally:
+        podman.close()
 
 
 def _publish_for_prometheus(

@@ -34,6 +34,7 @@ from monop.daemon.panelsync import PanelSync
 from monop.daemon.promsync import PrometheusSync
 from monop.daemon.reconciler import ResourceReconciler
 from monop.daemon.records import Records
+from monop.daemon.reloads import FileReloads
 from monop.daemon.source import DESIRED_LOAD as DESIRED_LOAD
 from monop.daemon.source import Adopted, SourceTracker
 from monop.daemon.statestore import DaemonLock, DaemonRecord, StateStore
@@ -117,6 +118,9 @@ class Daemon:
             target_down=self.prometheus.down,
             write_failed=self._state_write_failed,
         )
+        self.reloads = FileReloads(
+            self.podman, settings, metrics=self.metrics, log=self.log, emit=self.records.emit
+        )
         self._digest: str | None = None  # of the directory's specs, when the source is one
         self.reconciler = ResourceReconciler(self)
         self.workers = Workers(self.queue, self.reconciler.reconcile, self.backoff, n=settings.workers)
@@ -125,6 +129,7 @@ class Daemon:
         self.http_address: str | None = None  # host:port the HTTP server listens on, once it does
         self.last_full_reconcile: float | None = None
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
+        self._reload_task: asyncio.Future[None] | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -248,6 +253,9 @@ class Daemon:
         self.prometheus.start_rules_sync(adopted.state)
         self.grafana.sync(adopted.state)
         self.panels.soon()  # checked at the next resync
+        assert self.prometheus.rules_task is not None
+        # Containers that mount the files just written are told once they are (monop.daemon.reloads).
+        self.prometheus.rules_task.add_done_callback(lambda _: self._after_files_written())
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
@@ -280,10 +288,15 @@ class Daemon:
             self.prometheus.settings = settings
             self.grafana.settings = settings
             self.panels.settings = settings
+            self.reloads.settings = settings
 
     def background_tasks(self) -> list[asyncio.Future[None]]:
         """Tasks the parts started that the shutdown must cancel: a refresh, a rules sync."""
-        return [t for t in (self.prometheus.rules_task, self.source.refresh_task) if t is not None]
+        return [
+            t
+            for t in (self.prometheus.rules_task, self.source.refresh_task, self._reload_task)
+            if t is not None
+        ]
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -368,7 +381,27 @@ class Daemon:
             if not status.state.ok and not waits_for_person:
                 self.enqueue(status.key, resync=True)
         await self.check_targets()
+        await self.tell_reloads(result)
         self.save()
+
+    def _after_files_written(self) -> None:
+        self._reload_task = asyncio.ensure_future(self._reload_after_write())
+
+    async def _reload_after_write(self) -> None:
+        try:
+            observed = await self.observe(self.clock.now())
+        except PodmanUnavailable:
+            return  # the next resync tells them
+        await self.tell_reloads(self.reconciler.survey(observed))
+
+    async def tell_reloads(self, seen: Plan) -> None:
+        """Reload the containers in sync whose mounted files monop writes changed (FileReloads)."""
+        if self.units is None:
+            return
+        try:
+            await self.reloads.check(seen, self.units, self.source.desired)
+        except Exception as err:  # a reload must never take the resync down; the next one tries again
+            self.log.error("container_reloads_failed", error=str(err))
 
     async def check_targets(self) -> None:
         """Ask Prometheus about every desired target; queue what asks for a restart (see PrometheusSync)."""

@@ -267,6 +267,15 @@ class Metrics:
         )
         for result in ("ok", "unreachable", "error"):
             self.panel_checks.labels(result)
+        self.container_reloads = Counter(
+            "monop_container_reloads",
+            "Containers told that a file monop writes and they mount changed: reloaded (and verified "
+            "where the server shows it), failed, not_told (the container declares no reload).",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("reloaded", "failed", "not_told"):
+            self.container_reloads.labels(result)
         self.queue_depth = Gauge(
             "monop_workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=registry
         )

@@ -213,6 +213,10 @@ class Podman:
         seconds = timeout or 10
         await self._post("restart", name, {"t": str(seconds)}, seconds + _STOP_MARGIN_S)
 
+    async def kill(self, name: str, signal: int) -> None:
+        """Send `signal` (a number) to the container's main process, as `podman kill --signal`."""
+        await self._post("kill", name, {"signal": str(signal)})
+
     async def unpause(self, name: str) -> None:
         await self._post("unpause", name)
 
