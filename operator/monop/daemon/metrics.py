@@ -340,15 +340,19 @@ class Metrics:
         """
         kind, _, name = key.partition("/")
         info: tuple[str, ...] = (kind, name, status.sync.value, status.health.value)
-        conditions = [(kind, name, c.type, truth) for c in status.conditions for truth in _TRUTHS]
+        conditions: list[tuple[str, ...]] = [
+            (kind, name, c.type, t) for c in status.conditions for t in _TRUTHS
+        ]
         values = [1 if c.status == truth else 0 for c in status.conditions for truth in _TRUTHS]
         shown = self._shown.get(key)
-        if shown is None or shown[0] != info or shown[1] != conditions:
+        if shown is not None and shown[0] == info and shown[1] == conditions:
+            children = shown[2]
+        else:
             self.forget_resource(key)
             self.resource_info.labels(*info).set(1)
             children = [self.resource_condition.labels(*labels) for labels in conditions]
-            self._shown[key] = shown = (info, conditions, children)
-        for child, value in zip(shown[2], values, strict=True):
+            self._shown[key] = (info, conditions, children)
+        for child, value in zip(children, values, strict=True):
             child.set(value)
 
     def forget_resource(self, key: str) -> None:
