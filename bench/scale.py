@@ -175,7 +175,7 @@ def bench(n: int, idle_seconds: float, trees: dict[str, Path]) -> list[dict[str,
             )
             cpu, wall = resync_cpu(tree, state, desired, service.url, profile)
             rows.append(
-                {
+                row := {
                     "tree": name,
                     "N": str(n),
                     "converge from start (s)": converged,
@@ -185,7 +185,8 @@ def bench(n: int, idle_seconds: float, trees: dict[str, Path]) -> list[dict[str,
                     "`monop status` (s)": f"{status:.2f}",
                 }
             )
-        service.remove_all_containers()
+            print("| " + " | ".join(row.values()) + " |", flush=True)  # as each tree is done
+        service.podman("rm", "--all", "--force", "--time", "0", check=False, timeout=1800)
     return rows
 
 
