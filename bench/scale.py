@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from daemon import cpu_seconds, rss_mib, running  # bench/daemon.py
@@ -53,6 +54,20 @@ def write_desired(tree: Path, n: int) -> None:
     tree.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         (tree / f"svc-{i}.yaml").write_text(SERVICE.format(name=f"svc-{i}", image=images.BUSYBOX))
+
+
+def queue_done(metrics_url: str) -> bool:
+    """Whether the daemon's work queue is empty and no key is being reconciled (its /metrics)."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("monop_workqueue_") and 'name="resources"' in line:
+            name, _, value = line.rpartition(" ")
+            values[name.split("{")[0]] = float(value)
+    return values.get("monop_workqueue_depth") == 0 and values.get(
+        "monop_workqueue_queue_duration_seconds_count"
+    ) == values.get("monop_workqueue_work_duration_seconds_count")
 
 
 def load() -> str:
@@ -161,7 +176,11 @@ def bench(n: int, idle_seconds: float, trees: dict[str, Path]) -> list[dict[str,
                 else:
                     converged = "(converged before)"
                 wait_for(lambda: daemon.notified(f"STATUS={n} resources, 0 drifted"), 600, "all in sync")
-                time.sleep(5)  # the start's own reconciles settle
+                # A start queues every resource (and a converge each container's events): the idle
+                # span begins once all of that is done, with nothing queued or in progress.
+                metrics = str(daemon.wait_event("daemon_started")["metrics"])
+                wait_for(lambda m=metrics: queue_done(m), 1800, "the work queue empty", interval=1)
+                time.sleep(5)
                 pid = daemon.process.pid  # type: ignore[union-attr]
                 load_idle = load()
                 cpu_before = cpu_seconds(pid)
