@@ -65,8 +65,8 @@ class PrometheusSync:
         if self.targets is None or not self.targets.reachable:
             return None
         now = self._wall()
-        for target in self.targets.targets:
-            if target.resource == key and target.health is TargetHealth.DOWN:
+        for target in self.targets.of(key):
+            if target.health is TargetHealth.DOWN:
                 since = self._down_since.get((key, target.instance), now)
                 return (
                     f"target {target.instance} down for {format_duration(max(0.0, now - since))}: "

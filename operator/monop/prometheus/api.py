@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -68,7 +69,16 @@ class TargetReport:
     targets: tuple[TargetStatus, ...] = field(default=())
 
     def of(self, resource: str) -> list[TargetStatus]:
-        return [t for t in self.targets if t.resource == resource]
+        """The targets of `resource`, in the report's order."""
+        return list(self._by_resource.get(resource, ()))
+
+    @cached_property
+    def _by_resource(self) -> dict[str, list[TargetStatus]]:
+        # Asked once per resource (status rows, conditions): a scan each time was O(n^2).
+        out: dict[str, list[TargetStatus]] = {}
+        for target in self.targets:
+            out.setdefault(target.resource, []).append(target)
+        return out
 
     @property
     def ok(self) -> bool:
