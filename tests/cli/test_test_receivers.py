@@ -128,6 +128,9 @@ def test_status_shows_the_running_config_each_receiver_and_its_last_test(
     assert by_name["live"]["lastTest"]["outcome"] == "delivered"
 
     text = monop(env, "status").stdout
-    assert f"alertmanager {env['MONOP_ALERTMANAGER_CONFIG']} Loaded (runs {found['hash']})" in text
+    assert (
+        f"alertmanager {env['MONOP_ALERTMANAGER_CONFIG']} Loaded (file {found['hash']}, runs {found['hash']})"
+        in text
+    )
     assert "  receiver down (webhook): routed; last test failed: webhook[0]: Post" in text
     assert "  receiver live (webhook): routed; last test delivered" in text

@@ -218,7 +218,7 @@ class ConfigStatus:
         }
 
     def __str__(self) -> str:
-        runs = f" (runs {self.running_hash})" if self.running_hash else ""
+        runs = f" (file {self.hash}, runs {self.running_hash})" if self.running_hash else ""
         return f"alertmanager {self.path} {self.state}{runs}" + (f": {self.error}" if self.error else "")
 
 
@@ -355,7 +355,10 @@ async def status(
     except AlertmanagerUnreachable as err:
         return said(ConfigState.WRITTEN, str(err))
     loaded = _gauge_hash(gauges["alertmanager_config_hash"]) if "alertmanager_config_hash" in gauges else None
-    if runs(config(alerting), running):
+    # The hash is of the whole file, secrets included: exact. What Alertmanager prints masks
+    # every secret as <secret>, so comparing the text is the fallback when there is no hash.
+    same = loaded == config_hash(desired) if loaded is not None else runs(config(alerting), running)
+    if same:
         return said(ConfigState.LOADED, None, loaded)
     if gauges.get("alertmanager_config_last_reload_successful") == 0:
         return said(
@@ -408,9 +411,12 @@ def _same(written: Any, running: Any) -> bool:
             k in running and _same(v, running[k]) for k, v in written.items()
         )
     if isinstance(written, list):
-        return (
-            isinstance(running, list) and len(written) == len(running) and all(map(_same, written, running))
-        )
+        if not isinstance(running, list) or len(written) != len(running):
+            return False
+        if all(isinstance(item, str) for item in [*written, *running]):
+            # Alertmanager prints matchers, source_matchers and target_matchers sorted.
+            written, running = sorted(written), sorted(running)
+        return all(map(_same, written, running))
     if written == running or MARK in (written, running):
         return True
     if isinstance(written, str) and isinstance(running, str):
