@@ -5,14 +5,20 @@ Ports: Alertmanager 20145, webhooks 20150-20159, closed ports 20160-20169.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.prometheus.test_receivertest_live import run, sync, write_secret_url
+from tests.prometheus.test_receivertest_live import firing_tests, run, sync, write_secret_url
 
-from monop.prometheus.receivertest import Outcome
-from monop_testbed.alertmanager_server import AlertmanagerServer
+from monop.desired.loader import load
+from monop.prometheus.alertmanager import AlertmanagerAPI
+from monop.prometheus.amlog import AlertmanagerLog
+from monop.prometheus.receivertest import Outcome, ReceiverTest, run_receiver_tests
+from monop_testbed.alertmanager_server import AlertmanagerServer, WebhookRecorder
+from monop_testbed.podman_service import wait_for
 
 pytestmark = pytest.mark.prometheus
 
@@ -36,3 +42,95 @@ def test_a_secret_url_with_a_password_is_masked_in_the_form_go_prints_it(
     assert "connection refused" in found.detail and "<secret>" in found.detail, found
     assert "PW123secret" not in str(found.to_json()) and "PATHSECRET" not in str(found.to_json())
     assert "bob:***@127.0.0.1:20160/hook/PATHSECRET" in server.log()  # how Go printed it
+
+
+HEAD = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRouting
+metadata: {name: alertmanager}
+spec: {receiver: zz-default, groupBy: [alertname], groupWait: 1s, groupInterval: 10s, repeatInterval: 1h}
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata: {name: zz-default}
+spec: {webhookConfigs: [{url: "http://127.0.0.1:20150/default"}]}
+"""
+
+
+def receiver(name: str, team: str, *urls: str, extra: str = "") -> str:
+    hooks = ", ".join(f'{{url: "{url}"}}' for url in urls)
+    return (
+        f"---\napiVersion: monop.dev/v1alpha1\nkind: AlertReceiver\nmetadata: {{name: {name}}}\n"
+        f"spec: {{matchers: [{{name: team, value: {team}}}], webhookConfigs: [{hooks}]{extra}}}\n"
+    )
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookRecorder]:
+    with WebhookRecorder(port=20150) as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def hanging() -> Iterator[str]:
+    """A webhook that takes the connection and never answers: Alertmanager waits until its flush's deadline."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 20161))
+        listener.listen(16)
+        yield "http://127.0.0.1:20161/hangs"
+
+
+def test_a_receiver_whose_second_webhook_hangs_is_not_delivered(
+    server: AlertmanagerServer, hook: WebhookRecorder, hanging: str, tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "alerting.yaml").write_text(HEAD + receiver("b-pager", "pager", f"{hook.url}/b", hanging))
+    sync(desired, server)
+
+    found = run(desired, server, "b-pager", timeout=20)["b-pager"]
+
+    assert hook.alerts("/b"), "its first webhook got the alert"
+    # The second one's attempt ends at the flush's deadline (groupInterval 10s), failed.
+    assert found.outcome is Outcome.FAILED, found
+    assert "webhook[1]" in found.detail and "20161" in found.detail, found
+
+
+def test_another_receivers_notification_during_group_wait_is_not_the_tests_delivery(
+    server: AlertmanagerServer, hook: WebhookRecorder, tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "alerting.yaml").write_text(
+        HEAD
+        + receiver("e-down", "e", "http://127.0.0.1:20162/nobody", extra=", groupWait: 6s")
+        + receiver("f-live", "f", f"{hook.url}/f")
+    )
+    sync(desired, server)
+
+    async def go() -> ReceiverTest:
+        api = AlertmanagerAPI(server.url)
+        try:
+            task = asyncio.create_task(
+                run_receiver_tests(
+                    load(desired).alerting,
+                    api,
+                    ["e-down"],
+                    log=AlertmanagerLog(server.base / "alertmanager.log"),
+                    timeout=15,
+                )
+            )
+            await asyncio.to_thread(
+                wait_for, lambda: firing_tests(server), 10, "the test alert", interval=0.05
+            )
+            # A real alert for f-live, delivered a second later, while e-down's test waits its 6 s.
+            await api.post_alerts([{"labels": {"alertname": "Real", "team": "f"}}])
+            return (await task)[0]
+        finally:
+            await api.close()
+
+    found = asyncio.run(go())
+
+    assert hook.alerts("/f"), "f-live was notified during e-down's test"
+    assert found.outcome is Outcome.FAILED, found
+    assert "connection refused" in found.detail and "20162" in found.detail, found

@@ -15,10 +15,13 @@ every webhook receiver tested meanwhile. In order of strength:
    `--enable-feature=receiver-name-in-metrics`);
 2. Alertmanager's log (monop.prometheus.amlog: the `alertmanager_log` setting), whose failure
    lines name the receiver and carry Alertmanager's error;
-3. the per-integration counters, but only as far as they can be the test's: a successful attempt
-   while the only other notifications of that type in flight are failing retries is the
-   test's; a failed one while another receiver of that type is in flight is anyone's, and the
-   verdict says UNCERTAIN rather than guess.
+3. the per-integration counters, but only as far as they can be the test's: read from just
+   before the test's group_wait ends (Alertmanager flushes it then, not earlier), successful
+   attempts, one per integration of that type the receiver has, while the only other
+   notifications of that type in flight are failing retries, are the test's; a failed one while
+   another receiver of that type has alerts (re-read at each poll) is anyone's, and the verdict
+   says UNCERTAIN rather than guess. Alertmanager logs a success only at debug, so the log
+   does not make a success the test's.
 
 A failed test's alert is resolved at once (Alertmanager sends no resolved notification for a
 group it never reached, and no longer retries it at the next group_interval); its retries of
@@ -208,6 +211,9 @@ class _Run:
     interval: float
     posted: dict[str, dict[str, Any]] = field(default_factory=dict)  # test id -> alert, until resolved
     busy: dict[str, float] = field(default_factory=dict)  # integration type -> clock() its retries end by
+    # integration type -> clock() until which a resolved notification of an earlier test may go out
+    resolving: dict[str, float] = field(default_factory=dict)
+    maybe_delivered: bool = False  # the last UNCERTAIN test saw successful attempts of its types
 
     async def resolve(self, ids: Sequence[str]) -> None:
         alerts = [self.posted.pop(i) for i in ids if i in self.posted]
@@ -278,6 +284,7 @@ class _Run:
         others = await self._others(kinds)
         mark = await self.log.mark() if self.log is not None else 0.0
         before = await self.api.notification_counts()
+        sent_at = self.clock()
         now = datetime.now(UTC)
         alert = {
             "labels": labels,
@@ -287,15 +294,20 @@ class _Run:
         }
         await self.api.post_alerts([alert])
         self.posted[test_id] = alert
-        found = await self._judge(name, test_id, labels, kinds, others, mark, before, wait, result)
-        if found.outcome is Outcome.FAILED and found.attempted:
+        found = await self._judge(name, test_id, labels, kinds, others, mark, before, sent_at, wait, result)
+        interval = _timing(self.alerting, self._loaded(name), "group_interval", DEFAULT_GROUP_INTERVAL)
+        if found.outcome is Outcome.UNCERTAIN and found.attempted and self.maybe_delivered:
+            # It may have been delivered: its resolved notification goes out within group_interval.
+            for kind in kinds:
+                self.resolving[kind] = max(self.resolving.get(kind, 0.0), self.clock() + interval + 1.0)
+        if found.attempted and (
+            found.outcome is Outcome.FAILED
+            or (found.outcome is Outcome.UNCERTAIN and not self.maybe_delivered)
+        ):
             # Resolved now: no retry at its next group_interval, no resolved notification (it never
             # reached anyone). The flush in progress retries for max(group_interval, 10 s).
             await self.resolve([test_id])
-            retrying = max(
-                _timing(self.alerting, self._loaded(name), "group_interval", DEFAULT_GROUP_INTERVAL),
-                MIN_NOTIFY_TIMEOUT,
-            )
+            retrying = max(interval, MIN_NOTIFY_TIMEOUT)
             for kind in kinds:
                 self.busy[kind] = max(self.busy.get(kind, 0.0), self.clock() + retrying + 1.0)
         elif found.outcome is not Outcome.DELIVERED:
@@ -309,7 +321,9 @@ class _Run:
         """Integration types of `kinds` that others may be notifying by meanwhile: type -> who."""
         out: dict[str, str] = {}
         for kind in kinds:
-            if self.busy.get(kind, 0.0) > self.clock():
+            if self.resolving.get(kind, 0.0) > self.clock():
+                out[kind] = "an earlier test's resolved notification"
+            elif self.busy.get(kind, 0.0) > self.clock():
                 out[kind] = "an earlier test's failing retries"
         by_name = {r.name: receiver_of(r).spec for r in receivers(self.alerting)}
         for group in await self.api.alert_groups():
@@ -330,13 +344,21 @@ class _Run:
         others: dict[str, str],
         mark: float,
         before: dict[tuple[str, str, str], float],
+        sent_at: float,
         wait: float,
         result: Callable[..., ReceiverTest],
     ) -> ReceiverTest:
         deadline = self.clock() + wait
         seen: list[str] = []  # what each poll pointed to, to confirm it on the next one
         spec = receiver_of(self._loaded(name)).spec
-        integrations = [f"{k}[{i}]" for k in kinds for i in range(len(getattr(spec, _KEYS[k])))]
+        expected = {k: len(getattr(spec, _KEYS[k])) for k in kinds}  # attempts one flush makes
+        integrations = [f"{k}[{i}]" for k in kinds for i in range(expected[k])]
+        # Alertmanager flushes the test's group group_wait after it got the alert, not before:
+        # what the counters did until just before then was someone else's, so they are read
+        # again then and only what they do from there on can be the test's.
+        group_wait = float(_timing(self.alerting, self._loaded(name), "group_wait", DEFAULT_GROUP_WAIT))
+        rebase_at = sent_at + max(group_wait - 0.25, 0.0)
+        rebased = False
 
         def attempted(outcome: Outcome, detail: str, evidence: str) -> ReceiverTest:
             return dataclasses.replace(result(outcome, detail, evidence), attempted=True)
@@ -367,7 +389,14 @@ class _Run:
             if integrations and set(integrations) <= succeeded:
                 return attempted(Outcome.DELIVERED, f"{', '.join(integrations)} notified", "log")
             counts = await self.api.notification_counts()
-            verdict = _from_counts(name, kinds, counts, before, others, logged=self.log is not None)
+            if not rebased:
+                if self.clock() < rebase_at:
+                    await asyncio.sleep(min(self.interval, max(rebase_at - self.clock(), 0.0)))
+                    continue
+                before, rebased = counts, True
+            for kind, who in (await self._others(kinds)).items():
+                others.setdefault(kind, who)  # another flush of that type may fall in the window
+            verdict = _from_counts(name, kinds, expected, counts, before, others)
             if verdict is not None and seen[-1:] == [verdict[0].value]:
                 outcome, detail, evidence = verdict
                 if outcome is Outcome.FAILED and self.log is not None:
@@ -375,18 +404,27 @@ class _Run:
                 return attempted(outcome, detail, evidence)
             seen.append(verdict[0].value if verdict else "")
             if self.clock() > deadline:
-                if (
-                    self.log is None
-                    and others
-                    and any(counts.get((_TOTAL, k, ""), 0) > before.get((_TOTAL, k, ""), 0) for k in kinds)
-                ):
-                    return result(
-                        Outcome.UNCERTAIN,
-                        f"{', '.join(kinds)} attempts were made within {wait:.0f}s while "
-                        f"{'; '.join(sorted(set(others.values())))} notified by {', '.join(kinds)} too: "
-                        "Alertmanager 0.25 does not say whose; set alertmanager_log (or alertmanager_container) "
-                        "so that monop reads its log, which names the receiver",
-                        "integration metrics",
+                if any(_rose(counts, before, _TOTAL, k) > 0 for k in kinds):
+                    # Only failures seen: it reached no one, and no resolved notification will follow.
+                    self.maybe_delivered = any(
+                        _rose(counts, before, _TOTAL, k) > _rose(counts, before, _FAILED, k) for k in kinds
+                    )
+                    whose = "; ".join(sorted(set(others.values()))) or "no one else known"
+                    hint = (
+                        ": its log names the receiver of a failed attempt only (a success is logged at debug)"
+                        if self.log is not None
+                        else ": set alertmanager_log (or alertmanager_container) so that monop reads its log, "
+                        "which names the receiver of a failed attempt"
+                    )
+                    return dataclasses.replace(
+                        result(
+                            Outcome.UNCERTAIN,
+                            f"{', '.join(kinds)} attempts were made within {wait:.0f}s, but not all "
+                            f"{sum(expected.values())} of this receiver's, or while {whose} notified by "
+                            f"{', '.join(kinds)} too: Alertmanager 0.25 does not say whose{hint}",
+                            "integration metrics",
+                        ),
+                        attempted=True,
                     )
                 return result(Outcome.FAILED, f"no notification attempt within {wait:.0f}s of the alert")
             await asyncio.sleep(self.interval)
@@ -397,16 +435,28 @@ def _said(line: NotifyLine) -> str:
     return f"{where}{line.error}" if line.error else f"{line.integration} {line.said}"
 
 
+def _rose(
+    counts: dict[tuple[str, str, str], float],
+    before: dict[tuple[str, str, str], float],
+    metric: str,
+    kind: str,
+) -> float:
+    return counts.get((metric, kind, ""), 0) - before.get((metric, kind, ""), 0)
+
+
 def _from_counts(
     name: str,
     kinds: Sequence[str],
+    expected: dict[str, int],
     counts: dict[tuple[str, str, str], float],
     before: dict[tuple[str, str, str], float],
     others: dict[str, str],
-    *,
-    logged: bool,
 ) -> tuple[Outcome, str, str] | None:
-    """A verdict the counters support on their own, or None (nothing yet, or not the test's to claim)."""
+    """A verdict the counters support on their own, or None (nothing yet, or not the test's to claim).
+
+    `expected`: the attempts one flush of the receiver makes, by integration type (one per
+    config); no verdict of success before that many have ended.
+    """
 
     def rose(metric: str, kind: str, receiver: str = "") -> float:
         key = (metric, kind, receiver)
@@ -420,7 +470,7 @@ def _from_counts(
                 f"{', '.join(failed)} attempts failed (see Alertmanager's log)",
                 "receiver metrics",
             )
-        if all(rose(_TOTAL, k, name) > 0 for k in kinds):
+        if all(rose(_TOTAL, k, name) >= expected[k] for k in kinds):
             return Outcome.DELIVERED, f"{', '.join(kinds)} notified", "receiver metrics"
         return None
     failed = [k for k in kinds if rose(_FAILED, k) > 0 and k not in others]
@@ -431,10 +481,11 @@ def _from_counts(
             "set alertmanager_log for Alertmanager's error)",
             "integration metrics",
         )
-    # A successful attempt is the test's when no one else notifies by that type, or when the
-    # others are failing retries (or, with the log, whose failures all name other receivers).
-    succeeded = all(rose(_TOTAL, k) - rose(_FAILED, k) > 0 for k in kinds)
-    if succeeded and all(k not in others or logged or others[k].startswith("an earlier test") for k in kinds):
+    # Successful attempts are the test's when every one of its integrations made one and no one
+    # else notifies by that type (failing retries add no success). Alertmanager logs a success
+    # only at debug, so the log cannot say whose a success was.
+    succeeded = all(rose(_TOTAL, k) - rose(_FAILED, k) >= expected[k] for k in kinds)
+    if succeeded and all(k not in others or others[k].endswith("failing retries") for k in kinds):
         return Outcome.DELIVERED, f"{', '.join(kinds)} notified", "integration metrics"
     return None
 
