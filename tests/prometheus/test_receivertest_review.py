@@ -16,7 +16,13 @@ from tests.prometheus.test_receivertest_live import firing_tests, run, sync, wri
 from monop.desired.loader import load
 from monop.prometheus.alertmanager import AlertmanagerAPI
 from monop.prometheus.amlog import AlertmanagerLog
-from monop.prometheus.receivertest import Outcome, ReceiverTest, run_receiver_tests
+from monop.prometheus.receivertest import (
+    Outcome,
+    ReceiverTest,
+    resolved_earlier,
+    run_receiver_tests,
+    save_results,
+)
 from monop_testbed.alertmanager_server import AlertmanagerServer, WebhookRecorder
 from monop_testbed.podman_service import wait_for
 
@@ -134,3 +140,42 @@ def test_another_receivers_notification_during_group_wait_is_not_the_tests_deliv
     assert hook.alerts("/f"), "f-live was notified during e-down's test"
     assert found.outcome is Outcome.FAILED, found
     assert "connection refused" in found.detail and "20162" in found.detail, found
+
+
+def test_an_earlier_runs_resolved_notification_is_not_the_next_tests_delivery(
+    server: AlertmanagerServer, hook: WebhookRecorder, hanging: str, tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "alerting.yaml").write_text(HEAD + receiver("e-hangs", "e", hanging))
+    sync(desired, server)
+    assert run(desired, server, "zz-default")["zz-default"].outcome is Outcome.DELIVERED
+    results = tmp_path / "receiver-tests.json"
+    save_results(results, [ReceiverTest("zz-default", Outcome.DELIVERED)])  # written after the run
+
+    async def go() -> ReceiverTest:
+        api = AlertmanagerAPI(server.url)
+        try:
+            log = AlertmanagerLog(server.base / "alertmanager.log")
+            found = await run_receiver_tests(
+                load(desired).alerting,
+                api,
+                ["e-hangs"],
+                log=log,
+                timeout=12,
+                resolved=resolved_earlier(results),
+            )
+            return found[0]
+        finally:
+            await api.close()
+
+    # zz-default's resolved notification goes out at its group's next tick (within 10 s), while
+    # e-hangs' webhook holds the connection until its flush's deadline (10 s after its group_wait).
+    found = asyncio.run(go())
+
+    wait_for(
+        lambda: any(a["status"] == "resolved" for a in hook.alerts("/default")),
+        15,
+        "the resolved notification",
+    )
+    assert found.outcome in (Outcome.FAILED, Outcome.UNCERTAIN), found

@@ -59,7 +59,7 @@ def test_receivers(
     from monop.desired.alerting import receivers
     from monop.prometheus import alertmanager as am
     from monop.prometheus.amlog import AlertmanagerLog, ContainerLog, NotifyLog
-    from monop.prometheus.receivertest import Outcome, run_receiver_tests, save_results
+    from monop.prometheus.receivertest import Outcome, resolved_earlier, run_receiver_tests, save_results
 
     settings = load(ctx)
     form = output_format(output, as_json)
@@ -101,7 +101,13 @@ def test_receivers(
             if config.state is not am.ConfigState.LOADED:
                 return config, []
             found = await run_receiver_tests(
-                state.alerting, api, names or (), log=log, timeout=timeout, done=shown
+                state.alerting,
+                api,
+                names or (),
+                log=log,
+                timeout=timeout,
+                done=shown,
+                resolved=resolved_earlier(settings.state_dir / RESULTS_FILE),
             )
             return config, found
 

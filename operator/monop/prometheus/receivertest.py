@@ -39,7 +39,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -176,6 +176,7 @@ async def run_receiver_tests(
     clock: Callable[[], float] = time.monotonic,
     interval: float = 0.2,
     done: Callable[[ReceiverTest], None] | None = None,
+    resolved: Mapping[str, float] | None = None,
 ) -> list[ReceiverTest]:
     """Test each receiver named (all when `names` is empty), one after another; one result each.
 
@@ -183,9 +184,19 @@ async def run_receiver_tests(
     could be another receiver's is UNCERTAIN). `timeout` bounds the wait per receiver (seconds;
     default: its group_wait + 15 s). Raises nothing: Alertmanager unreachable is each
     receiver's UNTESTABLE with the reason. Every alert posted is resolved before it returns.
-    `done` is told each result as it is known.
+    `done` is told each result as it is known. `resolved`: receiver name -> when (Unix seconds)
+    an earlier run resolved a test alert that may have reached it (`resolved_earlier`): its
+    resolved notification may go out until a group_interval later, and is not a test's delivery.
     """
     run = _Run(alerting, api, log, timeout, clock, interval)
+    for loaded in receivers(alerting):
+        at = (resolved or {}).get(loaded.name)
+        if at is None:
+            continue
+        left = at + _timing(alerting, loaded, "group_interval", DEFAULT_GROUP_INTERVAL) + 1.0 - time.time()
+        for kind, key in _KEYS.items():
+            if left > 0 and getattr(receiver_of(loaded).spec, key):
+                run.resolving[kind] = max(run.resolving.get(kind, 0.0), clock() + left)
     wanted = [r for r in receivers(alerting) if not names or r.name in names]
     # Alertmanager's errors quote the webhook URL, which may be a secret monop read.
     mask = known_secrets(alerting).redact
@@ -488,6 +499,17 @@ def _from_counts(
     if succeeded and all(k not in others or others[k].endswith("failing retries") for k in kinds):
         return Outcome.DELIVERED, f"{', '.join(kinds)} notified", "integration metrics"
     return None
+
+
+def resolved_earlier(path: Path) -> dict[str, float]:
+    """Receiver name -> when (Unix seconds) the run that saved `path` resolved a test alert that
+    may have reached it (delivered or uncertain): the file is written after they are resolved."""
+    try:
+        at = path.stat().st_mtime
+    except OSError:
+        return {}
+    maybe = (Outcome.DELIVERED.value, Outcome.UNCERTAIN.value)
+    return {name: at for name, found in load_results(path).items() if found.get("outcome") in maybe}
 
 
 def save_results(path: Path, results: Sequence[ReceiverTest]) -> None:
