@@ -42,6 +42,12 @@ def test_receivers(
         float | None,
         typer.Option(help="Seconds to wait per receiver (default: its groupWait + 15).", show_default=False),
     ] = None,
+    allow_fanout: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fanout", help="Send a test alert that other receivers get too (routes with continue)."
+        ),
+    ] = False,
     output: OutputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -108,6 +114,7 @@ def test_receivers(
                 timeout=timeout,
                 done=shown,
                 resolved=resolved_earlier(settings.state_dir / RESULTS_FILE),
+                allow_fanout=allow_fanout,
             )
             return config, found
 

@@ -147,6 +147,49 @@ def routed_to(alerting: Sequence[LoadedResource], labels: dict[str, str]) -> lis
     return out or ([default] if default else [])
 
 
+def avoiding_others(alerting: Sequence[LoadedResource], labels: dict[str, str], name: str) -> dict[str, str]:
+    """`labels`, changed where it can be so that the alert reaches receiver `name` alone.
+
+    An earlier route without `continue` that takes it, or one with `continue` that would be
+    paged too, is avoided by failing one of its matchers on a label `name`'s own matchers do
+    not need. The labels as given when no such change is found (the caller says why).
+    """
+    own = {m.name for m in receiver_of(_named(alerting, name)).spec.matchers} | {"alertname", TEST_LABEL}
+    by_name = {r.name: receiver_of(r).spec for r in receivers(alerting)}
+    current = dict(labels)
+    for _ in range(2 * len(by_name)):
+        reached = routed_to(alerting, current)
+        other = next((r for r in reached if r != name), None)
+        if other is None or other not in by_name:
+            break
+        changed = None
+        for m in by_name[other].matchers:
+            if m.name in own:
+                continue
+            for value in _failing(m):
+                attempt = {**current, m.name: value}
+                if not m.matches(attempt):
+                    changed = attempt
+                    break
+            if changed is not None:
+                break
+        if changed is None:
+            break
+        current = changed
+    return current if routed_to(alerting, current) == [name] else dict(labels)
+
+
+def _failing(m: Matcher) -> list[str]:
+    """Values that may fail `m`: for `=`/`=~` any other, for `!=`/`!~` one it names."""
+    if m.match_type in ("=", "=~"):
+        return ["monop-test-elsewhere", "", "x"]
+    return [m.value] if m.match_type == "!=" else _examples(m.value)
+
+
+def _named(alerting: Sequence[LoadedResource], name: str) -> LoadedResource:
+    return next(r for r in receivers(alerting) if r.name == name)
+
+
 def why_elsewhere(alerting: Sequence[LoadedResource], labels: dict[str, str], name: str) -> str:
     """Which route of the routing tree takes an alert with `labels` instead of receiver `name`, and why."""
     reached = routed_to(alerting, labels)
@@ -177,6 +220,7 @@ async def run_receiver_tests(
     interval: float = 0.2,
     done: Callable[[ReceiverTest], None] | None = None,
     resolved: Mapping[str, float] | None = None,
+    allow_fanout: bool = False,
 ) -> list[ReceiverTest]:
     """Test each receiver named (all when `names` is empty), one after another; one result each.
 
@@ -184,11 +228,12 @@ async def run_receiver_tests(
     could be another receiver's is UNCERTAIN). `timeout` bounds the wait per receiver (seconds;
     default: its group_wait + 15 s). Raises nothing: Alertmanager unreachable is each
     receiver's UNTESTABLE with the reason. Every alert posted is resolved before it returns.
-    `done` is told each result as it is known. `resolved`: receiver name -> when (Unix seconds)
+    `done` is told each result as it is known. A receiver whose test alert would reach others
+    too (routes with `continue`) is UNTESTABLE unless `allow_fanout`. `resolved`: receiver name -> when (Unix seconds)
     an earlier run resolved a test alert that may have reached it (`resolved_earlier`): its
     resolved notification may go out until a group_interval later, and is not a test's delivery.
     """
-    run = _Run(alerting, api, log, timeout, clock, interval)
+    run = _Run(alerting, api, log, timeout, clock, interval, allow_fanout)
     for loaded in receivers(alerting):
         at = (resolved or {}).get(loaded.name)
         if at is None:
@@ -220,6 +265,8 @@ class _Run:
     timeout: float | None
     clock: Callable[[], float]
     interval: float
+    allow_fanout: bool = False  # send a test alert that other receivers get too
+    also: list[str] = field(default_factory=list)  # the other receivers the current test alert reaches
     posted: dict[str, dict[str, Any]] = field(default_factory=dict)  # test id -> alert, until resolved
     busy: dict[str, float] = field(default_factory=dict)  # integration type -> clock() its retries end by
     # integration type -> clock() until which a resolved notification of an earlier test may go out
@@ -248,14 +295,24 @@ class _Run:
         for name in _timing(self.alerting, loaded, "group_by") or ():
             if name not in labels and name != "...":
                 labels[name] = f"monop-test-{test_id}"
+        labels = avoiding_others(self.alerting, labels, loaded.name)
         shown = tuple(sorted(labels.items()))
 
         def result(outcome: Outcome, detail: str = "", evidence: str = "") -> ReceiverTest:
             return ReceiverTest(loaded.name, outcome, detail, shown, evidence)
 
-        if loaded.name not in routed_to(self.alerting, labels):
+        reached = routed_to(self.alerting, labels)
+        if loaded.name not in reached:
             why = why_elsewhere(self.alerting, labels, loaded.name)
             return result(Outcome.NOT_ROUTED, f"{why}; not sent, so that it notifies no one", "routing tree")
+        also = self.also = [r for r in reached if r != loaded.name]
+        if also and not self.allow_fanout:
+            return result(
+                Outcome.UNTESTABLE,
+                f"every alert it takes also reaches {', '.join(also)} (routes with continue): not sent, "
+                "so that they are not notified; --allow-fanout sends it anyway",
+                "routing tree",
+            )
         kinds = [kind for kind, key in _KEYS.items() if getattr(spec, key)]
         if not kinds:
             return result(
@@ -265,7 +322,10 @@ class _Run:
         if wait is None:
             wait = _timing(self.alerting, loaded, "group_wait", DEFAULT_GROUP_WAIT) + 15.0
         try:
-            return await self._send(loaded.name, test_id, labels, kinds, wait, result)
+            found = await self._send(loaded.name, test_id, labels, kinds, wait, result)
+            if also:
+                found = dataclasses.replace(found, detail=f"{found.detail}; it reached {', '.join(also)} too")
+            return found
         except AlertmanagerUnreachable as err:
             return result(Outcome.UNTESTABLE, str(err))
         except OSError as err:  # the log file became unreadable
@@ -293,6 +353,10 @@ class _Run:
                 while self.clock() < ends:
                     await asyncio.sleep(self.interval)
         others = await self._others(kinds)
+        for other in self.also:  # the same alert notifies them too (--allow-fanout)
+            for kind in kinds:
+                if getattr(receiver_of(self._loaded(other)).spec, _KEYS[kind]):
+                    others.setdefault(kind, f"receiver {other}, which the test alert reaches too")
         mark = await self.log.mark() if self.log is not None else 0.0
         before = await self.api.notification_counts()
         sent_at = self.clock()
@@ -326,7 +390,7 @@ class _Run:
         return found
 
     def _loaded(self, name: str) -> LoadedResource:
-        return next(r for r in receivers(self.alerting) if r.name == name)
+        return _named(self.alerting, name)
 
     async def _others(self, kinds: Sequence[str]) -> dict[str, str]:
         """Integration types of `kinds` that others may be notifying by meanwhile: type -> who."""
