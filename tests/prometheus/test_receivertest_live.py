@@ -88,7 +88,7 @@ def sync(desired: Path, server: AlertmanagerServer) -> None:
 
 
 def run(
-    desired: Path, server: AlertmanagerServer, *names: str, log: bool = True, timeout: float = 15
+    desired: Path, server: AlertmanagerServer, *names: str, log: bool = True, timeout: float | None = 15
 ) -> dict[str, ReceiverTest]:
     async def go() -> list[ReceiverTest]:
         api = AlertmanagerAPI(server.url)

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.prometheus.test_receivertest_live import firing_tests, run, sync, write_secret_url
 
@@ -243,3 +244,23 @@ def test_a_test_alert_that_would_page_a_continue_route_too_is_not_sent_unless_al
     wait_for(lambda: hook.alerts("/a") and hook.alerts("/b"), 10, "both receivers notified")
     # A success of the webhook counter could be either's: Alertmanager 0.25 does not say.
     assert allowed.outcome is Outcome.UNCERTAIN and "a-audit" in allowed.detail, allowed
+
+
+def test_a_test_alert_joining_a_firing_group_waits_for_its_next_flush(
+    server: AlertmanagerServer, hook: WebhookRecorder, tmp_path: Path
+) -> None:
+    # g-ops groups by team, which its matcher fixes: every alert it takes is in one group.
+    desired = tree(
+        tmp_path,
+        server,
+        HEAD + receiver("g-ops", "ops", f"{hook.url}/g", extra=", groupBy: [team], groupInterval: 20s"),
+    )
+    httpx.post(
+        f"{server.url}/api/v2/alerts", json=[{"labels": {"alertname": "Real", "team": "ops"}}], timeout=5
+    )
+    wait_for(lambda: hook.alerts("/g"), 10, "the real alert's notification")
+
+    found = run(desired, server, "g-ops", timeout=None)["g-ops"]  # default: its groupWait + 15 s
+
+    assert found.outcome is Outcome.DELIVERED, found
+    assert any("monop_test" in a["labels"] for a in hook.alerts("/g"))

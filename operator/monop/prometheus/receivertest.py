@@ -267,6 +267,7 @@ class _Run:
     interval: float
     allow_fanout: bool = False  # send a test alert that other receivers get too
     also: list[str] = field(default_factory=list)  # the other receivers the current test alert reaches
+    own_group: tuple[str, dict[str, str]] | None = None  # the current test's group: receiver, labels
     posted: dict[str, dict[str, Any]] = field(default_factory=dict)  # test id -> alert, until resolved
     busy: dict[str, float] = field(default_factory=dict)  # integration type -> clock() its retries end by
     # integration type -> clock() until which a resolved notification of an earlier test may go out
@@ -352,6 +353,13 @@ class _Run:
             if 0 < ends - self.clock() <= MAX_SETTLE:
                 while self.clock() < ends:
                     await asyncio.sleep(self.interval)
+        joined = await self._joined(name, labels)
+        if joined is not None and self.timeout is None:
+            # Alertmanager sends it with that group at the group's next group_interval tick.
+            wait = max(
+                wait,
+                _timing(self.alerting, self._loaded(name), "group_interval", DEFAULT_GROUP_INTERVAL) + 15.0,
+            )
         others = await self._others(kinds)
         for other in self.also:  # the same alert notifies them too (--allow-fanout)
             for kind in kinds:
@@ -369,7 +377,9 @@ class _Run:
         }
         await self.api.post_alerts([alert])
         self.posted[test_id] = alert
-        found = await self._judge(name, test_id, labels, kinds, others, mark, before, sent_at, wait, result)
+        found = await self._judge(
+            name, test_id, labels, kinds, others, mark, before, sent_at, wait, result, joined
+        )
         interval = _timing(self.alerting, self._loaded(name), "group_interval", DEFAULT_GROUP_INTERVAL)
         if found.outcome is Outcome.UNCERTAIN and found.attempted and self.maybe_delivered:
             # It may have been delivered: its resolved notification goes out within group_interval.
@@ -389,6 +399,25 @@ class _Run:
             await self.resolve([test_id])
         return found
 
+    async def _joined(self, name: str, labels: dict[str, str]) -> str | None:
+        """The group of receiver `name` the test alert joins, when alerts fire in it already
+        (its grouping labels are all fixed by its matchers): `{team="ops"}`, else None."""
+        group_by = _timing(self.alerting, self._loaded(name), "group_by")
+        if group_by is not None and "..." in group_by:
+            self.own_group = None
+            return None  # every label: the test's unique one makes a group of its own
+        key = {label: labels[label] for label in group_by or () if labels.get(label)}
+        self.own_group = (name, key)
+        for group in await self.api.alert_groups():
+            if (
+                group.get("receiver", {}).get("name") == name
+                and group.get("labels") == key
+                and group.get("alerts")
+            ):
+                shown = ", ".join(f'{k}="{v}"' for k, v in sorted(key.items()))
+                return f"{{{shown}}} ({len(group['alerts'])} alerts firing)"
+        return None
+
     def _loaded(self, name: str) -> LoadedResource:
         return _named(self.alerting, name)
 
@@ -404,6 +433,8 @@ class _Run:
         for group in await self.api.alert_groups():
             if all(TEST_LABEL in a.get("labels", {}) for a in group.get("alerts", [])):
                 continue
+            if self.own_group == (group.get("receiver", {}).get("name"), group.get("labels")):
+                continue  # the group the test alert joined: its flush is the test's
             spec = by_name.get(group.get("receiver", {}).get("name", ""))
             for kind in kinds:
                 if spec is not None and getattr(spec, _KEYS[kind]) and kind not in out:
@@ -422,6 +453,7 @@ class _Run:
         sent_at: float,
         wait: float,
         result: Callable[..., ReceiverTest],
+        joined: str | None = None,
     ) -> ReceiverTest:
         deadline = self.clock() + wait
         seen: list[str] = []  # what each poll pointed to, to confirm it on the next one
@@ -432,7 +464,8 @@ class _Run:
         # what the counters did until just before then was someone else's, so they are read
         # again then and only what they do from there on can be the test's.
         group_wait = float(_timing(self.alerting, self._loaded(name), "group_wait", DEFAULT_GROUP_WAIT))
-        rebase_at = sent_at + max(group_wait - 0.25, 0.0)
+        # Joining a group that has flushed, it goes out at that group's next tick: any time.
+        rebase_at = sent_at if joined is not None else sent_at + max(group_wait - 0.25, 0.0)
         rebased = False
 
         def attempted(outcome: Outcome, detail: str, evidence: str) -> ReceiverTest:
@@ -500,6 +533,13 @@ class _Run:
                             "integration metrics",
                         ),
                         attempted=True,
+                    )
+                if joined is not None:
+                    return result(
+                        Outcome.UNCERTAIN,
+                        f"it joined the group {joined} of this receiver, which Alertmanager notifies at its "
+                        f"next group_interval, and no attempt came within {wait:.0f}s",
+                        "alertmanager",
                     )
                 return result(Outcome.FAILED, f"no notification attempt within {wait:.0f}s of the alert")
             await asyncio.sleep(self.interval)
