@@ -264,3 +264,29 @@ def test_a_test_alert_joining_a_firing_group_waits_for_its_next_flush(
 
     assert found.outcome is Outcome.DELIVERED, found
     assert any("monop_test" in a["labels"] for a in hook.alerts("/g"))
+
+
+def test_regex_matchers_get_a_value_they_take(
+    server: AlertmanagerServer, hook: WebhookRecorder, tmp_path: Path
+) -> None:
+    desired = tree(
+        tmp_path,
+        server,
+        HEAD
+        + receiver("h-prio", "x", f"{hook.url}/h").replace(
+            "[{name: team, value: x}]", '[{name: priority, value: "P[12]", matchType: "=~"}]'
+        )
+        + receiver("i-page", "x", f"{hook.url}/i").replace(
+            "[{name: team, value: x}]",
+            '[{name: severity, value: "critical|page", matchType: "=~"}, '
+            '{name: severity, value: critical, matchType: "!="}]',
+        ),
+    )
+
+    results = run(desired, server, "h-prio", "i-page")
+
+    assert results["h-prio"].outcome is Outcome.DELIVERED, results["h-prio"]
+    assert dict(results["h-prio"].labels)["priority"] == "P1"
+    assert results["i-page"].outcome is Outcome.DELIVERED, results["i-page"]
+    assert dict(results["i-page"].labels)["severity"] == "page"
+    assert hook.alerts("/h") and hook.alerts("/i")

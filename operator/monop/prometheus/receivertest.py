@@ -39,6 +39,7 @@ import json
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from monop.api.alerting import Matcher
+
+with warnings.catch_warnings():  # the regex parser's module: deprecated as public, kept as re._parser
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import sre_parse
 from monop.desired.alerting import known_secrets, receiver_of, receivers, routing, routing_of
 from monop.desired.routing import values_of
 from monop.desired.state import LoadedResource
@@ -104,20 +109,86 @@ class ReceiverTest:
 
 
 def labels_for(matchers: Sequence[Matcher]) -> dict[str, str] | None:
-    """A label set all `matchers` take, or None when none can be built from them (a regex too open)."""
+    """A label set all `matchers` take, or None when none can be built from them (a regex too open).
+
+    Per label, every value its positive matchers list or their regexes generate is tried
+    against all the matchers on that label (`=~"critical|page"` with `!="critical"`: `page`).
+    """
     labels: dict[str, str] = {}
-    for m in matchers:
-        if m.match_type in ("=", "=~"):
-            values = values_of(m)
-            if values is None:
-                values = [v for v in _examples(m.value) if m.matches({m.name: v})]
-            if not values:
-                return None
-            labels[m.name] = values[0]
-    for m in matchers:
-        if m.name not in labels and not m.matches({}):
-            labels[m.name] = "monop-test"
+    for name in dict.fromkeys(m.name for m in matchers):
+        on_it = [m for m in matchers if m.name == name]
+        candidates: list[str] = []
+        for m in on_it:
+            if m.match_type in ("=", "=~"):
+                candidates += values_of(m) or [*_generated(m.value), *_examples(m.value)]
+        if not candidates:
+            if all(m.matches({}) for m in on_it):
+                continue  # left out: the empty value passes
+            candidates = ["monop-test", "x"]
+        found = next((v for v in candidates if all(m.matches({name: v}) for m in on_it)), None)
+        if found is None:
+            return None
+        labels[name] = found
     return labels if all(m.matches(labels) for m in matchers) else None
+
+
+_MAX_GENERATED = 16
+
+
+def _generated(regex: str) -> list[str]:
+    """Strings `regex` matches, made from its parse tree (`P[12]` -> `P1`, `\\d+` -> `0`); [] when
+    it uses what this does not follow (back references, look-arounds)."""
+    try:
+        parsed = sre_parse.parse(regex)
+    except re.error:
+        return []
+    return _sequence(list(parsed.data))
+
+
+def _sequence(items: list[tuple[Any, Any]]) -> list[str]:
+    out = [""]
+    for op, arg in items:
+        options = _one(str(op), arg)
+        if not options:
+            return []
+        out = [a + b for a in out for b in options][:_MAX_GENERATED]
+    return out
+
+
+def _one(op: str, arg: Any) -> list[str]:
+    if op == "LITERAL":
+        return [chr(arg)]
+    if op in ("ANY", "NOT_LITERAL"):
+        return ["x", "y"]
+    if op == "AT":
+        return [""]
+    if op == "IN":
+        return _in_set(arg)
+    if op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        low, _, sub = arg
+        inner = _sequence(list(sub))
+        return [s * max(low, 1) for s in inner] + ([""] if low == 0 else [])
+    if op in ("SUBPATTERN", "ATOMIC_GROUP"):
+        return _sequence(list(arg[-1]))
+    if op == "BRANCH":
+        return [s for branch in arg[1] for s in _sequence(list(branch))][:_MAX_GENERATED]
+    return []
+
+
+def _in_set(items: list[tuple[Any, Any]]) -> list[str]:
+    if items and str(items[0][0]) == "NEGATE":
+        return ["x", "y", "0", "-"]
+    out = []
+    for op, arg in items:
+        if str(op) == "LITERAL":
+            out.append(chr(arg))
+        elif str(op) == "RANGE":
+            out.append(chr(arg[0]))
+        elif str(op) == "CATEGORY":
+            out += {"CATEGORY_DIGIT": ["0"], "CATEGORY_WORD": ["a"], "CATEGORY_SPACE": [" "]}.get(
+                str(arg), ["x"]
+            )
+    return out
 
 
 def _examples(regex: str) -> list[str]:
@@ -183,7 +254,7 @@ def _failing(m: Matcher) -> list[str]:
     """Values that may fail `m`: for `=`/`=~` any other, for `!=`/`!~` one it names."""
     if m.match_type in ("=", "=~"):
         return ["monop-test-elsewhere", "", "x"]
-    return [m.value] if m.match_type == "!=" else _examples(m.value)
+    return [m.value] if m.match_type == "!=" else [*_generated(m.value), *_examples(m.value)]
 
 
 def _named(alerting: Sequence[LoadedResource], name: str) -> LoadedResource:
