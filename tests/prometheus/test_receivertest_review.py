@@ -73,11 +73,13 @@ def tree(tmp_path: Path, server: AlertmanagerServer, text: str) -> Path:
     return desired
 
 
-def receiver(name: str, team: str, *urls: str, extra: str = "") -> str:
+def receiver(name: str, takes: str, *urls: str, extra: str = "") -> str:
+    """An AlertReceiver whose webhooks are `urls`; `takes`: a team it matches, or its matchers in YAML."""
+    matchers = takes if takes.startswith("[") else f"[{{name: team, value: {takes}}}]"
     hooks = ", ".join(f'{{url: "{url}"}}' for url in urls)
     return (
         f"---\napiVersion: monop.dev/v1alpha1\nkind: AlertReceiver\nmetadata: {{name: {name}}}\n"
-        f"spec: {{matchers: [{{name: team, value: {team}}}], webhookConfigs: [{hooks}]{extra}}}\n"
+        f"spec: {{matchers: {matchers}, webhookConfigs: [{hooks}]{extra}}}\n"
     )
 
 
@@ -191,13 +193,12 @@ def test_a_receiver_reachable_past_an_earlier_route_is_tested_with_labels_that_r
         tmp_path,
         server,
         HEAD
-        + receiver("c-team", "x", f"{hook.url}/c").replace(
-            "[{name: team, value: x}]",
+        + receiver(
+            "c-team",
             '[{name: severity, value: "warn.*", matchType: "=~"}, {name: team, value: infra, matchType: "!="}]',
+            f"{hook.url}/c",
         )
-        + receiver("d-infra", "x", f"{hook.url}/d").replace(
-            "[{name: team, value: x}]", '[{name: severity, value: "warn.*", matchType: "=~"}]'
-        ),
+        + receiver("d-infra", '[{name: severity, value: "warn.*", matchType: "=~"}]', f"{hook.url}/d"),
     )
 
     found = run(desired, server, "d-infra")["d-infra"]
@@ -216,10 +217,8 @@ def test_a_test_alert_that_would_page_a_continue_route_too_is_not_sent_unless_al
         server,
         HEAD
         # a-audit sees every page, and lets later routes see it too.
-        + receiver("a-audit", "x", f"{hook.url}/a", extra=", continue: true").replace(
-            "[{name: team, value: x}]", page
-        )
-        + receiver("b-pager", "x", f"{hook.url}/b").replace("[{name: team, value: x}]", page),
+        + receiver("a-audit", page, f"{hook.url}/a", extra=", continue: true")
+        + receiver("b-pager", page, f"{hook.url}/b"),
     )
 
     found = run(desired, server, "b-pager")["b-pager"]
@@ -273,13 +272,12 @@ def test_regex_matchers_get_a_value_they_take(
         tmp_path,
         server,
         HEAD
-        + receiver("h-prio", "x", f"{hook.url}/h").replace(
-            "[{name: team, value: x}]", '[{name: priority, value: "P[12]", matchType: "=~"}]'
-        )
-        + receiver("i-page", "x", f"{hook.url}/i").replace(
-            "[{name: team, value: x}]",
+        + receiver("h-prio", '[{name: priority, value: "P[12]", matchType: "=~"}]', f"{hook.url}/h")
+        + receiver(
+            "i-page",
             '[{name: severity, value: "critical|page", matchType: "=~"}, '
             '{name: severity, value: critical, matchType: "!="}]',
+            f"{hook.url}/i",
         ),
     )
 

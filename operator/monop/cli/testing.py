@@ -28,6 +28,7 @@ from monop.cli.state import connect, desired_state
 if TYPE_CHECKING:
     from monop.prometheus.receivertest import ReceiverTest
 
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 RESULTS_FILE = "receiver-tests.json"  # in state_dir: each receiver's last test, shown by `status`
 
 
@@ -61,6 +62,7 @@ def test_receivers(
     an unknown name.
     """
     import asyncio
+    import contextlib
 
     from monop.desired.alerting import receivers
     from monop.prometheus import alertmanager as am
@@ -69,6 +71,10 @@ def test_receivers(
 
     settings = load(ctx)
     form = output_format(output, as_json)
+    if form in (Format.WIDE, Format.NAME):
+        fail(f"-o {form}: test receivers prints its lines, -o json or -o yaml", EXIT_USAGE)
+    if timeout is not None and not timeout > 0:
+        fail(f"--timeout {timeout:g}: give a number of seconds above 0", EXIT_USAGE)
     if not settings.alertmanager_url:
         fail(
             "set alertmanager_url (Alertmanager's API, e.g. http://127.0.0.1:9093) to test receivers",
@@ -96,7 +102,10 @@ def test_receivers(
         container = settings.alertmanager_container
         log = ContainerLog(lambda since: podman.logs(container, since))
 
+    told: list[ReceiverTest] = []
+
     def shown(result: ReceiverTest) -> None:
+        told.append(result)
         if form is None:
             typer.echo(str(result))
 
@@ -120,6 +129,12 @@ def test_receivers(
 
     try:
         config, results = asyncio.run(go())
+    except KeyboardInterrupt:
+        # The test alerts were resolved as the run was cancelled; the verdicts told so far are kept.
+        with contextlib.suppress(OSError):
+            save_results(settings.state_dir / RESULTS_FILE, told)
+        note(f"interrupted after {len(told)} receiver(s); their test alerts were resolved")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         if podman is not None:
             podman.close()
