@@ -174,3 +174,30 @@ def test_ctrl_c_keeps_the_verdicts_told_and_exits_130(stack: tuple[dict[str, str
     assert {name: r["outcome"] for name, r in kept.items()} == {"down": "failed"}
     alerts = httpx.get(f"{env['MONOP_ALERTMANAGER_URL']}/api/v2/alerts", params={"active": "true"}, timeout=5)
     assert not [a for a in alerts.json() if "monop_test" in a["labels"]]  # live's was resolved
+
+
+def test_a_receiver_without_integrations_fails_no_run_of_all(
+    stack: tuple[dict[str, str], WebhookRecorder],
+) -> None:
+    env, hook = stack
+    desired = Path(env["MONOP_DESIRED"])
+    text = (desired / "alerting.yaml").read_text()
+    down = text.index("---\napiVersion: monop.dev/v1alpha1\nkind: AlertReceiver\nmetadata: {name: down}")
+    live = text.index("---", down + 3)
+    drop = "---\napiVersion: monop.dev/v1alpha1\nkind: AlertReceiver\nmetadata: {name: drop}\n"
+    drop += "spec: {matchers: [{name: severity, value: info}]}\n"
+    (desired / "alerting.yaml").write_text(text[:down] + drop + text[live:])
+
+    async def sync() -> am.SyncResult:
+        async with am.connect(env["MONOP_ALERTMANAGER_URL"]) as api:
+            return await am.sync(load(desired).alerting, Path(env["MONOP_ALERTMANAGER_CONFIG"]), api)
+
+    assert asyncio.run(sync()).written
+    done = monop(env, "test", "receivers")
+    assert done.returncode == 0, done
+    assert done.stdout.splitlines() == [
+        "drop: no integrations: it has no webhook, email or slack config: alerts stop here",
+        "live: delivered: webhook notified",
+    ]
+    assert len(hook.alerts("/live")) == 1
+    assert monop(env, "test", "receivers", "drop").returncode == 1  # named, it got no test
