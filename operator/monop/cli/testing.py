@@ -57,9 +57,11 @@ def test_receivers(
     One line per receiver: delivered, failed (with Alertmanager's error), not routed (which
     earlier route catches it; then it is not sent), no integrations, or uncertain (Alertmanager
     0.25 counts attempts per integration type; set alertmanager_log or alertmanager_container
-    so its log names the receiver). Test alerts are resolved before it ends. Exit 0 when every
-    receiver named got its test, 1 when one did not, 3 when a verdict could not be told, 2 for
-    an unknown name.
+    so its log names the receiver). A test alert that routes with continue would also send to
+    other receivers is not sent unless --allow-fanout. Test alerts are resolved before it ends.
+    Exit 0 when every receiver named got its test (in a run of all, one without integrations is
+    no failure), 1 when one did not, 3 when a verdict could not be told, 2 for an unknown name or
+    option, 130 when interrupted (the verdicts told so far are kept).
     """
     import asyncio
     import contextlib
