@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monop.desired.loader import load
@@ -128,6 +130,74 @@ def test_status_shows_the_running_config_each_receiver_and_its_last_test(
     assert by_name["live"]["lastTest"]["outcome"] == "delivered"
 
     text = monop(env, "status").stdout
-    assert f"alertmanager {env['MONOP_ALERTMANAGER_CONFIG']} Loaded (runs {found['hash']})" in text
+    assert (
+        f"alertmanager {env['MONOP_ALERTMANAGER_CONFIG']} Loaded (file {found['hash']}, runs {found['hash']})"
+        in text
+    )
     assert "  receiver down (webhook): routed; last test failed: webhook[0]: Post" in text
     assert "  receiver live (webhook): routed; last test delivered" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--timeout", "-3"], "--timeout -3: give a number of seconds above 0"),
+        (["-o", "name"], "-o name: test receivers prints its lines, -o json or -o yaml"),
+        (["-o", "wide"], "-o wide: test receivers prints its lines"),
+    ],
+)
+def test_options_it_cannot_honour_are_usage_errors(tmp_path: Path, args: list[str], said: str) -> None:
+    env = {**os.environ, "MONOP_DESIRED": str(tmp_path), "MONOP_ALERTMANAGER_URL": "http://127.0.0.1:20179"}
+    done = monop(env, "test", "receivers", *args)
+    assert done.returncode == 2, done
+    assert said in done.stderr and not done.stdout
+
+
+def test_ctrl_c_keeps_the_verdicts_told_and_exits_130(stack: tuple[dict[str, str], WebhookRecorder]) -> None:
+    env, _ = stack
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monop", "test", "receivers"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # down's verdict; live's test is under way
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+
+    assert first.startswith("down: failed"), first
+    assert process.returncode == 130, err
+    assert "interrupted after 1 receiver(s); their test alerts were resolved" in err
+    kept = json.loads((Path(env["MONOP_STATE_DIR"]) / "receiver-tests.json").read_text())
+    assert {name: r["outcome"] for name, r in kept.items()} == {"down": "failed"}
+    alerts = httpx.get(f"{env['MONOP_ALERTMANAGER_URL']}/api/v2/alerts", params={"active": "true"}, timeout=5)
+    assert not [a for a in alerts.json() if "monop_test" in a["labels"]]  # live's was resolved
+
+
+def test_a_receiver_without_integrations_fails_no_run_of_all(
+    stack: tuple[dict[str, str], WebhookRecorder],
+) -> None:
+    env, hook = stack
+    desired = Path(env["MONOP_DESIRED"])
+    text = (desired / "alerting.yaml").read_text()
+    down = text.index("---\napiVersion: monop.dev/v1alpha1\nkind: AlertReceiver\nmetadata: {name: down}")
+    live = text.index("---", down + 3)
+    drop = "---\napiVersion: monop.dev/v1alpha1\nkind: AlertReceiver\nmetadata: {name: drop}\n"
+    drop += "spec: {matchers: [{name: severity, value: info}]}\n"
+    (desired / "alerting.yaml").write_text(text[:down] + drop + text[live:])
+
+    async def sync() -> am.SyncResult:
+        async with am.connect(env["MONOP_ALERTMANAGER_URL"]) as api:
+            return await am.sync(load(desired).alerting, Path(env["MONOP_ALERTMANAGER_CONFIG"]), api)
+
+    assert asyncio.run(sync()).written
+    done = monop(env, "test", "receivers")
+    assert done.returncode == 0, done
+    assert done.stdout.splitlines() == [
+        "drop: no integrations: it has no webhook, email or slack config: alerts stop here",
+        "live: delivered: webhook notified",
+    ]
+    assert len(hook.alerts("/live")) == 1
+    assert monop(env, "test", "receivers", "drop").returncode == 1  # named, it got no test

@@ -58,3 +58,23 @@ def test_a_receiver_no_desired_rule_reaches_is_shown_unrouted_with_its_last_test
     assert asyncio.run(am.sync(state.alerting, path, None)).written
     written = asyncio.run(am.status(state.alerting, path, None))
     assert written.state is ConfigState.WRITTEN and written.hash == config_hash(path.read_text())
+
+
+def test_credentials_in_alertmanager_url_are_not_in_the_status(tmp_path: Path) -> None:
+    (tmp_path / "desired").mkdir()
+    (tmp_path / "desired" / "alerting.yaml").write_text(DESIRED)
+    state = load(tmp_path / "desired")
+    path = tmp_path / "alertmanager.yml"
+    assert asyncio.run(am.sync(state.alerting, path, None)).written
+
+    async def go() -> am.ConfigStatus:
+        api = am.AlertmanagerAPI("http://monop:S3cretPass@127.0.0.1:20146")  # nothing listens there
+        try:
+            return await am.status(state.alerting, path, api)
+        finally:
+            await api.close()
+
+    found = asyncio.run(go())
+
+    assert found.state is ConfigState.WRITTEN and found.error is not None
+    assert "127.0.0.1:20146" in found.error and "S3cretPass" not in found.error, found.error

@@ -72,3 +72,29 @@ def test_only_what_the_log_gained_since_the_mark_is_read(tmp_path: Path) -> None
     assert [line.receiver for line in asyncio.run(log.since(mark))] == ["ops"]
     path.write_text(SUCCESS + "\n")  # rotated: shorter than the mark, read from its start
     assert [line.said for line in asyncio.run(log.since(mark))] == [Said.SUCCEEDED]
+
+
+def test_a_log_rotated_by_copytruncate_is_read_from_its_start(tmp_path: Path) -> None:
+    path = tmp_path / "alertmanager.log"
+    path.write_text(SUCCESS + "\n")
+    log = AlertmanagerLog(path)
+    mark = asyncio.run(log.mark())
+    # logrotate's copytruncate: the same file, emptied, then written again past the mark's size.
+    with path.open("r+") as f:
+        f.truncate(0)
+        f.write(RETRY + "\n" + JSON + "\n")
+    assert [line.receiver for line in asyncio.run(log.since(mark))] == ["closed", "ops"]
+
+
+def test_a_container_logs_partial_lines_are_joined(tmp_path: Path) -> None:
+    path = tmp_path / "ctr.log"  # Podman's k8s-file log: a long line is split into P parts and an F
+    path.write_text("")
+    log = AlertmanagerLog(path)
+    mark = asyncio.run(log.mark())
+    half = len(RETRY) // 2
+    path.write_text(
+        f"2026-12-01T01:50:31.666+00:00 stderr P {RETRY[:half]}\n"
+        f"2026-12-01T01:50:31.667+00:00 stderr F {RETRY[half:]}\n"
+    )
+    found = asyncio.run(log.since(mark))
+    assert found == [NotifyLine("closed", "webhook[0]", Said.FAILED, 'Post "' + REFUSED)]

@@ -63,6 +63,18 @@ def write(desired: Path, default: str, receivers: dict[str, tuple[str, str]], in
     (desired / "alerting.yaml").write_text(text)
 
 
+def write_secret_url(desired: Path, url: str) -> None:
+    """One receiver, ops, whose webhook URL monop reads from a file beside the tree (mode 0600)."""
+    url_file = desired.parent / "hook-url"
+    url_file.write_text(url + "\n")
+    url_file.chmod(0o600)
+    write(desired, "ops", {"ops": ("ops", "placeholder")})
+    text = (desired / "alerting.yaml").read_text()
+    (desired / "alerting.yaml").write_text(
+        text.replace("- url: placeholder", f"- urlSecret: {{file: {url_file}}}")
+    )
+
+
 def sync(desired: Path, server: AlertmanagerServer) -> None:
     async def go() -> am.SyncResult:
         api = AlertmanagerAPI(server.url)
@@ -76,7 +88,7 @@ def sync(desired: Path, server: AlertmanagerServer) -> None:
 
 
 def run(
-    desired: Path, server: AlertmanagerServer, *names: str, log: bool = True, timeout: float = 15
+    desired: Path, server: AlertmanagerServer, *names: str, log: bool = True, timeout: float | None = 15
 ) -> dict[str, ReceiverTest]:
     async def go() -> list[ReceiverTest]:
         api = AlertmanagerAPI(server.url)
@@ -229,15 +241,8 @@ def test_a_receiver_that_answers_an_error_fails_with_alertmanagers_words(
 def test_a_secret_webhook_url_in_alertmanagers_error_is_masked(
     server: AlertmanagerServer, tmp_path: Path
 ) -> None:
-    url_file = tmp_path / "hook-url"
-    url_file.write_text("http://127.0.0.1:20198/hooks/T0KEN-abcdef123456\n")
-    url_file.chmod(0o600)
     desired = tmp_path / "desired"
-    write(desired, "ops", {"ops": ("ops", "placeholder")})
-    text = (desired / "alerting.yaml").read_text()
-    (desired / "alerting.yaml").write_text(
-        text.replace("- url: placeholder", f"- urlSecret: {{file: {url_file}}}")
-    )
+    write_secret_url(desired, "http://127.0.0.1:20198/hooks/T0KEN-abcdef123456")
     sync(desired, server)
 
     found = run(desired, server)["ops"]

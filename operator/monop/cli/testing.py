@@ -28,6 +28,7 @@ from monop.cli.state import connect, desired_state
 if TYPE_CHECKING:
     from monop.prometheus.receivertest import ReceiverTest
 
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 RESULTS_FILE = "receiver-tests.json"  # in state_dir: each receiver's last test, shown by `status`
 
 
@@ -42,6 +43,12 @@ def test_receivers(
         float | None,
         typer.Option(help="Seconds to wait per receiver (default: its groupWait + 15).", show_default=False),
     ] = None,
+    allow_fanout: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fanout", help="Send a test alert that other receivers get too (routes with continue)."
+        ),
+    ] = False,
     output: OutputOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -50,19 +57,26 @@ def test_receivers(
     One line per receiver: delivered, failed (with Alertmanager's error), not routed (which
     earlier route catches it; then it is not sent), no integrations, or uncertain (Alertmanager
     0.25 counts attempts per integration type; set alertmanager_log or alertmanager_container
-    so its log names the receiver). Test alerts are resolved before it ends. Exit 0 when every
-    receiver named got its test, 1 when one did not, 3 when a verdict could not be told, 2 for
-    an unknown name.
+    so its log names the receiver). A test alert that routes with continue would also send to
+    other receivers is not sent unless --allow-fanout. Test alerts are resolved before it ends.
+    Exit 0 when every receiver named got its test (in a run of all, one without integrations is
+    no failure), 1 when one did not, 3 when a verdict could not be told, 2 for an unknown name or
+    option, 130 when interrupted (the verdicts told so far are kept).
     """
     import asyncio
+    import contextlib
 
     from monop.desired.alerting import receivers
     from monop.prometheus import alertmanager as am
     from monop.prometheus.amlog import AlertmanagerLog, ContainerLog, NotifyLog
-    from monop.prometheus.receivertest import Outcome, run_receiver_tests, save_results
+    from monop.prometheus.receivertest import Outcome, resolved_earlier, run_receiver_tests, save_results
 
     settings = load(ctx)
     form = output_format(output, as_json)
+    if form in (Format.WIDE, Format.NAME):
+        fail(f"-o {form}: test receivers prints its lines, -o json or -o yaml", EXIT_USAGE)
+    if timeout is not None and not timeout > 0:
+        fail(f"--timeout {timeout:g}: give a number of seconds above 0", EXIT_USAGE)
     if not settings.alertmanager_url:
         fail(
             "set alertmanager_url (Alertmanager's API, e.g. http://127.0.0.1:9093) to test receivers",
@@ -90,7 +104,10 @@ def test_receivers(
         container = settings.alertmanager_container
         log = ContainerLog(lambda since: podman.logs(container, since))
 
+    told: list[ReceiverTest] = []
+
     def shown(result: ReceiverTest) -> None:
+        told.append(result)
         if form is None:
             typer.echo(str(result))
 
@@ -101,12 +118,25 @@ def test_receivers(
             if config.state is not am.ConfigState.LOADED:
                 return config, []
             found = await run_receiver_tests(
-                state.alerting, api, names or (), log=log, timeout=timeout, done=shown
+                state.alerting,
+                api,
+                names or (),
+                log=log,
+                timeout=timeout,
+                done=shown,
+                resolved=resolved_earlier(settings.state_dir / RESULTS_FILE),
+                allow_fanout=allow_fanout,
             )
             return config, found
 
     try:
         config, results = asyncio.run(go())
+    except KeyboardInterrupt:
+        # The test alerts were resolved as the run was cancelled; the verdicts told so far are kept.
+        with contextlib.suppress(OSError):
+            save_results(settings.state_dir / RESULTS_FILE, told)
+        note(f"interrupted after {len(told)} receiver(s); their test alerts were resolved")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         if podman is not None:
             podman.close()
@@ -122,8 +152,10 @@ def test_receivers(
         print_document(
             {"receivers": [r.to_json() for r in results]}, form if form is Format.YAML else Format.JSON
         )
-    if all(r.ok for r in results):
+    # A receiver without integrations drops alerts on purpose: in a run of all, that is no failure.
+    judged = [r for r in results if names or r.outcome is not Outcome.NO_INTEGRATIONS]
+    if all(r.ok for r in judged):
         raise typer.Exit(EXIT_OK)
-    if all(r.ok or r.outcome in (Outcome.UNCERTAIN, Outcome.UNTESTABLE) for r in results):
+    if all(r.ok or r.outcome in (Outcome.UNCERTAIN, Outcome.UNTESTABLE) for r in judged):
         raise typer.Exit(EXIT_UNKNOWN)
     raise typer.Exit(EXIT_PROBLEM)

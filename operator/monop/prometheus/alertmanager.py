@@ -50,6 +50,7 @@ class AlertmanagerAPI:
 
     def __init__(self, url: str, timeout: float = 5.0, client: httpx.AsyncClient | None = None) -> None:
         self.url = url.rstrip("/")
+        self.shown = secrets.split_userinfo(self.url)[0]  # the URL without credentials, for messages
         # Plain http needs no certificates: not loading them saves a tenth of a second per command.
         plain = self.url.startswith("http://")
         self._client = client or httpx.AsyncClient(base_url=self.url, timeout=timeout, verify=not plain)
@@ -57,12 +58,15 @@ class AlertmanagerAPI:
     async def close(self) -> None:
         await self._client.aclose()
 
+    def _public(self, err: Exception) -> str:
+        return str(err).replace(self.url, self.shown)
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise AlertmanagerUnreachable(
-                f"cannot reach {self.url}{path}: {err or type(err).__name__}"
+                f"cannot reach {self.shown}{path}: {self._public(err) or type(err).__name__}"
             ) from None
 
     async def reload(self) -> str | None:
@@ -71,7 +75,7 @@ class AlertmanagerAPI:
         if response.status_code == 200:
             return None
         if response.status_code in (403, 404, 405):
-            raise AlertmanagerUnreachable(f"{self.url}/-/reload answers {response.status_code}")
+            raise AlertmanagerUnreachable(f"{self.shown}/-/reload answers {response.status_code}")
         return response.text.strip() or f"reload failed with HTTP {response.status_code}"
 
     async def running_config(self) -> str:
@@ -81,14 +85,14 @@ class AlertmanagerAPI:
             response.raise_for_status()
             original: str = response.json()["config"]["original"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
-            raise AlertmanagerUnreachable(f"{self.url}/api/v2/status: {err}") from None
+            raise AlertmanagerUnreachable(f"{self.shown}/api/v2/status: {self._public(err)}") from None
         return original
 
     async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """`POST /api/v2/alerts`; raises AlertmanagerUnreachable with Alertmanager's answer when refused."""
         response = await self._request("POST", "/api/v2/alerts", json=alerts)
         if response.status_code != 200:
-            raise AlertmanagerUnreachable(f"{self.url}/api/v2/alerts refused: {response.text.strip()}")
+            raise AlertmanagerUnreachable(f"{self.shown}/api/v2/alerts refused: {response.text.strip()}")
 
     async def alerts(self, *filters: str) -> list[dict[str, Any]]:
         """`GET /api/v2/alerts?filter=...` (matchers such as `monop_test="ID"`)."""
@@ -104,7 +108,7 @@ class AlertmanagerAPI:
             response.raise_for_status()
             found: list[dict[str, Any]] = response.json()
         except (httpx.HTTPError, ValueError) as err:
-            raise AlertmanagerUnreachable(f"{self.url}{path}: {err}") from None
+            raise AlertmanagerUnreachable(f"{self.shown}{path}: {self._public(err)}") from None
         return found
 
     async def notification_counts(self) -> dict[tuple[str, str, str], float]:
@@ -218,7 +222,7 @@ class ConfigStatus:
         }
 
     def __str__(self) -> str:
-        runs = f" (runs {self.running_hash})" if self.running_hash else ""
+        runs = f" (file {self.hash}, runs {self.running_hash})" if self.running_hash else ""
         return f"alertmanager {self.path} {self.state}{runs}" + (f": {self.error}" if self.error else "")
 
 
@@ -350,12 +354,19 @@ async def status(
     if api is None:
         return said(ConfigState.WRITTEN)
     try:
-        running = await api.running_config()
-        gauges = {name: value for name, _, value in await api.metrics(*_CONFIG_GAUGES)}
+        # One short deadline for both questions: a stalled Alertmanager must not hold up `status`.
+        async with asyncio.timeout(STATUS_TIMEOUT):
+            running, samples = await asyncio.gather(api.running_config(), api.metrics(*_CONFIG_GAUGES))
     except AlertmanagerUnreachable as err:
         return said(ConfigState.WRITTEN, str(err))
+    except TimeoutError:
+        return said(ConfigState.WRITTEN, f"{api.shown} did not answer within {STATUS_TIMEOUT:.0f}s")
+    gauges = {name: value for name, _, value in samples}
     loaded = _gauge_hash(gauges["alertmanager_config_hash"]) if "alertmanager_config_hash" in gauges else None
-    if runs(config(alerting), running):
+    # The hash is of the whole file, secrets included: exact. What Alertmanager prints masks
+    # every secret as <secret>, so comparing the text is the fallback when there is no hash.
+    same = loaded == config_hash(desired) if loaded is not None else runs(config(alerting), running)
+    if same:
         return said(ConfigState.LOADED, None, loaded)
     if gauges.get("alertmanager_config_last_reload_successful") == 0:
         return said(
@@ -366,12 +377,13 @@ async def status(
         )
     return said(
         ConfigState.NOT_LOADED,
-        f"Alertmanager at {api.url} runs another config: does its --config.file read {path}, "
+        f"Alertmanager at {api.shown} runs another config: does its --config.file read {path}, "
         "and was it reloaded?",
         loaded,
     )
 
 
+STATUS_TIMEOUT = 2.0  # seconds `status` waits for Alertmanager's answers
 _CONFIG_GAUGES = ("alertmanager_config_hash", "alertmanager_config_last_reload_successful")
 
 
@@ -408,9 +420,12 @@ def _same(written: Any, running: Any) -> bool:
             k in running and _same(v, running[k]) for k, v in written.items()
         )
     if isinstance(written, list):
-        return (
-            isinstance(running, list) and len(written) == len(running) and all(map(_same, written, running))
-        )
+        if not isinstance(running, list) or len(written) != len(running):
+            return False
+        if all(isinstance(item, str) for item in [*written, *running]):
+            # Alertmanager prints matchers, source_matchers and target_matchers sorted.
+            written, running = sorted(written), sorted(running)
+        return all(map(_same, written, running))
     if written == running or MARK in (written, running):
         return True
     if isinstance(written, str) and isinstance(running, str):

@@ -22,6 +22,7 @@ k8s-file log, a `2>>` redirect); `ContainerLog`, the lines a container wrote sin
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -103,16 +104,24 @@ class AlertmanagerLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._marks: list[tuple[int, int, bytes]] = []  # (size in bytes, inode, its first bytes)
 
     async def mark(self) -> float:
-        """The file's size now (bytes); raises OSError when it cannot be read."""
-        return self.path.stat().st_size
+        """A mark of the file as it is now; raises OSError when it cannot be read."""
+        with self.path.open("rb") as f:
+            info = os.fstat(f.fileno())
+            self._marks.append((info.st_size, info.st_ino, f.read(_HEAD)))
+        return float(len(self._marks) - 1)
 
     async def since(self, mark: float) -> list[NotifyLine]:
-        """The notification facts of the lines written after `mark` (from the start if the file was rotated)."""
+        """The notification facts of the lines written after `mark`; all of the file's when it was
+        rotated since (another file, a shorter one, or one whose first bytes changed: copytruncate)."""
+        size, inode, head = self._marks[int(mark)]
         with self.path.open("rb") as f:
-            start = int(mark) if f.seek(0, 2) >= mark else 0
-            f.seek(start)
+            same = os.fstat(f.fileno()).st_ino == inode and f.seek(0, 2) >= size
+            f.seek(0)
+            same = same and f.read(len(head)) == head
+            f.seek(size if same else 0)
             text = f.read().decode(errors="replace")
         return _facts(text.splitlines())
 
@@ -140,4 +149,26 @@ class ContainerLog:
 
 
 def _facts(lines: list[str]) -> list[NotifyLine]:
-    return [found for line in lines if (found := parse_line(line)) is not None]
+    return [found for line in _whole(lines) if (found := parse_line(line)) is not None]
+
+
+_K8S_FILE = re.compile(r"^(\S+ (?:stdout|stderr)) ([PF]) (.*)$")
+_HEAD = 256  # bytes of the file's start kept with a mark, to notice a copytruncate rotation
+
+
+def _whole(lines: list[str]) -> list[str]:
+    """`lines` with a k8s-file log's partial lines (`<time> stderr P <text>`) joined to the rest of theirs."""
+    out: list[str] = []
+    partial: str | None = None
+    for line in lines:
+        found = _K8S_FILE.match(line)
+        if found is None:
+            out.append(line)
+            continue
+        text = (partial or "") + found[3]
+        if found[2] == "P":
+            partial = text
+            continue
+        out.append(f"{found[1]} F {text}")
+        partial = None
+    return out
