@@ -449,7 +449,7 @@ def test_grafana_variables_are_substituted(expr: str, expected: str) -> None:
 def test_panel_queries_list_every_query_with_where_it_is() -> None:
     state = load(DESIRED, exists_on_host=lambda _: True)
     queries = panel_queries(state.dashboards)
-    assert len(queries) == sum(len(p.queries) for d in state.dashboards for p in d.panels) == 24
+    assert len(queries) == sum(len(p.queries) for d in state.dashboards for p in d.panels) == 26
     latency = [q for q in queries if q.panel_title == "Repair latency (Podman event to repaired)"]
     assert [(q.dashboard_uid, q.ref_id, q.legend) for q in latency] == [
         ("monop", "A", "p50"),
