@@ -137,6 +137,27 @@ def test_a_directory_that_cannot_be_written_is_logged_and_counted(tmp_path: Path
     assert sync.error is None and (tmp_path / "grafana/datasources/monop.yaml").exists()
 
 
+def test_a_panel_promtool_cannot_parse_leaves_every_file_as_it_was(tmp_path: Path) -> None:
+    """The daemon loads without promtool: the sync checks the panels before it writes anything."""
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "g.yaml").write_text(DATASOURCE + "---\n" + SHORT.format(title="Before"))
+    metrics = Metrics(CollectorRegistry())
+    sync = GrafanaSync(Settings(grafana_dir=tmp_path / "grafana"), metrics=metrics, log=structlog.get_logger())
+    sync.sync(load(desired))
+    before = {p: p.read_text() for p in (tmp_path / "grafana").rglob("*") if p.is_file()}
+    assert any("Before" in text for text in before.values())
+    broken = SHORT.format(title="After").replace("expr: up,", 'expr: "sum(rate(up[5m])",')
+    (desired / "g.yaml").write_text(DATASOURCE + "---\n" + broken)
+    with capture_logs() as logs:
+        sync.sync(load(desired))  # as the daemon loads it: no promtool at load
+    [refused] = [e for e in logs if e["event"] == "grafana_files_refused"]
+    assert "PromQL does not parse" in refused["problems"][0] and "g.yaml" in refused["problems"][0]
+    assert sync.error is not None and "PromQL does not parse" in sync.error
+    assert {p: p.read_text() for p in (tmp_path / "grafana").rglob("*") if p.is_file()} == before
+    assert metrics.registry.get_sample_value("monop_grafana_file_syncs_total", {"result": "refused"}) == 1
+
+
 def test_a_state_without_grafanas_kinds_makes_no_directory(tmp_path: Path) -> None:
     (tmp_path / "desired").mkdir()
     (tmp_path / "desired" / "x.yaml").write_text(

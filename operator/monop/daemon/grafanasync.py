@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from monop.daemon.metrics import Metrics
+from monop.desired.grafana import check_promql
 from monop.desired.grafana_files import DASHBOARDS, render
 from monop.desired.state import DesiredState
+from monop.errors import Severity
 from monop.files import write_atomic
 from monop.settings import Settings
 
@@ -91,8 +93,19 @@ class GrafanaSync:
         self.error: str | None = None  # why the files are not what the desired state says
 
     def sync(self, state: DesiredState) -> None:
-        """Write what changed; log each file; a failure is logged, counted and kept in `error`."""
+        """Write what changed; log each file; a failure is logged, counted and kept in `error`.
+
+        The daemon loads the desired state without promtool (monop.desired.source), so the panels'
+        PromQL is checked here, before anything is written, as rule files are before they replace
+        Prometheus's: a query promtool cannot parse leaves every file as it was (`refused`).
+        """
         directory = self.settings.grafana_dir
+        refused = [p for p in check_promql(state.dashboards) if p.severity is Severity.ERROR]
+        if refused:
+            self.error = "; ".join(str(p) for p in refused)
+            self.log.error("grafana_files_refused", grafana_dir=str(directory), problems=[str(p) for p in refused])
+            self.metrics.grafana_syncs.labels("refused").inc()
+            return
         try:
             result = publish(state, directory)
         except OSError as err:

@@ -247,11 +247,12 @@ class Metrics:
             self.alertmanager_receivers.labels(routed)
         self.grafana_syncs = Counter(
             "monop_grafana_file_syncs",
-            "Changes of Grafana's provisioning files (grafana_dir): written, or error (not written).",
+            "Changes of Grafana's provisioning files (grafana_dir): written, refused (a panel's PromQL "
+            "does not parse: nothing written), or error (not written).",
             ["result"],
             registry=registry,
         )
-        for result in ("written", "error"):
+        for result in ("written", "refused", "error"):
             self.grafana_syncs.labels(result)
         self.grafana_panels = Gauge(
             "monop_grafana_panels",
