@@ -1,15 +1,18 @@
 """Benchmark: the status page's time to first render with N resources, in Debian's Chromium.
 
-The page is served by the daemon's own HTTP listener and `StatusPage`, fed by
-`monop.cli.view.document` (the producer of `monop status -o json`) over a state of N records
-built in memory: N Exporters read from a desired tree by monop's loader, planned against N
-containers described by hand (not run: the page's cost, not Podman's), most in sync, some
-drifted and stopped, each with a daemon record and conditions, and 50 events. What a real
-daemon adds per look, asking Podman and Prometheus, is in bench/reconcile.py's figures.
+The page is served by the daemon's own HTTP listener and `StatusPage`. Each look does what
+the daemon's (`monop.cli.view.gather`, then `document`) does but ask Podman and Prometheus:
+N Exporters, read once from a desired tree by monop's loader (the desired state in force),
+expanded to units and planned against N containers described by hand (Podman's answer, made
+once: the page's cost, not Podman's), most in sync, some drifted and stopped; their records
+read from a real state file, the last events from a real events.jsonl (50), the scrape jobs,
+the document. What a real daemon adds per look, Podman's container list, is in the
+real-daemon table (and bench/reconcile.py's figures); Prometheus is not asked.
 
 Each figure is the median of REPEATS fresh tabs of one headless Chromium (Playwright driving
 Debian's package), read from the browser's Performance API: first contentful paint (FCP) and
-the load event, from the start of navigation. Measured in the same run, two references: the
+the load event, from the start of navigation. Each tab waits out FRESH_S first, so its GET /
+makes a look anew (its polls then share it, as in a daemon). Measured in the same run, two references: the
 same page with no resources, and the 200-resource HTML served as fixed bytes by the same
 listener (what the browser alone costs for that document). Beside them: the server's time to
 make the page and the JSON (N resources), and their sizes.
@@ -18,12 +21,13 @@ Then what an open page costs a real `monop run` (REAL running stand-in services 
 Podman, default 20): the daemon's CPU over 30 s with no page open and with one tab open, and
 a fresh GET /api/v1/status (Podman's container list, the state file, the document).
 
-Usage: bench/run (all benchmarks), or .venv/bin/python bench/page.py [N] [REAL].
+Usage: bench/run (all benchmarks), or .venv/bin/python bench/page.py [N] [REAL] (REAL 0: not run).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -41,11 +45,13 @@ from prometheus_client import CollectorRegistry
 
 from monop.cli import output
 from monop.cli.view import View, document
+from monop.daemon.events import EVENTS_FILE, Event
 from monop.daemon.http import Listener, Request, Response
 from monop.daemon.metrics import Metrics
-from monop.daemon.page import StatusPage
-from monop.daemon.statestore import DaemonRecord, ResourceRecord
+from monop.daemon.page import FRESH_S, StatusPage, last_events
+from monop.daemon.statestore import DaemonRecord, ResourceRecord, StateStore
 from monop.desired.loader import load
+from monop.desired.state import DesiredState
 from monop.prometheus.scrape import jobs
 from monop.reconcile.health import Knowledge
 from monop.reconcile.holds import Holds
@@ -60,8 +66,9 @@ REAL_BASE_PORT = 20410  # host ports of the real daemon's stand-in services: 204
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def view_of(tree: Path, now: float) -> View:
-    """N records as the daemon would hold them: one in ten drifted, one in twenty stopped."""
+def world(tree: Path, state_dir: Path, now: float) -> tuple[DesiredState, ObservedState]:
+    """Made once: the desired state in force, Podman's answer (one in ten drifted, one in twenty
+    stopped), and the state file and events.jsonl a daemon would have written for them."""
     state = load(tree)
     wanted = units(state)
     started = datetime.fromtimestamp(now - 3600, UTC)
@@ -85,7 +92,8 @@ def view_of(tree: Path, now: float) -> View:
                 finished_at=started if stopped else None,
             )
         )
-    result = plan(wanted, ObservedState(tuple(containers), {}), health=Knowledge(now), holds=Holds(now))
+    observed = ObservedState(tuple(containers), {})
+    result = plan(wanted, observed, health=Knowledge(now), holds=Holds(now))
     records = {}
     for s in result.statuses:
         seen = Observation(s.state, message="; ".join(str(r) for r in s.reasons), running=True)
@@ -103,27 +111,33 @@ def view_of(tree: Path, now: float) -> View:
     daemon = DaemonRecord(
         pid=os.getpid(), started_at=now - 3600, updated_at=now, source=str(tree), ready=True
     )
+    StateStore(state_dir).save(daemon, records)
+    keys: list[str | None] = [*sorted(records)] or [None]
+    events = (
+        Event(
+            now - 60 * (50 - i),
+            "Normal",
+            "Started",
+            "state: exited (code 137) -> running",
+            keys[i % len(keys)],
+        )
+        for i in range(50)
+    )  # written as the daemon's EventLog writes them, without its log line for each
+    (state_dir / EVENTS_FILE).write_text("".join(json.dumps(e.to_json()) + "\n" for e in events))
+    return state, observed
+
+
+def view_of(state: DesiredState, observed: ObservedState, state_dir: Path) -> View:
+    """One look: what `gather` does for the daemon's page, Podman's and Prometheus's answers aside."""
+    now = time.time()
+    result = plan(units(state), observed, health=Knowledge(now), holds=Holds(now))
+    daemon, records = StateStore(state_dir).load()
     scrapes: dict[str, list[Any]] = {}
     for job in jobs(state, "127.0.0.1", None):
         for target in job.targets:
             scrapes.setdefault(target.resource, []).append(target)
     statuses = output.with_daemon(result.statuses, records, now)
     return View(statuses, records, daemon, True, None, [], {}, now, scrapes)
-
-
-def events_of(view: View, n: int = 50) -> list[dict[str, Any]]:
-    keys = [s.key for s in view.statuses] or [None]
-    return [
-        {
-            "time": output.rfc3339(view.now - 60 * (n - i)),
-            "type": "Normal",
-            "reason": "Started",
-            "resource": keys[i % len(keys)],
-            "message": "state: exited (code 137) -> running",
-            "revision": None,
-        }
-        for i in range(n)
-    ]
 
 
 @contextmanager
@@ -152,10 +166,12 @@ def serving(routes: dict[str, Callable[[Request], Any]]) -> Iterator[str]:
         thread.join(10)
 
 
-def page_routes(view: View) -> dict[str, Callable[[Request], Any]]:
-    page = StatusPage(
-        lambda: document(view, view.statuses), lambda: events_of(view), Metrics(CollectorRegistry()).registry
-    )
+def page_routes(look: Callable[[], View], state_dir: Path) -> dict[str, Callable[[Request], Any]]:
+    def produce() -> dict[str, Any]:
+        view = look()
+        return document(view, view.statuses)
+
+    page = StatusPage(produce, lambda: last_events(state_dir), Metrics(CollectorRegistry()).registry)
     return {path: handler for (_method, path), handler in page.routes().items()}
 
 
@@ -163,6 +179,7 @@ def first_render(browser: Any, url: str, rows: int) -> tuple[float, float]:
     """(FCP, load event) in ms from navigation start, medians of REPEATS fresh tabs."""
     paints, loads = [], []
     for _ in range(REPEATS + 1):
+        time.sleep(FRESH_S + 0.05)  # the tab's GET / makes a look anew, as a first visit does
         tab = browser.new_page()
         tab.goto(url, wait_until="load")
         assert tab.locator("tr[data-resource]").count() == rows, "the page did not list every resource"
@@ -190,7 +207,7 @@ def server_ms(url: str) -> tuple[float, int]:
 
     times, size = [], 0
     for _ in range(REPEATS):
-        time.sleep(1.05)  # past FRESH_S: the document is produced again, as for a new poll
+        time.sleep(FRESH_S + 0.05)  # the document is produced again, as for a new poll
         started = time.perf_counter()
         answer = httpx.get(url, timeout=30)
         times.append((time.perf_counter() - started) * 1000)
@@ -203,12 +220,15 @@ def bench(n: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
 
     now = time.time()
     with tempfile.TemporaryDirectory(prefix="monop-bench-page-") as tmp:
-        full = view_of(write_tree(Path(tmp), n), now)
+        state_dir, nothing = Path(tmp) / "state", Path(tmp) / "nothing"
+        state, observed = world(write_tree(Path(tmp), n), state_dir, now)
+        nothing.mkdir()
+        full = view_of(state, observed, state_dir)
         empty = View([], {}, full.daemon, True, None, [], {}, now, {})
         rows = []
         with (
-            serving(page_routes(full)) as big,
-            serving(page_routes(empty)) as none,
+            serving(page_routes(lambda: view_of(state, observed, state_dir), state_dir)) as big,
+            serving(page_routes(lambda: empty, nothing)) as none,
             sync_playwright() as playwright,
         ):
             html = httpx_get(big + "/")
@@ -293,7 +313,7 @@ def open_page_cost(n: int, span: float) -> list[dict[str, str]]:
                 browser.close()
             looks = []
             for _ in range(REPEATS):
-                time.sleep(1.05)  # past FRESH_S
+                time.sleep(FRESH_S + 0.05)  # a fresh look each time
                 started = time.perf_counter()
                 assert httpx.get(daemon.base_url + "/api/v1/status", timeout=30).status_code == 200
                 looks.append((time.perf_counter() - started) * 1000)
@@ -319,7 +339,8 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     load_avg = os.getloadavg()[0]
     real = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    for rows in (*bench(n), open_page_cost(real, 30.0)):
+    tables = [*bench(n), *([open_page_cost(real, 30.0)] if real else [])]  # REAL 0: no real daemon
+    for rows in tables:
         print("| " + " | ".join(rows[0]) + " |")
         print("|" + "---|" * len(rows[0]))
         for row in rows:

@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,6 +19,7 @@ from monop.errors import SettingsError
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 ENV_PREFIX = "MONOP_"
 
 
@@ -80,7 +81,8 @@ class Settings(BaseModel):
         300.0,
         ge=0,
         description="How often the daemon asks Prometheus whether each rule's selectors match any series "
-        "(dead selectors), besides after every rule sync; 0: only after rule syncs.",
+        "(dead selectors), besides after every rule sync, and each dashboard panel's queries "
+        "(besides after each new desired state); 0: only after those.",
     )
     # Alertmanager (monop.prometheus.alertmanager): the file monop writes, and the API it reloads and asks.
     alertmanager_config: Path = Field(
@@ -91,6 +93,23 @@ class Settings(BaseModel):
         None,
         description="Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; "
         "unset: the file is written and not reloaded.",
+    )
+    alertmanager_log: Path | None = Field(
+        None,
+        description="A file Alertmanager's log goes to (its output appended, or a container's k8s-file log): "
+        "`monop test receivers` reads which receiver each failure was and Alertmanager's error; unset: "
+        "only its counters, which Alertmanager 0.25 keeps per integration type.",
+    )
+    alertmanager_container: str | None = Field(
+        None,
+        description="The Podman container Alertmanager runs in: `monop test receivers` reads its log "
+        "through Podman when alertmanager_log is unset.",
+    )
+    # Grafana (monop.desired.grafana_files): its provisioning directory, mounted at /etc/grafana/provisioning.
+    grafana_dir: Path = Field(
+        Path("/var/lib/monop/grafana"),
+        description="Where the daemon writes Grafana's provisioning files: the GrafanaDashboards' JSON, "
+        "their provider and the GrafanaDatasources.",
     )
     sd_dir: Path = Field(
         Path("/var/lib/monop/file_sd"),
@@ -125,6 +144,21 @@ class Settings(BaseModel):
         DEFAULT_INSTANCE,
         description="This monop's name on a shared Podman: it keeps only containers labelled with it.",
     )
+    host_name: str | None = Field(
+        None,
+        description="This host's name in a fleet (README: Fleet): its hosts/<name>/ folder and its label "
+        "`hostname`; unset: the machine's hostname.",
+    )
+    host_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="This host's labels, which each resource's spec.placement is matched against "
+        "(`hostname` is always one of them).",
+    )
+    fleet_addresses: dict[str, str] = Field(
+        default_factory=dict,
+        description="For `monop render prometheus --fleet`: the address a central Prometheus reaches "
+        "each host at, by host name; a host not listed is reached by its name.",
+    )
 
     @field_validator("metrics_address", "webhook_address")
     @classmethod
@@ -138,6 +172,16 @@ class Settings(BaseModel):
             or (":" in host.strip("[]") and not host.startswith("["))
         ):
             raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:9469 or [::1]:9469)")
+        return value
+
+    @field_validator("host_name")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a host name: letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
         return value
 
     @field_validator("instance")
@@ -161,6 +205,7 @@ class Settings(BaseModel):
                 "sd_dir": base / "file_sd",
                 "rules_dir": base / "rules",
                 "alertmanager_config": base / "alertmanager" / "alertmanager.yml",
+                "grafana_dir": base / "grafana",
             }
             for name, path in defaults.items():
                 if name not in self.model_fields_set:
@@ -188,8 +233,11 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _structured(annotation: Any) -> bool:
-    """A model (or an optional one): its variable holds JSON."""
-    return any(isinstance(a, type) and issubclass(a, BaseModel) for a in (annotation, *get_args(annotation)))
+    """A model or a mapping (or an optional one): its variable holds JSON."""
+    return any(
+        (isinstance(a, type) and issubclass(a, BaseModel)) or get_origin(a) is dict
+        for a in (annotation, *get_args(annotation))
+    )
 
 
 def _from_config_file(path: Path | None) -> dict[str, Any]:

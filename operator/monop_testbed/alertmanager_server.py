@@ -94,7 +94,7 @@ class AlertmanagerServer:
 class WebhookRecorder:
     """An HTTP server on 127.0.0.1 keeping each POST it gets: `(path, JSON body)`, in order."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, port: int = 0) -> None:
         self.status = status
         self.received: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
@@ -117,7 +117,7 @@ class WebhookRecorder:
             def log_message(self, format: str, *args: object) -> None:
                 return  # quiet: pytest shows what the test asserts
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

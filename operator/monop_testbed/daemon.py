@@ -44,6 +44,7 @@ class DaemonProcess:
             "MONOP_DEBOUNCE": debounce,
             "MONOP_SD_DIR": str(state_dir / "file_sd"),
             "MONOP_RULES_DIR": str(state_dir / "rules"),
+            "MONOP_GRAFANA_DIR": str(state_dir / "grafana"),
             **(extra_env or {}),
         }
         self.notifications: list[str] = []

@@ -4,13 +4,15 @@
     scripts/demo status          `monop status` of the demo, from another terminal
     scripts/demo podman ARGS...  the podman CLI on the demo's storage (`scripts/demo podman kill cadvisor`)
 
-No registry is reachable here, so the images are stand-ins built locally: the real node
-exporter binary, and a small busybox httpd that serves fixed metrics where cAdvisor, the
-NVIDIA exporter and the business services would run. A real Prometheus (Debian's) on
-127.0.0.1:19090 reads the target and rule files monop writes, so `status` shows targets Up.
-The Podman service, its storage, the desired files, Prometheus's data and the daemon's
-state all live under --base (/var/lib/monop-demo): nothing touches the host's own
-containers. Every server binds to 127.0.0.1.
+No registry is reachable here, so the images are built locally: the real node exporter,
+Prometheus and Alertmanager binaries (Debian's), and a small busybox httpd that serves fixed
+metrics where cAdvisor, the NVIDIA exporter and the business services would run. Prometheus
+(127.0.0.1:19090) and Alertmanager (127.0.0.1:19093) run as containers monop manages, as the
+seed's Prometheus does: they mount the rule files, target files and alertmanager.yml monop
+writes, and monop reloads them when it rewrites those files (never recreates them for it).
+The Podman service, its storage, the desired files and the daemon's state all live under
+--base (/var/lib/monop-demo): nothing touches the host's own containers. Every server binds
+to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ import yaml
 from monop.api.resources import cadvisor_volumes
 from monop_testbed import images
 from monop_testbed.podman_service import PodmanService, wait_for
-from monop_testbed.prometheus_server import PrometheusServer
 
 DEFAULT_BASE = Path(os.environ.get("MONOP_DEMO_BASE", "/var/lib/monop-demo"))
 METRICS_ADDRESS = "127.0.0.1:9469"
 PROMETHEUS_PORT = 19090  # not 9090: Debian's own prometheus service may hold that one
+ALERTMANAGER_PORT = 19093  # not 9093, likewise
 
 # The seed's stack, one file per resource as a user would commit it, with stand-in images.
 STACK = {
@@ -105,6 +107,72 @@ spec:
       labels: {{severity: warning}}
       annotations: {{summary: "High CPU usage detected"}}
 """,
+    "prometheus.yaml": """\
+# Prometheus and Alertmanager as containers, as desired/prometheus.yaml has them (there with
+# docker.io/prom images and published ports; here Debian's binaries on the host network, on
+# loopback). A rule group or receiver monop rewrites reloads them: watch for container_reloaded.
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: prometheus
+spec:
+  image: {prometheus}
+  args:
+    - --config.file=/etc/prometheus/prometheus.yml
+    - --storage.tsdb.path=/prometheus
+    - --web.listen-address=127.0.0.1:{prometheus_port}
+    - --web.enable-lifecycle
+  network: host
+  volumes:
+    - prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro
+    - {rules_dir}:{rules_dir}:ro
+    - {sd_dir}:{sd_dir}:ro
+  reload: {{http: {{path: /-/reload, port: {prometheus_port}}}}}
+  scrape: {{job: prometheus, port: {prometheus_port}}}
+---
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata:
+  name: alertmanager
+spec:
+  image: {alertmanager}
+  args:
+    - --config.file=/etc/alertmanager/alertmanager.yml
+    - --storage.path=/alertmanager
+    - --web.listen-address=127.0.0.1:{alertmanager_port}
+    - --cluster.listen-address=
+  network: host
+  volumes: ["{alertmanager_dir}:/etc/alertmanager:ro"]
+  reload: {{http: {{path: /-/reload, port: {alertmanager_port}}}}}
+  scrape: {{job: alertmanager, port: {alertmanager_port}}}
+""",
+    "alerting.yaml": """\
+# The seed's receivers, corrected (desired/receivers.yaml says what was wrong): monop writes
+# alertmanager.yml, checks it with amtool, and the Alertmanager container is reloaded.
+apiVersion: monop.dev/v1alpha1
+kind: AlertRouting
+metadata:
+  name: alertmanager
+spec:
+  receiver: warning-alerts
+  groupBy: [alertname, instance]
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata:
+  name: critical-alerts
+spec:
+  matchers: [{{name: severity, value: critical}}]
+  webhookConfigs: [{{url: "http://127.0.0.1:9097/webhook/critical", sendResolved: true}}]
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata:
+  name: warning-alerts
+spec:
+  matchers: [{{name: severity, value: warning}}]
+  webhookConfigs: [{{url: "http://127.0.0.1:9097/webhook/warning", sendResolved: true}}]
+""",
     "business.yaml": """\
 # The seed published 8501 from both services; the dashboard's UI moved to 8502.
 apiVersion: monop.dev/v1alpha1
@@ -131,15 +199,18 @@ spec:
 
 
 class Demo:
-    def __init__(self, base: Path, prometheus_port: int = PROMETHEUS_PORT) -> None:
+    def __init__(
+        self, base: Path, prometheus_port: int = PROMETHEUS_PORT, alertmanager_port: int = ALERTMANAGER_PORT
+    ) -> None:
         self.base = base
         self.service = PodmanService(base / "podman")
         self.desired = base / "desired"
         self.state_dir = base / "state"
         self.sd_dir = base / "file_sd"
         self.rules_dir = base / "rules"
+        self.alertmanager_config = base / "alertmanager" / "alertmanager.yml"
         self.prometheus_port = prometheus_port
-        self.prometheus: PrometheusServer | None = None
+        self.alertmanager_port = alertmanager_port
 
     @property
     def prometheus_url(self) -> str:
@@ -154,6 +225,8 @@ class Demo:
             "MONOP_PROMETHEUS_URL": self.prometheus_url,
             "MONOP_SD_DIR": str(self.sd_dir),
             "MONOP_RULES_DIR": str(self.rules_dir),
+            "MONOP_ALERTMANAGER_CONFIG": str(self.alertmanager_config),
+            "MONOP_ALERTMANAGER_URL": f"http://127.0.0.1:{self.alertmanager_port}",
         }
 
     def prepare(self) -> None:
@@ -162,16 +235,32 @@ class Demo:
             raise SystemExit(f"demo: a demo is already running here ({self.service.url}); stop it first")
         self.service.start()
         have = self.service.podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-        if not {images.METRICS, images.NODE_EXPORTER} <= set(have):
-            say("building the stand-in images (a few seconds, once)")
+        if not {images.METRICS, images.NODE_EXPORTER, images.PROMETHEUS, images.ALERTMANAGER} <= set(have):
+            say("building the local images (a few seconds, once)")
             images.build_all(self.service)
+            images.build_prometheus(self.service)
+            images.build_alertmanager(self.service)
         shutil.rmtree(self.desired, ignore_errors=True)
         self.desired.mkdir(parents=True)
+        # What Prometheus and Alertmanager mount must exist before they start: monop's own
+        # directories, and a first alertmanager.yml (Alertmanager exits without one) that monop
+        # replaces with the receivers' once amtool has passed it.
+        for directory in (self.sd_dir, self.rules_dir, self.alertmanager_config.parent):
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+        self.alertmanager_config.write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
         for name, text in STACK.items():
             (self.desired / name).write_text(
                 text.format(
                     node_exporter=images.NODE_EXPORTER,
                     metrics=images.METRICS,
+                    prometheus=images.PROMETHEUS,
+                    alertmanager=images.ALERTMANAGER,
+                    prometheus_port=self.prometheus_port,
+                    alertmanager_port=self.alertmanager_port,
+                    rules_dir=self.rules_dir,
+                    sd_dir=self.sd_dir,
+                    alertmanager_dir=self.alertmanager_config.parent,
                     socket=self.service.socket,
                     cadvisor_volumes=json.dumps(
                         [
@@ -184,11 +273,12 @@ class Demo:
                 )
             )
 
-    def start_prometheus(self) -> None:
-        """A Prometheus on loopback whose config is `monop render prometheus`, as a user's would be."""
-        for directory in (self.sd_dir, self.rules_dir):
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir(parents=True)  # watched only if it exists when Prometheus starts
+    def write_prometheus_config(self) -> None:
+        """Prometheus's config in the desired tree (mounted by its container): `monop render
+        prometheus`, evaluated every 5 s, alerts sent to the Alertmanager container."""
+        config_file = self.desired / "prometheus" / "prometheus.yml"
+        config_file.parent.mkdir(exist_ok=True)
+        config_file.write_text("{}\n")  # the desired tree names it: it must exist to be read
         done = subprocess.run(
             self.monop("render", "prometheus", "-d", str(self.desired)),
             env=self.env,
@@ -196,22 +286,21 @@ class Demo:
             text=True,
             check=True,
         )
-        config = yaml.safe_load(done.stdout)
-        self.prometheus = PrometheusServer(
-            self.base / "prometheus",
-            config["scrape_configs"],
-            rules_dir=self.rules_dir,
-            scrape_interval="5s",
-            port=self.prometheus_port,
-        )
-        self.prometheus.start()
+        config = {
+            "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+            **yaml.safe_load(done.stdout),
+            "alerting": {
+                "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{self.alertmanager_port}"]}]}]
+            },
+        }
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def monop(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "monop", *args]
 
     def run(self, metrics_address: str, until_converged: float | None) -> int:
         self.prepare()
-        self.start_prometheus()
+        self.write_prometheus_config()
         me = f"{sys.argv[0]}" if sys.argv[0].endswith("demo") else "scripts/demo"
         say(
             "\n".join(
@@ -219,13 +308,16 @@ class Demo:
                     f"Podman (private): {self.service.url}",
                     f"desired state:    {self.desired}   <- edit, add or delete files and watch",
                     f"metrics:          http://{metrics_address}/metrics",
-                    f"Prometheus:       {self.prometheus_url}/targets   (reads monop's files)",
+                    f"Prometheus:       {self.prometheus_url}/targets   (a container monop runs)",
+                    f"Alertmanager:     http://127.0.0.1:{self.alertmanager_port}/#/status",
                     "in another terminal:",
                     f"  {me} status                       drift at a glance",
                     f"  {me} podman kill business-metrics  and watch monop start it again",
                     f"  edit {self.desired}/business.yaml: a scrape port nothing serves turns TARGET Down",
+                    f"  edit {self.desired}/alert-rules.yaml: Prometheus is reloaded (container_reloaded), "
+                    "not recreated",
                     f"  {me} podman ps",
-                    "Ctrl-C stops the daemon and Prometheus, removes the demo's containers, stops its Podman.",
+                    "Ctrl-C stops the daemon, removes the demo's containers (Prometheus too), stops its Podman.",
                 ]
             )
         )
@@ -272,9 +364,7 @@ class Demo:
         return done.returncode == 0
 
     def teardown(self) -> None:
-        say("stopping Prometheus, removing the demo's containers, stopping Podman")
-        if self.prometheus is not None:
-            self.prometheus.stop()
+        say("removing the demo's containers, stopping Podman")
         self.service.remove_all_containers()
         self.service.stop()
 
@@ -306,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         "--prometheus-port", type=int, default=PROMETHEUS_PORT, help="the demo Prometheus's port on 127.0.0.1"
     )
     parser.add_argument(
+        "--alertmanager-port",
+        type=int,
+        default=ALERTMANAGER_PORT,
+        help="the demo Alertmanager's port on 127.0.0.1",
+    )
+    parser.add_argument(
         "--until-converged",
         type=float,
         metavar="SECONDS",
@@ -314,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="run", choices=["run", "status", "podman"])
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for status or podman")
     options = parser.parse_args(argv)
-    demo = Demo(options.base, options.prometheus_port)
+    demo = Demo(options.base, options.prometheus_port, options.alertmanager_port)
     if options.command == "status":
         return demo.status(options.args)
     if options.command == "podman":

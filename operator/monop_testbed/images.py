@@ -1,4 +1,5 @@
-"""Small local images built with `podman import`: busybox, a metrics server stand-in, the node exporter.
+"""Small local images built with `podman import`: busybox, a metrics server stand-in, and the node
+exporter, Prometheus and Alertmanager from Debian's binaries (laid out as their upstream images are).
 
 The metrics image stands in for cAdvisor, nvidia_gpu_exporter and business services, which
 cannot be pulled here: busybox httpd serving `$METRICS` as /metrics on `$PORT`.
@@ -19,6 +20,8 @@ from monop_testbed.podman_service import PodmanService
 BUSYBOX = "localhost/monop-test/busybox:1"
 METRICS = "localhost/monop-test/metrics:1"
 NODE_EXPORTER = "localhost/monop-test/node-exporter:1"
+PROMETHEUS = "localhost/monop-test/prometheus:1"
+ALERTMANAGER = "localhost/monop-test/alertmanager:1"
 
 _APPLETS = (
     "sh",
@@ -56,10 +59,10 @@ def _add_link(tar: tarfile.TarFile, name: str, target: str) -> None:
     tar.addfile(info)
 
 
-def _rootfs(files: dict[str, bytes], links: dict[str, str]) -> bytes:
+def _rootfs(files: dict[str, bytes], links: dict[str, str], dirs: Iterable[str] = ()) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for directory in ("bin", "etc", "tmp", "www", "lib", "lib64", "proc", "sys", "dev"):
+        for directory in ("bin", "etc", "tmp", "www", "lib", "lib64", "proc", "sys", "dev", *dirs):
             info = tarfile.TarInfo(directory)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
             tar.addfile(info)
@@ -138,6 +141,80 @@ def build_node_exporter(service: PodmanService, name: str = NODE_EXPORTER) -> st
         ['ENTRYPOINT ["/bin/node_exporter"]', 'CMD ["--web.listen-address=:9100"]'],
     )
     return name
+
+
+def _debian_binary(binary: Path, as_name: str) -> tuple[dict[str, bytes], dict[str, str]]:
+    """busybox (for a shell when debugging), the binary as `bin/<as_name>`, and its libraries."""
+    files, links = _busybox_files()
+    files[f"bin/{as_name}"] = binary.read_bytes()
+    for library in _shared_libraries(binary):
+        files[str(library).lstrip("/")] = library.read_bytes()
+    return files, links
+
+
+def _tree(files: dict[str, bytes], source: Path, into: str) -> None:
+    """Every file under `source` (Debian's web assets, templates) at `into` in the image."""
+    if source.is_dir():
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            files[f"{into}/{path.relative_to(source)}"] = path.read_bytes()
+
+
+# The upstream images' default config: Prometheus scrapes itself.
+_PROMETHEUS_YML = b"""global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: [localhost:9090]
+"""
+_ALERTMANAGER_YML = b"""route:
+  receiver: default
+receivers:
+  - name: default
+"""
+
+
+def _server(
+    service: PodmanService, name: str, binary: str, program: str, config: bytes, storage: str, port: int
+) -> str:
+    """Debian's `binary` laid out as docker.io/prom/<program> is: the binary as /bin/<program>,
+    its default config in /etc/<program>/, its data in /<program>, Debian's assets in place."""
+    files, links = _debian_binary(Path(binary), program)
+    config_file = f"/etc/{program}/{program}.yml"
+    files[config_file.lstrip("/")] = config
+    assets = "usr/share/prometheus/" + ("web" if program == "prometheus" else program)
+    _tree(files, Path("/") / assets, assets)
+    _import(
+        service,
+        name,
+        _rootfs(files, links, dirs=(f"etc/{program}", program, "usr", "usr/share")),
+        [
+            f'ENTRYPOINT ["/bin/{program}"]',
+            f'CMD ["--config.file={config_file}", "--{storage}=/{program}"]',
+            f"EXPOSE {port}",
+        ],
+    )
+    return name
+
+
+def build_prometheus(service: PodmanService, name: str = PROMETHEUS) -> str:
+    """Debian's Prometheus, as docker.io/prom/prometheus: /etc/prometheus/prometheus.yml, data in /prometheus."""
+    return _server(
+        service, name, "/usr/bin/prometheus", "prometheus", _PROMETHEUS_YML, "storage.tsdb.path", 9090
+    )
+
+
+def build_alertmanager(service: PodmanService, name: str = ALERTMANAGER) -> str:
+    """Debian's Alertmanager, as docker.io/prom/alertmanager: /etc/alertmanager/alertmanager.yml."""
+    return _server(
+        service,
+        name,
+        "/usr/bin/prometheus-alertmanager",
+        "alertmanager",
+        _ALERTMANAGER_YML,
+        "storage.path",
+        9093,
+    )
 
 
 def tag(service: PodmanService, source: str, *names: str) -> None:

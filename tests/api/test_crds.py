@@ -116,6 +116,13 @@ def _fixture_documents() -> list[tuple[str, str]]:
             metrics=images.METRICS,
             socket="/run/podman/podman.sock",
             cadvisor_volumes=json.dumps(["/:/rootfs:ro", "/sys:/sys:ro"]),
+            prometheus=images.PROMETHEUS,
+            alertmanager=images.ALERTMANAGER,
+            prometheus_port=19090,
+            alertmanager_port=19093,
+            rules_dir="/var/lib/monop-demo/rules",
+            sd_dir="/var/lib/monop-demo/file_sd",
+            alertmanager_dir="/var/lib/monop-demo/alertmanager",
         )
         out.append((f"monop_testbed.demo.STACK[{name}]", filled))
     return out

@@ -53,7 +53,7 @@ def test_each_desired_file_names_its_kinds_schema_in_its_first_line(path: Path) 
 
 
 def test_monop_reads_the_desired_files_with_their_schema_line() -> None:
-    assert len(load(REPO / "desired", exists_on_host=lambda _: True).resources) == 5
+    assert len(load(REPO / "desired", exists_on_host=lambda _: True).resources) == 7
 
 
 def _rules(**rule: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def test_the_demo_converges_and_leaves_nothing_running(base: Path) -> None:
         [
             *(sys.executable, "-m", "monop_testbed.demo", "--base", str(base)),
             *("--metrics-address", "127.0.0.1:0", "--until-converged", "90"),
-            *("--prometheus-port", str(free_port())),
+            *("--prometheus-port", str(free_port()), "--alertmanager-port", str(free_port())),
         ],
         capture_output=True,
         text=True,
@@ -39,14 +39,19 @@ def test_the_demo_converges_and_leaves_nothing_running(base: Path) -> None:
     assert "demo: converged: every resource is InSync" in done.stdout
     assert sorted(p.name for p in (base / "desired").iterdir()) == [
         "alert-rules.yaml",
+        "alerting.yaml",
         "business.yaml",
         "cadvisor.yaml",
         "node-exporter.yaml",
         "nvidia-gpu-exporter.yaml",
+        "prometheus",
+        "prometheus.yaml",
     ]
     # The rules were checked and loaded, and the targets written, before it stopped.
     assert (base / "rules" / "system-critical.yml").exists()
     assert (base / "file_sd" / "node-exporter.json").exists()
+    # Prometheus and Alertmanager ran as containers and loaded what monop wrote.
+    assert "alertmanager_config_written" in done.stderr + done.stdout
     left = subprocess.run(
         ["pgrep", "-f", f"(podman|prometheus).*{base}"], capture_output=True, text=True, check=False
     ).stdout.split()

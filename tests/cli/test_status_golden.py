@@ -116,10 +116,12 @@ def test_every_time_in_the_golden_status_is_rfc3339() -> None:
         assert isinstance(value, str) and value.endswith("Z") and "T" in value, (key, value)
     states = {r["name"]: r["state"] for r in json.loads(GOLDEN.read_text())["resources"]}
     assert states == {
+        "alertmanager": "Missing",
         "business-dashboard": "Missing",
         "business-metrics": "Drifted",
         "cadvisor": "Stopped",
         "node-exporter": "InSync",
         "nvidia-gpu-exporter": "Conflict",
         "old-exporter": "Orphan",
+        "prometheus": "Missing",
     }

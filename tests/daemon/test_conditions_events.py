@@ -43,7 +43,7 @@ def sample(process: DaemonProcess, metric: str, **labels: str) -> float | None:
 
     for family in text_string_to_metric_families(process.get("/metrics").text):
         for s in family.samples:
-            if s.name == metric and s.labels == labels:
+            if s.name == metric and all(s.labels.get(k) == v for k, v in labels.items()):  # and any host
                 return float(s.value)
     return None
 

@@ -50,3 +50,6 @@ def test_the_daemon_writes_reloads_and_follows_the_receivers(
             (desired / "alerting.yaml").write_text(ALERTING.format(port=19992))
             wait_for(lambda: "127.0.0.1:19992/hook" in am.running_config(), 60, "the edited receiver running")
             assert daemon.metric("monop_alertmanager_config_syncs_total", result="written") == 2
+            assert daemon.metric("monop_alertmanager_config_state", state="Loaded") == 1
+            assert daemon.metric("monop_alertmanager_receivers", routed="true") == 1
+            assert daemon.metric("monop_alertmanager_config_last_loaded_timestamp_seconds") > 0

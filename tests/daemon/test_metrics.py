@@ -54,7 +54,7 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 
 def test_required_series_exist_at_zero_before_anything_happened() -> None:
-    got = samples(Metrics(CollectorRegistry()))
+    got = samples(Metrics(CollectorRegistry(), host="h1"))
     assert got[("monop_reconcile_total", (("kind", "Exporter"), ("result", "error")))] == 0
     assert (
         got[("monop_actions_total", (("action", "recreate"), ("kind", "CAdvisor"), ("result", "success")))]
@@ -62,19 +62,63 @@ def test_required_series_exist_at_zero_before_anything_happened() -> None:
     )
     assert got[("monop_podman_api_errors_total", (("operation", "pull"),))] == 0
     assert got[("monop_podman_event_stream_reconnects_total", ())] == 0
-    assert got[("monop_resources", (("state", "Drifted"),))] == 0
+    assert (
+        got[
+            (
+                "monop_resources",
+                (
+                    ("host", "h1"),
+                    ("state", "Drifted"),
+                ),
+            )
+        ]
+        == 0
+    )
     assert ("monop_event_to_repair_seconds_count", ()) in got
     assert ("monop_last_full_reconcile_timestamp_seconds", ()) in got
 
 
 def test_set_states_counts_each_state_and_zeroes_the_rest() -> None:
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), host="h1")
     metrics.set_states([State.IN_SYNC, State.IN_SYNC, State.STOPPED])
     metrics.set_states([State.IN_SYNC, State.MISSING])
     got = samples(metrics)
-    assert got[("monop_resources", (("state", "InSync"),))] == 1
-    assert got[("monop_resources", (("state", "Missing"),))] == 1
-    assert got[("monop_resources", (("state", "Stopped"),))] == 0
+    assert (
+        got[
+            (
+                "monop_resources",
+                (
+                    ("host", "h1"),
+                    ("state", "InSync"),
+                ),
+            )
+        ]
+        == 1
+    )
+    assert (
+        got[
+            (
+                "monop_resources",
+                (
+                    ("host", "h1"),
+                    ("state", "Missing"),
+                ),
+            )
+        ]
+        == 1
+    )
+    assert (
+        got[
+            (
+                "monop_resources",
+                (
+                    ("host", "h1"),
+                    ("state", "Stopped"),
+                ),
+            )
+        ]
+        == 0
+    )
 
 
 def test_resource_info_and_conditions_follow_the_status() -> None:
@@ -85,14 +129,14 @@ def test_resource_info_and_conditions_follow_the_status() -> None:
     from monop.reconcile.status import Observation, evaluate
 
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, host="h1")
 
     def value(metric: str, **labels: str) -> float | None:
         return registry.get_sample_value(metric, labels)
 
     drifted = evaluate(Observation(State.DRIFTED, "image", running=True, reconciling="recreating"), (), 1.0)
     metrics.set_resource("Exporter/node", drifted)
-    node = {"kind": "Exporter", "name": "node"}
+    node = {"host": "h1", "kind": "Exporter", "name": "node"}
     assert value("monop_resource_info", **node, sync="OutOfSync", health="Healthy") == 1
     assert value("monop_resource_condition", **node, type="Ready", status="False") == 1
     assert value("monop_resource_condition", **node, type="Ready", status="True") == 0

@@ -114,6 +114,17 @@ def test_the_reconcile_chart_counts_per_minute_and_leaves_unseen_minutes_empty()
     assert buckets["0.5"] == 2 and buckets["10.0"] == 1 and sum(buckets.values()) == 3
 
 
+def test_the_latency_chart_sums_a_labelled_histogram_over_its_labels() -> None:
+    from prometheus_client import Histogram
+
+    registry = CollectorRegistry()
+    labelled = Histogram("monop_event_to_repair_seconds", "", ["kind"], buckets=(1, 5), registry=registry)
+    labelled.labels("Exporter").observe(0.5)
+    labelled.labels("BusinessService").observe(0.5)
+    labelled.labels("BusinessService").observe(3)
+    assert Activity(registry).repair_latency() == [("1.0", 2.0), ("5.0", 1.0), ("+Inf", 0.0)]
+
+
 def ask(page: StatusPage, *paths: str) -> list[httpx.Response]:
     """GET each path from the page's routes on a real listener, one after another."""
 
@@ -134,7 +145,12 @@ def test_the_json_is_what_produce_makes_and_a_failure_is_a_503_that_says_why() -
         calls.append(1)
         return {"inSync": True, "resources": [resource()]}
 
-    page = StatusPage(produce, list, CollectorRegistry(), on_error=failures.append)
+    now = [1_800_000_000.0]  # time stands still unless the test moves it: sharing is not a race
+
+    def clock() -> float:
+        return now[0]
+
+    page = StatusPage(produce, list, CollectorRegistry(), on_error=failures.append, clock=clock)
     first, second, html = ask(page, API_PATH, API_PATH, "/")
     assert first.status_code == 200 and first.headers["content-type"] == "application/json"
     assert first.json()["resources"][0]["name"] == "svc"
@@ -149,14 +165,22 @@ def test_the_json_is_what_produce_makes_and_a_failure_is_a_503_that_says_why() -
 
     with capture_logs() as logs:
         down = StatusPage(
-            broken, list, CollectorRegistry(), on_error=failures.append, log=structlog.get_logger()
+            broken,
+            list,
+            CollectorRegistry(),
+            on_error=failures.append,
+            log=structlog.get_logger(),
+            clock=clock,
         )
         answer, html = ask(down, API_PATH, "/")
-    assert answer.status_code == 503
+        assert len(calls) == 2  # a failure is not asked again on every request either
+        assert len(failures) == 1  # a failed look is counted once, however many requests it answered
+        now[0] += 1.5  # past FRESH_S: asked again, failed again, counted again
+        (again,) = ask(down, API_PATH)
+    assert answer.status_code == 503 and again.status_code == 503
     assert answer.json() == {"error": "no valid desired state in force: x.yaml:3: bad"}
     assert html.status_code == 503 and "cannot tell the status now" in html.text
-    assert len(calls) == 2  # a failure is not asked again on every request either
-    assert len(failures) == 2  # each failed request counted, the same reason logged once
+    assert len(calls) == 3 and len(failures) == 2  # each failed look counted, the same reason logged once
     assert [(e["event"], e["error"]) for e in logs] == [
         ("status_page_failed", "no valid desired state in force: x.yaml:3: bad")
     ]
@@ -187,3 +211,35 @@ def test_the_page_gets_the_newest_events_and_each_resources_last_one(tmp_path: P
         ("Exporter/quiet", "no container"),  # long gone from the newest, still its row's last event
         *[("Exporter/busy", f"start {i}") for i in range(25, 30)],
     ]
+
+
+def test_user_text_is_isolated_and_alertmanagers_refusal_said_once() -> None:
+    flipped = "evil\u202etxt.yaml"  # a right-to-left override in a name
+    receivers = [{"name": n, "integrations": ["webhook"], "error": "amtool: bad"} for n in ("a", "b", "c")]
+    page = render({"resources": [resource(flipped)], "receivers": receivers})
+    assert f"<b><bdi>{flipped}</bdi></b>" in page  # the override ends with its cell's text
+    assert page.count("amtool: bad") == 1 and '<p id="alertmanager">alertmanager.yml: ' in page
+    assert '<p id="alertmanager">alertmanager.yml: <span class="muted">no refusal</span></p>' in render(
+        {"receivers": [{"name": "a", "integrations": [], "error": None}]}
+    )
+
+
+def test_a_chart_value_that_is_not_finite_draws_no_bar() -> None:
+    chart = pagehtml._bars("t", "c", [("a", float("nan")), ("b", float("inf")), ("c", 2.0)], "n")
+    assert chart.count("<rect") == 1 and "nan" not in chart and "inf" not in chart
+    assert "(max 2)" in chart
+
+
+def test_the_policy_allows_the_pages_own_script_and_style_by_hash_and_nothing_inline_else() -> None:
+    import base64
+    import hashlib
+    import re
+
+    policy = pagehtml.content_security_policy(API_PATH)
+    assert "unsafe-inline" not in policy
+    page = render({"resources": []})
+    (script,) = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}';" in policy
+    assert '<link rel="icon" href="data:,">' in page  # no request for /favicon.ico, no 404
+    assert 'role="status" aria-live="polite"' in page

@@ -80,6 +80,8 @@ def test_the_page_follows_a_drift_its_repair_and_a_restart(
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    # A script or style the Content-Security-Policy refused would be a console error.
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     answer = page.goto(daemon.base_url + "/")
     assert answer is not None and answer.status == 200
     assert page.title() == "monop status"
@@ -108,7 +110,8 @@ def test_the_page_follows_a_drift_its_repair_and_a_restart(
     assert "Drifted" in drift and "METRICS" in drift and "app_up 2" in drift  # what changed, and to what
 
     assert resume(state, KEY)
-    daemon.get("/")  # the page's own route answers outside the browser too
+    outside = daemon.get("/")  # the page's own route answers outside the browser too
+    assert outside.status_code == 200 and f'data-resource="{KEY}"' in outside.text
     import httpx
 
     assert httpx.post(daemon.base_url + "/reconcile", params={"resource": KEY}, timeout=10).status_code == 202
@@ -192,6 +195,7 @@ def test_the_page_shows_targets_rule_groups_and_receivers_as_prometheus_sees_the
             assert "system" in page.locator("#rule-groups").inner_text()
             receivers = page.locator("#receivers").inner_text()
             assert "team" in receivers and "webhook" in receivers
+            assert page.locator("#alertmanager").inner_text().startswith("alertmanager.yml: ")
             assert "team-only-path" not in page.content()  # a receiver's URL may hold a secret: never shown
             shot = tmp_path / "status-page-prometheus.png"
             page.screenshot(path=str(shot), full_page=True)

@@ -32,8 +32,10 @@ def problems_of(path: Path) -> list[str]:
 def test_the_repositorys_desired_state_is_valid(repo: Path) -> None:
     state = load(repo / "desired", exists_on_host=lambda _: True)
     assert [r.key for r in state.resources] == [
+        "BusinessService/alertmanager",
         "BusinessService/business-dashboard",
         "BusinessService/business-metrics",
+        "BusinessService/prometheus",
         "CAdvisor/cadvisor",
         "Exporter/node-exporter",
         "Exporter/nvidia-gpu-exporter",

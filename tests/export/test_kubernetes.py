@@ -223,9 +223,23 @@ def test_the_repositorys_desired_state_exports_whole_and_valid(repo: Path) -> No
         ("Deployment", "business-dashboard"),
         ("Service", "business-dashboard"),
         ("ServiceMonitor", "business-dashboard"),
+        # Prometheus and Alertmanager as the seed runs them: containers beside the exporters.
+        ("Deployment", "prometheus"),
+        ("Service", "prometheus"),
+        ("ServiceMonitor", "prometheus"),
+        ("ConfigMap", "prometheus-files"),
+        ("Deployment", "alertmanager"),
+        ("Service", "alertmanager"),
+        ("ServiceMonitor", "alertmanager"),
         ("PrometheusRule", "system-critical"),
         ("PrometheusRule", "gpu-monitoring"),
         ("AlertmanagerConfig", "alertmanager"),
+        # The GrafanaDashboards, as the Grafana sidecar's ConfigMaps.
+        ("ConfigMap", "dashboard-gpu-performance"),
+        ("ConfigMap", "dashboard-media-pipeline"),
+        ("ConfigMap", "dashboard-mobile-status"),
+        ("ConfigMap", "dashboard-monop"),
+        ("ConfigMap", "dashboard-system-overview"),
     } == kinds
     by = {(m["kind"], m["metadata"]["name"]): m for m in manifests}
     node = by[("DaemonSet", "node-exporter")]["spec"]["template"]["spec"]
@@ -905,10 +919,10 @@ def test_cpus_as_a_quantity(value: float, quantity: str) -> None:
 
 
 def test_kinds_in_stream_order(repo: Path) -> None:
-    """Workloads first (each with its Service and monitor), then rule groups, then the Alertmanager config."""
+    """Workloads first (each with its Service and monitor), then rule groups, the Alertmanager config, the dashboards."""
     done = monop("export", "kubernetes", "-f", str(repo / "desired"))
     kinds = [m["kind"] for m in documents(done.stdout)]
-    assert kinds.index("AlertmanagerConfig") == len(kinds) - 1
+    assert kinds[kinds.index("AlertmanagerConfig") + 1 :] == ["ConfigMap"] * 5  # the five dashboards
     assert max(i for i, k in enumerate(kinds) if k in ("DaemonSet", "Deployment")) < kinds.index(
         "PrometheusRule"
     )

@@ -27,11 +27,13 @@ def seed_jobs() -> list[prometheus.Job]:
 def test_the_seeds_jobs_and_intervals_and_monop_itself() -> None:
     jobs = {job.name: job for job in seed_jobs()}
     assert {name: [t.interval_s for t in job.targets] for name, job in jobs.items()} == {
+        "alertmanager": [None],
         "business-services": [30.0, 30.0],
         "cadvisor": [30.0],
         "monop": [None],
         "node-exporter": [15.0],
         "nvidia-gpu": [15.0],
+        "prometheus": [None],
     }
     assert [(t.resource, t.instance) for t in jobs["business-services"].targets] == [
         ("BusinessService/business-dashboard", "host.containers.internal:9998"),
@@ -39,6 +41,7 @@ def test_the_seeds_jobs_and_intervals_and_monop_itself() -> None:
     ]
     assert [t.instance for t in jobs["cadvisor"].targets] == ["host.containers.internal:8083"]
     assert [t.instance for t in jobs["monop"].targets] == ["127.0.0.1:9469"]
+    assert [t.instance for t in jobs["prometheus"].targets] == ["host.containers.internal:9090"]
 
 
 def test_a_wildcard_metrics_address_is_reached_through_the_scrape_address() -> None:

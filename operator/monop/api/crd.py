@@ -70,6 +70,8 @@ SHORT_NAMES = {
     "AlertRuleGroup": "arg",
     "AlertReceiver": "arcv",  # monop.api.alerting
     "AlertRouting": "arout",
+    "GrafanaDashboard": "gdash",  # monop.api.grafana
+    "GrafanaDatasource": "gds",
 }
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -157,4 +159,8 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     if node.get("additionalProperties") is False:
         # Structural schemas forbid it; unknown fields are pruned by Kubernetes and refused by monop.
         node = {k: v for k, v in node.items() if k != "additionalProperties"}
-    return {k: _inline(v, defs) for k, v in node.items() if k not in _DROP}
+    out = {k: _inline(v, defs) for k, v in node.items() if k not in _DROP}
+    if isinstance(node.get("properties"), dict):
+        # Field names are kept whatever they are: a panel's `title` is a field, not a schema's title.
+        out["properties"] = {k: _inline(v, defs) for k, v in node["properties"].items()}
+    return out

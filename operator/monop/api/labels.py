@@ -15,5 +15,6 @@ SPEC = PREFIX + "spec"
 REVISION = PREFIX + "revision"
 REPLACES = PREFIX + "replaces"  # on a replacement made under its swap name: the ID it replaces
 INSTANCE = PREFIX + "instance"
+HOST = PREFIX + "host"  # the fleet host whose selection it is (monop.desired.fleet); not part of the spec
 MANAGER = "monop"
 DEFAULT_INSTANCE = "default"

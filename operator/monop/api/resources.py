@@ -25,6 +25,7 @@ from pydantic import (
 from monop.api.duration import Duration
 from monop.api.forms import Forms
 from monop.api.parts import PORT_NAME, PORT_NAME_MAX, Device, Port, Volume, port_name_problem
+from monop.api.placement import Placement
 from monop.api.quantity import Cpus, MemoryBytes
 from monop.api.stopping import StopSignal, StopTimeout
 
@@ -301,6 +302,37 @@ class Scrape(Strict):
         return self
 
 
+class HttpReload(Strict):
+    """`POST path` on a container port: Prometheus's and Alertmanager's `/-/reload`."""
+
+    path: UrlPath = Field("/-/reload", description="The reload endpoint's path.")
+    port: int = Field(
+        ge=1,
+        le=65535,
+        description="The container port it listens on; monop reaches it through its published host "
+        "port (or on the host network directly).",
+    )
+
+
+class Reload(Strict):
+    """How the container re-reads the files monop writes for it (rule files, alertmanager.yml).
+
+    Exactly one of `http` and `signal`. A change to such a file then reloads the container; only
+    a change of its spec recreates it.
+    """
+
+    http: HttpReload | None = None
+    signal: StopSignal | None = Field(
+        None, description="A signal sent to the container (podman kill --signal): SIGHUP."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Reload:
+        if (self.http is None) == (self.signal is None):
+            raise ValueError("reload takes one of http: {path, port} or signal: SIGHUP")
+        return self
+
+
 # A pod's restartPolicy, as Podman's: Never is Podman's `no`.
 KUBERNETES_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 
@@ -365,6 +397,17 @@ class ContainerSpec(Strict):
     )
     init: bool = Field(
         False, description="Run an init as PID 1 that forwards signals and reaps zombies (podman run --init)."
+    )
+    placement: Placement | None = Field(
+        None,
+        description="The hosts this resource runs on: a label selector (matchLabels, matchExpressions) "
+        "matched against each host's labels (README: Fleet); unset: every host.",
+    )
+    reload: Reload | None = Field(
+        None,
+        description="How it re-reads a file monop writes that it mounts (rules, file_sd, alertmanager.yml): "
+        "{http: {path: /-/reload, port: 9090}} or {signal: SIGHUP}. Not part of the container: "
+        "changing it recreates nothing.",
     )
 
     @field_validator("env", mode="before")

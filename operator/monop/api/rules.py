@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from monop.api.alerting import ALERTING_KINDS
 from monop.api.duration import Duration, format_duration
+from monop.api.grafana import GRAFANA_KINDS
 from monop.api.resources import KINDS, Document, Labels, MetricName, Strict
 
 
@@ -119,5 +120,11 @@ class AlertRuleGroupResource(Document):
         return {"groups": [group]}
 
 
-# Every kind the loader reads: the container kinds, rule groups, and (monop.api.alerting) Alertmanager's.
-ALL_KINDS: dict[str, type[Strict]] = {**KINDS, "AlertRuleGroup": AlertRuleGroupResource, **ALERTING_KINDS}
+# Every kind the loader reads: the container kinds, rule groups, (monop.api.alerting) Alertmanager's,
+# and (monop.api.grafana) Grafana's.
+ALL_KINDS: dict[str, type[Strict]] = {
+    **KINDS,
+    "AlertRuleGroup": AlertRuleGroupResource,
+    **ALERTING_KINDS,
+    **GRAFANA_KINDS,
+}

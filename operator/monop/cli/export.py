@@ -5,13 +5,17 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monop.cli.app import app, load, note, print_document
 from monop.cli.flags import with_settings
 from monop.cli.state import desired_state
+
+if TYPE_CHECKING:
+    from monop.desired.state import DesiredState
+    from monop.export.kubernetes import Dashboard
 
 
 class Form(StrEnum):
@@ -83,7 +87,7 @@ def export_kubernetes(
             raise typer.BadParameter(problem, param_hint="--label")
         labels[key] = value
     state = desired_state(load(ctx))
-    result = export(state, namespace, labels=labels)
+    result = export(state, namespace, _dashboards(state), labels=labels)
     written: list[str] = []
     removed: list[str] = []
     if out is not None:
@@ -117,6 +121,16 @@ def export_kubernetes(
         note(str(secret))
     for command in commands.values():
         note(f"to make it: {command}")
+
+
+def _dashboards(state: DesiredState) -> list[Dashboard]:
+    """The GrafanaDashboards as the sidecar's ConfigMaps take them: `UID.json`, the JSON monop provisions."""
+    from monop.export.kubernetes import Dashboard
+
+    return [
+        Dashboard(d.loaded.name, {f"{d.uid}.json": d.to_json()}, d.loaded.file, d.loaded.line, d.folder)
+        for d in state.dashboards
+    ]
 
 
 # A namespace's name: an RFC 1123 label, as Kubernetes checks it.

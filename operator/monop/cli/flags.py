@@ -82,7 +82,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "rule_check_interval",
         "duration",
-        "How often the daemon asks Prometheus whether each rule's selectors match any series (dead selectors), besides after every rule sync; 0: only after rule syncs. (default: 5m)",
+        "How often the daemon asks Prometheus whether each rule's selectors match any series (dead selectors), besides after every rule sync, and each dashboard panel's queries (besides after each new desired state); 0: only after those. (default: 5m)",
     ),
     Flag(
         "alertmanager_config",
@@ -93,6 +93,21 @@ FLAGS: tuple[Flag, ...] = (
         "alertmanager_url",
         "str",
         "Alertmanager's HTTP API (e.g. http://127.0.0.1:9093), to reload and verify its config; unset: the file is written and not reloaded.",
+    ),
+    Flag(
+        "alertmanager_log",
+        "path",
+        "A file Alertmanager's log goes to (its output appended, or a container's k8s-file log): `monop test receivers` reads which receiver each failure was and Alertmanager's error; unset: only its counters, which Alertmanager 0.25 keeps per integration type.",
+    ),
+    Flag(
+        "alertmanager_container",
+        "str",
+        "The Podman container Alertmanager runs in: `monop test receivers` reads its log through Podman when alertmanager_log is unset.",
+    ),
+    Flag(
+        "grafana_dir",
+        "path",
+        "Where the daemon writes Grafana's provisioning files: the GrafanaDashboards' JSON, their provider and the GrafanaDatasources. (default: /var/lib/monop/grafana)",
     ),
     Flag(
         "sd_dir",
@@ -126,6 +141,21 @@ FLAGS: tuple[Flag, ...] = (
         "instance",
         "str",
         "This monop's name on a shared Podman: it keeps only containers labelled with it. (default: default)",
+    ),
+    Flag(
+        "host_name",
+        "str",
+        "This host's name in a fleet (README: Fleet): its hosts/<name>/ folder and its label `hostname`; unset: the machine's hostname.",
+    ),
+    Flag(
+        "host_labels",
+        "str",
+        "This host's labels, which each resource's spec.placement is matched against (`hostname` is always one of them). (default: PydanticUndefined)",
+    ),
+    Flag(
+        "fleet_addresses",
+        "str",
+        "For `monop render prometheus --fleet`: the address a central Prometheus reaches each host at, by host name; a host not listed is reached by its name. (default: PydanticUndefined)",
     ),
 )
 # END GENERATED

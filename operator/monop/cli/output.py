@@ -67,6 +67,8 @@ def table(
     header: Sequence[str], rows: Sequence[Sequence[str]], *, colour: bool = False, headers: bool = True
 ) -> str:
     """Columns two spaces apart, never wrapped; the cells in STYLES coloured when `colour`."""
+    if not colour:
+        return _plain_table(header, rows, headers=headers)
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -90,6 +92,22 @@ def table(
     )
     console.print(grid)
     return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+
+
+def _plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, headers: bool) -> str:
+    """`table` without colour, as rich lays it out, made directly: rich took 0.9 s for 1,000 rows."""
+    from rich.cells import cell_len
+
+    lines = [header, *rows] if headers else list(rows)
+    if not lines:
+        return ""
+    widths = [max(cell_len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(line, widths, strict=True)
+        ).rstrip()
+        for line in lines
+    )
 
 
 def rfc3339(moment: float | datetime | None) -> str | None:

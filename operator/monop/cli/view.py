@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from monop.daemon.statestore import DaemonRecord, ResourceRecord
     from monop.desired.state import DesiredState, LoadedResource
     from monop.desired.suspend import Suspension
+    from monop.prometheus.alertmanager import ConfigStatus
     from monop.prometheus.api import TargetReport
     from monop.prometheus.deadrules import DeadSelector
+    from monop.prometheus.panels import PanelReport
     from monop.prometheus.rules import RuleStatus
     from monop.reconcile.plan import Status
     from monop.settings import Settings
@@ -63,6 +65,10 @@ class View:
     now: float
     scrapes: Mapping[str, list[Target]]  # what Prometheus is to scrape, by resource key
     receivers: list[dict[str, Any]] = field(default_factory=list)  # the desired AlertReceivers
+    alertmanager: ConfigStatus | None = None  # None: the desired state has no AlertRouting/AlertReceiver
+    # The desired GrafanaDashboards with their panel results (monop.cli.panelview): the daemon's
+    # last check while it runs, else one made now when prometheus_url is set.
+    dashboards: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def prometheus_unreachable(self) -> bool:
@@ -96,6 +102,7 @@ class View:
             all(s.state.ok for s in shown)
             and all(t.health.ok for t in targets if whole or t.resource in keys)
             and all(r.ok for r in self.rules if whole or f"AlertRuleGroup/{r.name}" in keys)
+            and (not whole or self.alertmanager is None or not self.alertmanager.refused)
         )
 
 
@@ -128,7 +135,7 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
 
     podman = connect(settings)
     try:
-        result, (targets, rules) = asyncio.run(
+        result, (targets, rules), alertmanager, panel_report = asyncio.run(
             _gather(
                 survey(
                     units(state, settings.instance),
@@ -138,6 +145,8 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
                     holds=holds_from_state(settings.state_dir),
                 ),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
+                _ask_alertmanager(state, settings, daemon.alertmanager_error if daemon and alive else None),
+                _panels(state, settings, daemon if alive else None),
             )
         )
     finally:
@@ -159,18 +168,41 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
     from monop.desired.alerting import receivers as receivers_of
 
     receivers = [_receiver_json(r, daemon) for r in receivers_of(state.alerting)]
-    return View(statuses, records, daemon, alive, targets, rules, suspended, now, scrapes, receivers)
+    from monop.cli.panelview import dashboards_json
+
+    return View(
+        statuses,
+        records,
+        daemon,
+        alive,
+        targets,
+        rules,
+        suspended,
+        now,
+        scrapes,
+        receivers,
+        alertmanager,
+        dashboards_json(state, panel_report, settings.prometheus_url),
+    )
+
+
+async def _panels(state: DesiredState, settings: Settings, daemon: DaemonRecord | None) -> PanelReport | None:
+    """The running daemon's last panel check; without a daemon, one made now (None: no prometheus_url)."""
+    from monop.cli.panelview import ask_panels
+
+    return await ask_panels(state, settings, daemon)
 
 
 def _receiver_json(loaded: LoadedResource, daemon: DaemonRecord | None) -> dict[str, Any]:
     """A receiver by name and the kinds of its integrations; never their URLs, which may hold secrets."""
+    from monop.api.alerting import INTEGRATIONS
     from monop.desired.alerting import receiver_of
 
     spec = receiver_of(loaded).spec
-    kinds = ("webhook", "email", "slack")
     return {
         "name": loaded.name,
-        "integrations": [k for k in kinds if getattr(spec, f"{k}_configs", ())],
+        # Each kind the model has (webhook, email, slack, ...): a new one is listed without an edit here.
+        "integrations": [key.removesuffix("_configs") for _f, key in INTEGRATIONS if getattr(spec, key, ())],
         # Written into alertmanager.yml, or why the desired one is not the one running.
         "error": daemon.alertmanager_error if daemon is not None else None,
     }
@@ -203,6 +235,28 @@ async def _ask_prometheus(
             else []
         )
     return targets, rules
+
+
+async def _ask_alertmanager(
+    state: DesiredState, settings: Settings, rejected: str | None
+) -> ConfigStatus | None:
+    """alertmanager.yml's state and each receiver's (with its last `monop test receivers`), when there are any."""
+    if not state.alerting:
+        return None
+    from monop.cli.testing import RESULTS_FILE
+    from monop.prometheus import alertmanager as am
+    from monop.prometheus.receivertest import load_results
+
+    tests = load_results(settings.state_dir / RESULTS_FILE)
+    async with am.connect(settings.alertmanager_url) as api:
+        return await am.status(
+            state.alerting,
+            settings.alertmanager_config,
+            api,
+            rejected,
+            rule_groups=state.rule_groups,
+            tests=tests,
+        )
 
 
 def select(statuses: list[Status], wanted: str | None) -> list[Status]:
@@ -250,8 +304,15 @@ def render_view(
         text += "\n" + render.prometheus_line(view.targets)
         if view.rules:
             text += "\nrules: " + ", ".join(str(r) for r in view.rules)
+        if view.alertmanager is not None:
+            text += f"\n{view.alertmanager}" + "".join(
+                f"\n  receiver {r}" for r in view.alertmanager.receivers
+            )
         for dead in view.dead_selectors:
             text += f"\nwarning: {dead}"
+        from monop.cli.panelview import dashboards_text
+
+        text += "".join(f"\n{line}" for line in dashboards_text(view.dashboards))
         if view.suspended:
             text += "\nsuspended: " + ", ".join(sorted(view.suspended))
     return text
@@ -277,10 +338,10 @@ def document(view: View, shown: list[Status]) -> dict[str, Any]:
         else scrub(render.daemon_json(view.daemon, view.running, view.now)),
         "prometheus": None if view.targets is None else view.targets.to_json(),
         "ruleGroups": [r.to_json() for r in view.rules],
+        "alertmanager": None if view.alertmanager is None else view.alertmanager.to_json(),
         "receivers": view.receivers,
         "deadSelectors": [d.to_json() for d in view.dead_selectors],
-        # The GrafanaDashboard resources with their panel results, once that kind exists.
-        "dashboards": [],
+        "dashboards": view.dashboards,
         "suspended": sorted(view.suspended),
     }
 
@@ -326,7 +387,14 @@ def _signature(view: View, shown: list[Status]) -> object:
         for s in shown
     )
     daemon = (view.running, view.daemon.ready if view.daemon else None, view.rejected)
-    return rows, daemon, tuple(str(r) for r in view.rules), tuple(str(d) for d in view.dead_selectors)
+    return (
+        rows,
+        daemon,
+        tuple(str(r) for r in view.rules),
+        tuple(str(d) for d in view.dead_selectors),
+        tuple((b["uid"], tuple(p["result"] for p in b["panels"])) for b in view.dashboards),
+        str(view.alertmanager),
+    )
 
 
 def _show(

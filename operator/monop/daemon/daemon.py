@@ -27,16 +27,20 @@ from monop.controller.clock import Clock, RealClock
 from monop.controller.queue import WorkQueue
 from monop.controller.workers import Workers
 from monop.daemon.events import EventLog
+from monop.daemon.grafanasync import GrafanaSync
 from monop.daemon.healthrun import HealthRunner
 from monop.daemon.metrics import Metrics
+from monop.daemon.panelsync import PanelSync
 from monop.daemon.promsync import PrometheusSync
 from monop.daemon.reconciler import ResourceReconciler
 from monop.daemon.records import Records
+from monop.daemon.reloads import FileReloads
 from monop.daemon.source import DESIRED_LOAD as DESIRED_LOAD
 from monop.daemon.source import Adopted, SourceTracker
 from monop.daemon.statestore import DaemonLock, DaemonRecord, StateStore
 from monop.daemon.supervise import Health
 from monop.desired.git import GitSource
+from monop.desired.source import this_host
 from monop.errors import PodmanUnavailable
 from monop.reconcile.health import Mode
 from monop.reconcile.holds import Deferred
@@ -68,7 +72,7 @@ class Daemon:
         self.settings = settings
         _remember_setting_secrets(settings)
         self.clock = clock or RealClock()
-        self.metrics = Metrics(registry or CollectorRegistry())
+        self.metrics = Metrics(registry or CollectorRegistry(), host=this_host(settings).name)
         self.log = log.get()
         self._reload_settings = load_settings
         self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
@@ -100,6 +104,10 @@ class Daemon:
         self.prometheus = PrometheusSync(
             settings, metrics=self.metrics, log=self.log, clock_wall=self.clock.wall, changed=self.save
         )
+        self.grafana = GrafanaSync(settings, metrics=self.metrics, log=self.log)
+        self.panels = PanelSync(
+            settings, metrics=self.metrics, log=self.log, clock_wall=self.clock.wall, changed=self.save
+        )
         self.records = Records(
             self.metrics,
             clock_wall=self.clock.wall,
@@ -110,6 +118,9 @@ class Daemon:
             target_down=self.prometheus.down,
             write_failed=self._state_write_failed,
         )
+        self.reloads = FileReloads(
+            self.podman, settings, metrics=self.metrics, log=self.log, emit=self.records.emit
+        )
         self._digest: str | None = None  # of the directory's specs, when the source is one
         self.reconciler = ResourceReconciler(self)
         self.workers = Workers(self.queue, self.reconciler.reconcile, self.backoff, n=settings.workers)
@@ -118,6 +129,7 @@ class Daemon:
         self.http_address: str | None = None  # host:port the HTTP server listens on, once it does
         self.last_full_reconcile: float | None = None
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
+        self._reload_task: asyncio.Future[None] | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -176,6 +188,7 @@ class Daemon:
             alertmanager_error=self.prometheus.alertmanager_error,
             dead_selectors=[d.to_json() for d in self.prometheus.dead.dead] if self.prometheus.dead else [],
             rules_checked_at=self.prometheus.dead_checked_at,
+            dashboards=self.panels.report.to_json() if self.panels.report else None,
             git=self.source.record(),
             resync_interval=self.settings.resync_interval,
             down=self.health.to_json(),
@@ -238,6 +251,11 @@ class Daemon:
     def _adopted(self, adopted: Adopted) -> None:
         self._digest = _digest(adopted.units)
         self.prometheus.start_rules_sync(adopted.state)
+        self.grafana.sync(adopted.state)
+        self.panels.soon()  # checked at the next resync
+        assert self.prometheus.rules_task is not None
+        # Containers that mount the files just written are told once they are (monop.daemon.reloads).
+        self.prometheus.rules_task.add_done_callback(lambda _: self._after_files_written())
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
@@ -260,14 +278,25 @@ class Daemon:
                 # Every container would become another instance's: a Conflict, never repaired.
                 self.log.error("settings_reload_refused", error="changing instance needs a restart")
                 return
+            if settings.host_name != self.settings.host_name:
+                # The host labels every series and container already exported.
+                self.log.error("settings_reload_refused", error="changing host_name needs a restart")
+                return
             self.settings = settings
             _remember_setting_secrets(settings)
             self.source.use_settings(settings)
             self.prometheus.settings = settings
+            self.grafana.settings = settings
+            self.panels.settings = settings
+            self.reloads.settings = settings
 
     def background_tasks(self) -> list[asyncio.Future[None]]:
         """Tasks the parts started that the shutdown must cancel: a refresh, a rules sync."""
-        return [t for t in (self.prometheus.rules_task, self.source.refresh_task) if t is not None]
+        return [
+            t
+            for t in (self.prometheus.rules_task, self.source.refresh_task, self._reload_task)
+            if t is not None
+        ]
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -352,7 +381,27 @@ class Daemon:
             if not status.state.ok and not waits_for_person:
                 self.enqueue(status.key, resync=True)
         await self.check_targets()
+        await self.tell_reloads(result)
         self.save()
+
+    def _after_files_written(self) -> None:
+        self._reload_task = asyncio.ensure_future(self._reload_after_write())
+
+    async def _reload_after_write(self) -> None:
+        try:
+            observed = await self.observe(self.clock.now())
+        except PodmanUnavailable:
+            return  # the next resync tells them
+        await self.tell_reloads(self.reconciler.survey(observed))
+
+    async def tell_reloads(self, seen: Plan) -> None:
+        """Reload the containers in sync whose mounted files monop writes changed (FileReloads)."""
+        if self.units is None:
+            return
+        try:
+            await self.reloads.check(seen, self.units, self.source.desired)
+        except Exception as err:  # a reload must never take the resync down; the next one tries again
+            self.log.error("container_reloads_failed", error=str(err))
 
     async def check_targets(self) -> None:
         """Ask Prometheus about every desired target; queue what asks for a restart (see PrometheusSync)."""
@@ -360,6 +409,7 @@ class Daemon:
         for key in await self.prometheus.check_targets(self.source.desired, self.records.states, address):
             self.enqueue(key, resync=True)
         self.records.refresh()  # a target up or down changes Ready, not the container
+        await self.panels.check_if_due(self.source.desired)
 
 
 def _digest(units: Mapping[str, Unit]) -> str:

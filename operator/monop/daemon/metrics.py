@@ -21,6 +21,7 @@ from monop.api.resources import KINDS
 from monop.controller.queue import WorkQueue
 from monop.daemon.http import SHED_REASONS
 from monop.desired import git
+from monop.prometheus.alertmanager import ConfigState, ConfigStatus
 from monop.prometheus.api import TargetHealth, TargetReport
 from monop.prometheus.rules import RuleState
 from monop.reconcile.states import ActionKind, State
@@ -63,8 +64,11 @@ OPERATIONS = (
 class Metrics:
     """monop's metrics; every label set known up front starts at 0, as controller-runtime does."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, host: str = "") -> None:
         self.registry = registry
+        # The fleet host (monop.desired.fleet) on the series a central Prometheus compares across
+        # hosts: the revision in force and each resource's state.
+        self.host = host
         # What the library's default registry would carry: process_* (CPU seconds, resident
         # memory bytes, open fds), python_info and python_gc_*.
         ProcessCollector(registry=registry)
@@ -89,7 +93,7 @@ class Metrics:
             ["kind", "action", "result"],
             registry=registry,
         )
-        self.resources = Gauge("monop_resources", "Resources by state.", ["state"], registry=registry)
+        self.resources = Gauge("monop_resources", "Resources by state.", ["host", "state"], registry=registry)
         self.last_full_reconcile = Gauge(
             "monop_last_full_reconcile_timestamp_seconds",
             "When every resource was last found in sync or repaired.",
@@ -169,7 +173,10 @@ class Metrics:
         for reason in SHED_REASONS:
             self.http_shed.labels(reason)
         self.applied_revision = Info(
-            "monop_applied_revision", "The git revision whose desired state is in force.", registry=registry
+            "monop_applied_revision",
+            "The git revision whose desired state is in force, on this host.",
+            ["host"],
+            registry=registry,
         )
         self.health_checks = Counter(
             "monop_health_checks",
@@ -192,20 +199,21 @@ class Metrics:
         self.resource_info = Gauge(
             "monop_resource_info",
             "1 for each resource, labelled with its sync and health (Argo CD's two axes).",
-            ["kind", "name", "sync", "health"],
+            ["host", "kind", "name", "sync", "health"],
             registry=registry,
         )
         self.resource_condition = Gauge(
             "monop_resource_condition",
             "1 for the status each condition of a resource has now, 0 for the others "
             "(as Flux's gotk_reconcile_condition).",
-            ["kind", "name", "type", "status"],
+            ["host", "kind", "name", "type", "status"],
             registry=registry,
         )
         self.suspended = Gauge(
             "monop_suspended_resources", "Resources a person suspended (monop suspend).", registry=registry
         )
-        self._shown: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]] = {}
+        # Each resource's series: its info labels, its condition labels, and those series.
+        self._shown: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]], list[Gauge]]] = {}
         self.alertmanager_syncs = Counter(
             "monop_alertmanager_config_syncs",
             "Changes of alertmanager.yml: written (and loaded), rejected by amtool or Alertmanager "
@@ -215,6 +223,61 @@ class Metrics:
         )
         for result in ("written", "rejected", "rolled_back", "error"):
             self.alertmanager_syncs.labels(result)
+        self.alertmanager_config = Gauge(
+            "monop_alertmanager_config_state",
+            "1 for the state alertmanager.yml is in, 0 for the others: Loaded (Alertmanager runs the "
+            "desired config), Written (not asked), NotLoaded, NotWritten, Rejected.",
+            ["state"],
+            registry=registry,
+        )
+        for config_state in ConfigState:
+            self.alertmanager_config.labels(config_state.value)
+        self.alertmanager_loaded_at = Gauge(
+            "monop_alertmanager_config_last_loaded_timestamp_seconds",
+            "When Alertmanager was last seen running the desired config, after a sync (Unix seconds; 0: never).",
+            registry=registry,
+        )
+        self.alertmanager_receivers = Gauge(
+            "monop_alertmanager_receivers",
+            "AlertReceivers of the desired state, by whether the desired rules' alerts reach them (routed).",
+            ["routed"],
+            registry=registry,
+        )
+        for routed in ("true", "false"):
+            self.alertmanager_receivers.labels(routed)
+        self.grafana_syncs = Counter(
+            "monop_grafana_file_syncs",
+            "Changes of Grafana's provisioning files (grafana_dir): written, refused (a panel's PromQL "
+            "does not parse: nothing written), or error (not written).",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("written", "refused", "error"):
+            self.grafana_syncs.labels(result)
+        self.grafana_panels = Gauge(
+            "monop_grafana_panels",
+            "Panels of each desired GrafanaDashboard (its uid) by the last check's result against "
+            "Prometheus: Data, NoData, Error (monop check dashboards says why).",
+            ["dashboard", "result"],
+            registry=registry,
+        )
+        self.panel_checks = Counter(
+            "monop_grafana_panel_checks",
+            "Checks of the dashboards' panels: ok, unreachable (Prometheus did not answer), error.",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("ok", "unreachable", "error"):
+            self.panel_checks.labels(result)
+        self.container_reloads = Counter(
+            "monop_container_reloads",
+            "Containers told that a file monop writes and they mount changed: reloaded (and verified "
+            "where the server shows it), failed, not_told (the container declares no reload).",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("reloaded", "failed", "not_told"):
+            self.container_reloads.labels(result)
         self.queue_depth = Gauge(
             "monop_workqueue_depth", "Keys waiting in the work queue.", ["name"], registry=registry
         )
@@ -288,7 +351,7 @@ class Metrics:
                 for result in ACTION_RESULTS:
                     self.actions.labels(kind, action.value, result)
         for state in State:
-            self.resources.labels(state.value)
+            self.resources.labels(host, state.value)
         for operation in OPERATIONS:
             self.podman_errors.labels(operation)
         for check in ("check", "probe"):
@@ -333,6 +396,16 @@ class Metrics:
                     1 if t.health is TargetHealth.UP else 0
                 )
 
+    def set_alertmanager(self, status: ConfigStatus, now: float) -> None:
+        """The config's state, when it was last seen loaded (`now`, Unix seconds), and the receivers."""
+        for config_state in ConfigState:
+            self.alertmanager_config.labels(config_state.value).set(int(status.state is config_state))
+        if status.state is ConfigState.LOADED:
+            self.alertmanager_loaded_at.set(now)
+        routed = Tally(r.unrouted is None for r in status.receivers)
+        self.alertmanager_receivers.labels("true").set(routed.get(True, 0))
+        self.alertmanager_receivers.labels("false").set(routed.get(False, 0))
+
     def set_rules(self, states: Iterable[RuleState]) -> None:
         counts = Tally(states)
         for state in RuleState:
@@ -344,33 +417,52 @@ class Metrics:
         for (group, rule), n in counts.items():
             self.dead_selectors.labels(group, rule).set(n)
 
+    def set_panels(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Replace every dashboard's series: (uid, result) -> its panels, 0 for a result none has."""
+        self.grafana_panels.clear()
+        for (uid, result), n in counts.items():
+            self.grafana_panels.labels(uid, result).set(n)
+
     def set_states(self, states: Iterable[State]) -> None:
         """Set the gauge of every state at once, so a state no resource is in reads 0."""
         counts = Tally(states)
         for state in State:
-            self.resources.labels(state.value).set(counts.get(state, 0))
+            self.resources.labels(self.host, state.value).set(counts.get(state, 0))
 
     def set_resource(self, key: str, status: ResourceStatus) -> None:
-        """Replace one resource's info and condition series; a condition no longer held is dropped."""
+        """Replace one resource's info and condition series; a condition no longer held is dropped.
+
+        The series stay as they are when their labels are those shown already (only the values
+        are set): a resync judges every resource, and making its series anew each time was most
+        of a resync's CPU with 1,000 resources.
+        """
         kind, _, name = key.partition("/")
-        self.forget_resource(key)
-        info: tuple[str, ...] = (kind, name, status.sync.value, status.health.value)
-        self.resource_info.labels(*info).set(1)
-        conditions: list[tuple[str, ...]] = []
-        for condition in status.conditions:
-            for truth in ("True", "False", "Unknown"):
-                labels: tuple[str, ...] = (kind, name, condition.type, truth)
-                self.resource_condition.labels(*labels).set(1 if condition.status == truth else 0)
-                conditions.append(labels)
-        self._shown[key] = (info, conditions)
+        info: tuple[str, ...] = (self.host, kind, name, status.sync.value, status.health.value)
+        conditions: list[tuple[str, ...]] = [
+            (self.host, kind, name, c.type, t) for c in status.conditions for t in _TRUTHS
+        ]
+        values = [1 if c.status == truth else 0 for c in status.conditions for truth in _TRUTHS]
+        shown = self._shown.get(key)
+        if shown is not None and shown[0] == info and shown[1] == conditions:
+            children = shown[2]
+        else:
+            self.forget_resource(key)
+            self.resource_info.labels(*info).set(1)
+            children = [self.resource_condition.labels(*labels) for labels in conditions]
+            self._shown[key] = (info, conditions, children)
+        for child, value in zip(children, values, strict=True):
+            child.set(value)
 
     def forget_resource(self, key: str) -> None:
         """Drop every series of a resource that is neither desired nor running any more."""
-        info, conditions = self._shown.pop(key, ((), []))
+        info, conditions, _ = self._shown.pop(key, ((), [], []))
         if info:
             self.resource_info.remove(*info)
         for labels in conditions:
             self.resource_condition.remove(*labels)
+
+
+_TRUTHS = ("True", "False", "Unknown")  # the values of a condition's status label
 
 
 class _QueueMetrics:

@@ -67,8 +67,8 @@ class PrometheusSync:
         if self.targets is None or not self.targets.reachable:
             return None
         now = self._wall()
-        for target in self.targets.targets:
-            if target.resource == key and target.health is TargetHealth.DOWN:
+        for target in self.targets.of(key):
+            if target.health is TargetHealth.DOWN:
                 since = self._down_since.get((key, target.instance), now)
                 return (
                     f"target {target.instance} down for {format_duration(max(0.0, now - since))}: "
@@ -212,6 +212,13 @@ class PrometheusSync:
         try:
             async with alertmanager.connect(self.settings.alertmanager_url) as api:
                 result = await alertmanager.sync(state.alerting, self.settings.alertmanager_config, api)
+                found = await alertmanager.status(
+                    state.alerting,
+                    self.settings.alertmanager_config,
+                    api,
+                    result.rejected,
+                    rule_groups=state.rule_groups,
+                )
         except Exception as err:
             self.log.error(
                 "alertmanager_config_sync_failed", path=str(self.settings.alertmanager_config), error=str(err)
@@ -219,6 +226,9 @@ class PrometheusSync:
             self.metrics.alertmanager_syncs.labels("error").inc()
             return
         self.alertmanager_error = result.rejected or result.reload_error
+        self.metrics.set_alertmanager(found, self._wall())
+        if found.refused:
+            self.log.warning("alertmanager_config_not_running", state=found.state.value, error=found.error)
         outcome = "rejected" if result.rejected else "rolled_back" if result.rolled_back else "written"
         if result.written or result.rejected or result.rolled_back:
             self.metrics.alertmanager_syncs.labels(outcome).inc()

@@ -1,7 +1,7 @@
 """What the daemon remembers of each resource, and what it tells the outside of it.
 
 `Records` is the one place each reconcile's result lands: the per-resource record (kept in
-`status.json` by the daemon's save), the state counts in `monop_resources{state}` and the
+`status.json` by the daemon's save), the state counts in `monop_resources{host,state}` and the
 one-line summary to systemd. Two methods receive everything worth turning into conditions and
 events: `seen` (each resource's fresh Status after a look at Podman) and `acted` (each outcome,
 deferral or stall of one resource).

@@ -239,7 +239,7 @@ class SourceTracker:
         if commit is not None:
             restarted = not before and commit.sha == self._restored_applied  # what ran already: not news
             self.applied = commit
-            self.metrics.applied_revision.info({"revision": commit.sha})
+            self.metrics.applied_revision.labels(self.metrics.host).info({"revision": commit.sha})
             if not restarted:
                 self._append_history(
                     {**_commit_json(commit), "at": self._wall(), "result": result, **changes}

@@ -152,8 +152,26 @@ def resolve_secrets(
 
 
 def known_secrets(alerting: Sequence[LoadedResource]) -> Secrets:
-    """Every secret value monop read for the alerting resources, to mask wherever it might reappear."""
-    return Secrets(frozenset(v for r in alerting for v in r.secret_env.values()))
+    """Every secret value monop read for the alerting resources, to mask wherever it might reappear.
+
+    A URL with credentials is masked in the forms Go prints it too: with the password as `***`
+    (net/http's errors), and without its user info or credentials at all.
+    """
+    values = {v for r in alerting for v in r.secret_env.values()}
+    return Secrets(frozenset(values | {form for v in values for form in _printed_forms(v)}))
+
+
+def _printed_forms(url: str) -> set[str]:
+    public, user, password = split_userinfo(url.strip())
+    if user is None and password is None:
+        return set()
+    parts = urlsplit(url.strip())
+    userinfo, _, host = parts.netloc.rpartition("@")
+    name = userinfo.partition(":")[0]
+    starred = parts._replace(netloc=f"{name}:***@{host}").geturl()
+    # The password; or the user name when it is the only credential (a token given as one).
+    alone = password if password else user
+    return {public, starred, *([alone] if alone else [])}
 
 
 # --- checks --------------------------------------------------------------------------------------

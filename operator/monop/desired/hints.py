@@ -168,6 +168,8 @@ _SPEC: dict[str, Callable[[dict[str, Any], Any], str]] = {
     "securityContext": _fixed("privileged, user and capabilities sit directly under spec"),
     "containers": _fixed("a resource is one container: its image, args, ports, ... sit directly under spec"),
     "depends_on": _fixed("monop starts each resource on its own, in no order; there is nothing to wait for"),
+    "nodeSelector": _fixed("write placement: {matchLabels: {...}}, matched against the host's labels"),
+    "affinity": _fixed("write placement: {matchLabels, matchExpressions}, matched against the host's labels"),
 }
 # Compose's long port syntax, and monop's names of its fields.
 _PORT = {"target": "containerPort", "published": "hostPort", "host_ip": "hostIP", "protocol": "protocol"}

@@ -11,26 +11,23 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_origin
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from monop.api.alerting import ALERTING_KINDS
+from monop.api.grafana import GrafanaDashboardResource, GrafanaDatasourceResource
 from monop.api.resources import API_VERSION
 from monop.api.rules import ALL_KINDS, AlertRuleGroupResource
 from monop.desired import alerting as alerting_checks
-from monop.desired import hints
+from monop.desired import fleet, hints
 from monop.desired import policy as host_policy
-from monop.desired.amconfig import check_config as check_alertmanager_config
-from monop.desired.promql import check_groups
-from monop.desired.routing import analyse as analyse_routing
-from monop.desired.ruletests import run_tests
+from monop.desired.checks import check_hosts
 from monop.desired.secretenv import SecretFileError, read_env_file
 from monop.desired.state import DesiredState, LoadedResource, MountedFile
 from monop.desired.typed import annotation_at, describe, found, shape
-from monop.desired.validate import check_all, duplicate_names
 from monop.desired.yamldoc import Document, YamlError, as_written, dotted, read_documents
 from monop.errors import InvalidDesiredState, Problem, Severity
 
@@ -48,16 +45,19 @@ def load(
     display: str | None = None,
     check_rules: bool = False,
     policy: host_policy.Policy | None = None,
+    host: fleet.Host | None = None,
 ) -> DesiredState:
     """Read and validate the tree (or single file) at `path`; raise InvalidDesiredState listing every problem.
 
     `display` is how messages name `path` (a git source says `REV:dir`). With `check_rules`,
-    every AlertRuleGroup is also checked by promtool (a subprocess, about 30 ms) and its `tests`
-    run by `promtool test rules`, and the Alertmanager config by `amtool check-config`; `policy`
-    refuses what it does not allow (monop.desired.policy).
+    every AlertRuleGroup (every host's) is also checked by promtool (a subprocess, about 30 ms) and
+    its `tests` run by `promtool test rules`, and this host's Alertmanager config by `amtool check-config`; `policy`
+    refuses what it does not allow (monop.desired.policy). `host` (default: this machine, no
+    labels) is whose selection is returned; every host the tree names is validated (monop.desired.fleet).
     """
     root = Path(path)
     display = display or str(path)
+    host = host or fleet.this_host()
     if not root.exists():
         raise InvalidDesiredState([Problem(display, None, None, None, "no such file or directory")])
     problems: list[Problem] = []
@@ -71,37 +71,47 @@ def load(
         per_file[file] = _load_file(file, shown, root if root.is_dir() else root.parent)
     # A YAML file a container mounts (an exporter's config, a prometheus.yml) is content, not resources.
     mounted = [m.path for resources, _ in per_file.values() for r in resources for m in r.mounted]
+    per_host: dict[str, list[LoadedResource]] = {}
     for file, (resources, file_problems) in per_file.items():
-        if not any(file.resolve().is_relative_to(m) for m in mounted):
-            loaded.extend(resources)
-            problems.extend(file_problems)
-    rule_groups = [r for r in loaded if isinstance(r.resource, AlertRuleGroupResource)]
-    # Alertmanager's kinds (monop.desired.alerting): receivers and routing, no container either.
-    alerting = [r for r in loaded if r.resource.kind in ALERTING_KINDS]
-    loaded = [
-        r
-        for r in loaded
-        if not isinstance(r.resource, AlertRuleGroupResource) and r.resource.kind not in ALERTING_KINDS
-    ]
-    problems.extend(check_all(loaded, default_address=default_address, exists_on_host=exists_on_host))
-    problems.extend(host_policy.check(loaded, policy))
-    problems.extend(duplicate_names(rule_groups))
-    problems.extend(alerting_checks.check(alerting, loaded, default_address=default_address, policy=policy))
-    problems.extend(analyse_routing(alerting, rule_groups))
-    if check_rules:
-        problems.extend(check_groups(rule_groups))
-        problems.extend(run_tests(rule_groups))
-        # amtool only on a config monop would write: after its own, better-located refusals.
-        keys = {r.key for r in alerting}
-        if not any(p.severity is Severity.ERROR and p.resource in keys for p in problems):
-            problems.extend(check_alertmanager_config(alerting))
+        if any(file.resolve().is_relative_to(m) for m in mounted):
+            continue
+        problems.extend(file_problems)
+        try:
+            owner = fleet.host_of(PurePosixPath(file.relative_to(root).as_posix())) if root.is_dir() else None
+        except ValueError as err:
+            problems.append(Problem(str(Path(display) / file.relative_to(root)), None, None, None, str(err)))
+            continue
+        (loaded if owner is None else per_host.setdefault(owner, [])).extend(resources)
+    # Every host the tree names is checked, so a commit that breaks one host is refused by all.
+    every = [*loaded, *(r for rs in per_host.values() for r in rs)]
+    names = fleet.named_hosts(per_host, every)
+    mine, host_problems = check_hosts(
+        loaded,
+        per_host,
+        names | {host.name},
+        host,
+        root=root if root.is_dir() else root.parent,
+        default_address=default_address,
+        exists_on_host=exists_on_host,
+        policy=policy,
+        check_rules=check_rules,
+        found=problems,
+    )
+    problems.extend(host_problems)
     if any(p.severity is Severity.ERROR for p in problems):
         raise InvalidDesiredState(problems)
-    loaded.sort(key=lambda r: r.key)
-    rule_groups.sort(key=lambda r: r.key)
-    alerting.sort(key=lambda r: r.key)
     return DesiredState(
-        tuple(loaded), display, tuple(sorted(problems)), revision, tuple(rule_groups), tuple(alerting)
+        tuple(sorted(mine.resources, key=lambda r: r.key)),
+        display,
+        tuple(sorted(problems)),
+        revision,
+        tuple(sorted(mine.rule_groups, key=lambda r: r.key)),
+        tuple(sorted(mine.alerting, key=lambda r: r.key)),
+        tuple(sorted(mine.grafana, key=lambda r: r.key)),
+        mine.dashboards,
+        host=host.name,
+        hosts=tuple(sorted(names | {host.name})),
+        fleet=bool(names) or any(fleet.placement_of(r) is not None for r in every),
     )
 
 
@@ -226,8 +236,8 @@ def _load_document(
     if problems:
         return None, problems
     loaded = LoadedResource(resource, shown, doc.line, doc.lines, base)  # type: ignore[arg-type]
-    if isinstance(resource, AlertRuleGroupResource):
-        return loaded, []  # a rule group mounts nothing
+    if isinstance(resource, AlertRuleGroupResource | GrafanaDashboardResource | GrafanaDatasourceResource):
+        return loaded, []  # a rule group mounts nothing, nor does Grafana's (a jsonFile is read later)
     if isinstance(
         resource, tuple(ALERTING_KINDS.values())
     ):  # mounts nothing; a receiver's secrets are read now

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from monop.desired import fleet
 from monop.desired.git import Commit, GitSource, OnFetch
 from monop.desired.loader import load
 from monop.desired.state import DesiredState
@@ -47,6 +48,11 @@ def git_source(
     )
 
 
+def this_host(settings: Settings) -> fleet.Host:
+    """The host whose selection this monop runs: `host_name` (else the hostname), `host_labels`."""
+    return fleet.this_host(settings.host_name, settings.host_labels)
+
+
 def scratch_git(settings: Settings, workdir: Path) -> GitSource | None:
     """The git source of a read-only command (validate, plan, status), in `workdir`."""
     return git_source(settings, workdir)
@@ -74,6 +80,7 @@ def read(
                 default_address=settings.scrape_address,
                 check_rules=check_rules,
                 policy=settings.policy,
+                host=this_host(settings),
             )
         )
     commit = commit or git.fetch()
@@ -86,6 +93,7 @@ def read(
         display=display,
         check_rules=check_rules,
         policy=settings.policy,
+        host=this_host(settings),
     )
     # Containers mount files from the applied tree, a path that does not change between
     # revisions: the applied commit is read from there, so its specs match what runs.
@@ -98,6 +106,7 @@ def read(
             revision=commit.sha,
             display=display,
             policy=settings.policy,
+            host=this_host(settings),
         )
     return Revision(state, commit)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monop.api.resources import Resource
 from monop.desired.yamldoc import Path as FieldPath
 from monop.errors import Problem
+
+if TYPE_CHECKING:
+    from monop.desired.dashboard import Dashboard
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class DesiredState:
     revision: str | None = None
     rule_groups: tuple[LoadedResource, ...] = ()  # AlertRuleGroups: files for Prometheus, not containers
     alerting: tuple[LoadedResource, ...] = ()  # AlertReceivers and the AlertRouting: alertmanager.yml
+    grafana: tuple[LoadedResource, ...] = ()  # GrafanaDashboards and GrafanaDatasources: Grafana's files
+    dashboards: tuple[Dashboard, ...] = ()  # the GrafanaDashboards built (monop.desired.grafana)
+    host: str | None = None  # whose selection this is (monop.desired.fleet)
+    hosts: tuple[str, ...] = ()  # every host the tree names, this one among them
+    fleet: bool = False  # the tree has hosts/ folders or placements: it is meant for several hosts
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}

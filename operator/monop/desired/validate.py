@@ -25,6 +25,7 @@ def check_all(
     for res in resources:
         problems += _host_network_ports(res)
         problems += _port_names(res)
+        problems += _reload_endpoint(res)
         problems += _warnings(res, exists_on_host)
     return problems
 
@@ -97,6 +98,31 @@ def _host_network_ports(res: LoadedResource) -> list[Problem]:
             )
             problems.append(_at(res, ("spec", "ports", i), message))
     return problems
+
+
+def _reload_endpoint(res: LoadedResource) -> list[Problem]:
+    """monop reaches `reload.http` from the host: through a published port, or on the host network."""
+    spec = res.resource.spec
+    http = spec.reload.http if spec.reload is not None else None
+    if http is None:
+        return []
+    field = ("spec", "reload", "http", "port")
+    if spec.network != "host" and not any(
+        p.container_port == http.port and p.protocol.lower() == "tcp" for p in spec.ports
+    ):
+        message = (
+            f"container port {http.port} is not published: monop reaches the reload endpoint from the "
+            f'host, so publish it in spec.ports ("127.0.0.1:{http.port}:{http.port}") or use the host network'
+        )
+        return [_at(res, field, message)]
+    image = spec.image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    if image == "prometheus" and "--web.enable-lifecycle" not in (spec.args or ()):
+        message = (
+            "Prometheus answers POST /-/reload only when started with --web.enable-lifecycle: "
+            "add it to args (or reload with signal: SIGHUP)"
+        )
+        return [_at(res, ("spec", "reload", "http"), message, Severity.WARNING)]
+    return []
 
 
 def _port_names(res: LoadedResource) -> list[Problem]:

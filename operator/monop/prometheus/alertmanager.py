@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +33,7 @@ from monop import secrets
 from monop.api.duration import parse_duration
 from monop.desired.alerting import known_secrets, receiver_of, receivers
 from monop.desired.amconfig import amtool_check, check_config, config, render
+from monop.desired.routing import analyse
 from monop.desired.state import LoadedResource
 from monop.files import write_atomic
 from monop.secrets import MARK
@@ -48,17 +50,23 @@ class AlertmanagerAPI:
 
     def __init__(self, url: str, timeout: float = 5.0, client: httpx.AsyncClient | None = None) -> None:
         self.url = url.rstrip("/")
-        self._client = client or httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self.shown = secrets.split_userinfo(self.url)[0]  # the URL without credentials, for messages
+        # Plain http needs no certificates: not loading them saves a tenth of a second per command.
+        plain = self.url.startswith("http://")
+        self._client = client or httpx.AsyncClient(base_url=self.url, timeout=timeout, verify=not plain)
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    def _public(self, err: Exception) -> str:
+        return str(err).replace(self.url, self.shown)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise AlertmanagerUnreachable(
-                f"cannot reach {self.url}{path}: {err or type(err).__name__}"
+                f"cannot reach {self.shown}{path}: {self._public(err) or type(err).__name__}"
             ) from None
 
     async def reload(self) -> str | None:
@@ -67,7 +75,7 @@ class AlertmanagerAPI:
         if response.status_code == 200:
             return None
         if response.status_code in (403, 404, 405):
-            raise AlertmanagerUnreachable(f"{self.url}/-/reload answers {response.status_code}")
+            raise AlertmanagerUnreachable(f"{self.shown}/-/reload answers {response.status_code}")
         return response.text.strip() or f"reload failed with HTTP {response.status_code}"
 
     async def running_config(self) -> str:
@@ -77,42 +85,63 @@ class AlertmanagerAPI:
             response.raise_for_status()
             original: str = response.json()["config"]["original"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
-            raise AlertmanagerUnreachable(f"{self.url}/api/v2/status: {err}") from None
+            raise AlertmanagerUnreachable(f"{self.shown}/api/v2/status: {self._public(err)}") from None
         return original
 
     async def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """`POST /api/v2/alerts`; raises AlertmanagerUnreachable with Alertmanager's answer when refused."""
         response = await self._request("POST", "/api/v2/alerts", json=alerts)
         if response.status_code != 200:
-            raise AlertmanagerUnreachable(f"{self.url}/api/v2/alerts refused: {response.text.strip()}")
+            raise AlertmanagerUnreachable(f"{self.shown}/api/v2/alerts refused: {response.text.strip()}")
 
     async def alerts(self, *filters: str) -> list[dict[str, Any]]:
         """`GET /api/v2/alerts?filter=...` (matchers such as `monop_test="ID"`)."""
-        response = await self._request("GET", "/api/v2/alerts", params=[("filter", f) for f in filters])
+        return await self._list("/api/v2/alerts", [("filter", f) for f in filters])
+
+    async def alert_groups(self) -> list[dict[str, Any]]:
+        """`GET /api/v2/alerts/groups`: each group's `labels`, `receiver.name` and `alerts`."""
+        return await self._list("/api/v2/alerts/groups", [])
+
+    async def _list(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        response = await self._request("GET", path, params=params)
         try:
             response.raise_for_status()
             found: list[dict[str, Any]] = response.json()
         except (httpx.HTTPError, ValueError) as err:
-            raise AlertmanagerUnreachable(f"{self.url}/api/v2/alerts: {err}") from None
+            raise AlertmanagerUnreachable(f"{self.shown}{path}: {self._public(err)}") from None
         return found
 
-    async def notification_counts(self) -> dict[tuple[str, str], float]:
-        """`(metric, integration) -> value` of alertmanager_notification_requests_total, _failed_total
-        (each attempt to notify, once it has ended; Alertmanager 0.24 and later) and
+    async def notification_counts(self) -> dict[tuple[str, str, str], float]:
+        """`(metric, integration, receiver) -> value` of alertmanager_notification_requests_total,
+        _failed_total (each attempt to notify, once it has ended; Alertmanager 0.24 and later) and
         alertmanager_notifications_failed_total (a notification whose retries all failed).
+
+        `receiver` is the `receiver_name` label, which only Alertmanager 0.26 and later give
+        (`--enable-feature=receiver-name-in-metrics`); "" on 0.25, whose counts are per integration.
         """
+        return {
+            (name, labels.get("integration", ""), labels.get("receiver_name", "")): value
+            for name, labels, value in await self.metrics(*_COUNTED)
+        }
+
+    async def metrics(self, *names: str) -> list[tuple[str, dict[str, str], float]]:
+        """Alertmanager's own `/metrics` samples of the metrics `names`: (name, labels, value)."""
         response = await self._request("GET", "/metrics")
-        out: dict[tuple[str, str], float] = {}
-        for match in _COUNT.finditer(response.text):
-            out[(match.group(1), match.group(2))] = float(match.group(3))
+        out = []
+        for match in _SAMPLE.finditer(response.text):
+            if match.group(1) in names:
+                labels = dict(_LABEL.findall(match.group(2) or ""))
+                out.append((match.group(1), labels, float(match.group(3))))
         return out
 
 
-_COUNT = re.compile(
-    r"^(alertmanager_notification_requests(?:_failed)?_total|alertmanager_notifications_failed_total)"
-    r'\{integration="([^"]+)"[^}]*\} (\S+)$',
-    re.MULTILINE,
+_COUNTED = (
+    "alertmanager_notification_requests_total",
+    "alertmanager_notification_requests_failed_total",
+    "alertmanager_notifications_failed_total",
 )
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 @contextlib.asynccontextmanager
@@ -141,9 +170,27 @@ class ReceiverInfo:
     name: str
     integrations: tuple[str, ...]  # webhook, email, slack; once per config
     matchers: tuple[str, ...]
+    unrouted: str | None = None  # why no alert of the desired rules reaches it (monop.desired.routing)
+    last_test: dict[str, Any] | None = None  # its last `monop test receivers` result (ReceiverTest.to_json)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "integrations": list(self.integrations), "matchers": list(self.matchers)}
+        return {
+            "name": self.name,
+            "integrations": list(self.integrations),
+            "matchers": list(self.matchers),
+            "routed": self.unrouted is None,
+            "unrouted": self.unrouted,
+            "lastTest": self.last_test,
+        }
+
+    def __str__(self) -> str:
+        said = f"{self.name} ({', '.join(self.integrations) or 'no integrations'})"
+        said += f": unreachable: {self.unrouted}" if self.unrouted else ": routed"
+        if self.last_test:
+            tested = self.last_test.get("outcome", "?")
+            detail = self.last_test.get("detail")
+            said += f"; last test {tested}" + (f": {detail}" if detail and tested != "delivered" else "")
+        return said
 
 
 @dataclass(frozen=True)
@@ -152,21 +199,41 @@ class ConfigStatus:
     state: ConfigState
     error: str | None = None
     receivers: tuple[ReceiverInfo, ...] = ()
+    hash: str | None = None  # of the file (Alertmanager's alertmanager_config_hash: md5's first 6 bytes, hex)
+    running_hash: str | None = None  # what Alertmanager says it loaded, the same way
 
     @property
     def ok(self) -> bool:
         return self.state in (ConfigState.LOADED, ConfigState.WRITTEN)
+
+    @property
+    def refused(self) -> bool:
+        """Alertmanager was asked and does not run the desired config (NotWritten: monop has not written it yet)."""
+        return self.state in (ConfigState.REJECTED, ConfigState.NOT_LOADED)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "state": self.state.value,
             "error": self.error,
+            "hash": self.hash,
+            "runningHash": self.running_hash,
             "receivers": [r.to_json() for r in self.receivers],
         }
 
     def __str__(self) -> str:
-        return f"alertmanager {self.path} {self.state}" + (f": {self.error}" if self.error else "")
+        runs = f" (file {self.hash}, runs {self.running_hash})" if self.running_hash else ""
+        return f"alertmanager {self.path} {self.state}{runs}" + (f": {self.error}" if self.error else "")
+
+
+def config_hash(text: str) -> str:
+    """The file's hash as Alertmanager's `alertmanager_config_hash` gauge holds it (md5's first 6 bytes), in hex."""
+    return hashlib.md5(text.encode(), usedforsecurity=False).digest()[:6].hex()
+
+
+def _gauge_hash(value: float) -> str:
+    # Alertmanager: float64(binary.LittleEndian.Uint64(md5(file)[0:6] + two zero bytes)).
+    return int(value).to_bytes(8, "little")[:6].hex()
 
 
 @dataclass(frozen=True)
@@ -258,17 +325,28 @@ async def status(
     path: Path,
     api: AlertmanagerAPI | None,
     rejected: str | None = None,
+    *,
+    rule_groups: Sequence[LoadedResource] = (),
+    tests: Mapping[str, dict[str, Any]] | None = None,
 ) -> ConfigStatus:
     """The config's state: its file, and whether Alertmanager runs it; with each receiver.
 
     `rejected` is the last SyncResult.rejected, shown while the file is not the desired one.
+    A receiver is unrouted when the routing analysis finds no desired rule's alert reaches it
+    (`rule_groups`); `tests` are the last receiver tests by name (receivertest.load_results).
     """
-    infos = tuple(_info(r) for r in receivers(alerting))
+    unrouted: dict[str, str] = {}
+    for problem in analyse(alerting, rule_groups):
+        resource = problem.resource or ""
+        if resource.startswith("AlertReceiver/") and problem.field == "spec.matchers":
+            unrouted.setdefault(resource.removeprefix("AlertReceiver/"), problem.message)
+    infos = tuple(_info(r, unrouted.get(r.name), (tests or {}).get(r.name)) for r in receivers(alerting))
+    desired = render(alerting, reveal=True)
 
-    def said(state: ConfigState, error: str | None = None) -> ConfigStatus:
-        return ConfigStatus(str(path), state, error, infos)
+    def said(state: ConfigState, error: str | None = None, running: str | None = None) -> ConfigStatus:
+        return ConfigStatus(str(path), state, error, infos, config_hash(desired), running)
 
-    current = path.exists() and path.read_text(encoding="utf-8") == render(alerting, reveal=True)
+    current = path.exists() and path.read_text(encoding="utf-8") == desired
     if not current:
         if rejected:
             return said(ConfigState.REJECTED, rejected)
@@ -276,19 +354,40 @@ async def status(
     if api is None:
         return said(ConfigState.WRITTEN)
     try:
-        running = await api.running_config()
+        # One short deadline for both questions: a stalled Alertmanager must not hold up `status`.
+        async with asyncio.timeout(STATUS_TIMEOUT):
+            running, samples = await asyncio.gather(api.running_config(), api.metrics(*_CONFIG_GAUGES))
     except AlertmanagerUnreachable as err:
         return said(ConfigState.WRITTEN, str(err))
-    if runs(config(alerting), running):
-        return said(ConfigState.LOADED)
+    except TimeoutError:
+        return said(ConfigState.WRITTEN, f"{api.shown} did not answer within {STATUS_TIMEOUT:.0f}s")
+    gauges = {name: value for name, _, value in samples}
+    loaded = _gauge_hash(gauges["alertmanager_config_hash"]) if "alertmanager_config_hash" in gauges else None
+    # The hash is of the whole file, secrets included: exact. What Alertmanager prints masks
+    # every secret as <secret>, so comparing the text is the fallback when there is no hash.
+    same = loaded == config_hash(desired) if loaded is not None else runs(config(alerting), running)
+    if same:
+        return said(ConfigState.LOADED, None, loaded)
+    if gauges.get("alertmanager_config_last_reload_successful") == 0:
+        return said(
+            ConfigState.REJECTED,
+            "Alertmanager refused its last reload (alertmanager_config_last_reload_successful 0) and "
+            "runs an older config: its log says why",
+            loaded,
+        )
     return said(
         ConfigState.NOT_LOADED,
-        f"Alertmanager at {api.url} runs another config: does its --config.file read {path}, "
+        f"Alertmanager at {api.shown} runs another config: does its --config.file read {path}, "
         "and was it reloaded?",
+        loaded,
     )
 
 
-def _info(loaded: LoadedResource) -> ReceiverInfo:
+STATUS_TIMEOUT = 2.0  # seconds `status` waits for Alertmanager's answers
+_CONFIG_GAUGES = ("alertmanager_config_hash", "alertmanager_config_last_reload_successful")
+
+
+def _info(loaded: LoadedResource, unrouted: str | None, test: dict[str, Any] | None) -> ReceiverInfo:
     spec = receiver_of(loaded).spec
     kinds = [
         name
@@ -299,7 +398,7 @@ def _info(loaded: LoadedResource) -> ReceiverInfo:
         )
         if items
     ]
-    return ReceiverInfo(loaded.name, tuple(kinds), tuple(str(m) for m in spec.matchers))
+    return ReceiverInfo(loaded.name, tuple(kinds), tuple(str(m) for m in spec.matchers), unrouted, test)
 
 
 def runs(written: dict[str, Any], running_text: str) -> bool:
@@ -321,9 +420,12 @@ def _same(written: Any, running: Any) -> bool:
             k in running and _same(v, running[k]) for k, v in written.items()
         )
     if isinstance(written, list):
-        return (
-            isinstance(running, list) and len(written) == len(running) and all(map(_same, written, running))
-        )
+        if not isinstance(running, list) or len(written) != len(running):
+            return False
+        if all(isinstance(item, str) for item in [*written, *running]):
+            # Alertmanager prints matchers, source_matchers and target_matchers sorted.
+            written, running = sorted(written), sorted(running)
+        return all(map(_same, written, running))
     if written == running or MARK in (written, running):
         return True
     if isinstance(written, str) and isinstance(running, str):

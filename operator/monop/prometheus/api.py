@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -68,7 +69,16 @@ class TargetReport:
     targets: tuple[TargetStatus, ...] = field(default=())
 
     def of(self, resource: str) -> list[TargetStatus]:
-        return [t for t in self.targets if t.resource == resource]
+        """The targets of `resource`, in the report's order."""
+        return list(self._by_resource.get(resource, ()))
+
+    @cached_property
+    def _by_resource(self) -> dict[str, list[TargetStatus]]:
+        # Asked once per resource (status rows, conditions): a scan each time was O(n^2).
+        out: dict[str, list[TargetStatus]] = {}
+        for target in self.targets:
+            out.setdefault(target.resource, []).append(target)
+        return out
 
     @property
     def ok(self) -> bool:
@@ -160,6 +170,38 @@ class PrometheusAPI:
         data = await self._get("/api/v1/query", query=expr)
         result: list[dict[str, Any]] = data.get("result", [])
         return result
+
+    async def evaluate(self, expr: str, at: float) -> tuple[list[dict[str, Any]], str | None]:
+        """An instant query at `at` (epoch seconds): (the result, None), or ([], Prometheus's own
+        error message) when it refuses the query (400 bad_data, 422 execution, 503 timeout).
+
+        Raises PrometheusUnreachable when no answer of Prometheus's API came back.
+        """
+        path = "/api/v1/query"
+        try:
+            response = await self._client.get(path, params={"query": expr, "time": f"{at:.3f}"})
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            raise PrometheusUnreachable(
+                f"cannot read {self.url}{path}: {err or type(err).__name__}",
+                operation="query",
+                location=f"{self.url}{path}",
+            ) from None
+        if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
+            raise PrometheusUnreachable(
+                f"{self.url}{path}: HTTP {response.status_code}, not an answer of Prometheus's API",
+                operation="query",
+                location=f"{self.url}{path}",
+            )
+        if body["status"] == "error":
+            return [], str(
+                body.get("error") or f"{body.get('errorType', 'error')} (HTTP {response.status_code})"
+            )
+        data = body.get("data") or {}
+        if data.get("resultType") in ("scalar", "string"):  # `1 + 1`: one value, never empty
+            return [{"value": data.get("result")}], None
+        result: list[dict[str, Any]] = data.get("result") or []
+        return result, None
 
     async def label_values(
         self, label: str, start: float | None = None, match: str | None = None

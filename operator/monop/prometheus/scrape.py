@@ -29,6 +29,8 @@ SCRAPE_CONFIG = "monop-targets"  # the one scrape pool: every target in monop's 
 # On the targets of a monop instance other than `default`, so two instances can share one
 # Prometheus (each its own scrape pool) and each knows its own targets.
 INSTANCE_LABEL = "monop_instance"
+# On the targets of a fleet's host (monop.desired.fleet), so one central Prometheus tells them apart.
+HOST_LABEL = "host"
 # Prometheus's default scrape_timeout: a target that asks only for an interval gets at most
 # this, as a job with only `scrape_interval` would (a timeout past the interval drops the target).
 DEFAULT_TIMEOUT_S = 10.0
@@ -39,6 +41,7 @@ class Job:
     name: str
     targets: tuple[Target, ...]
     instance: str = DEFAULT_INSTANCE  # the monop instance that keeps it
+    host: str | None = None  # the fleet host that runs it, in a fleet's tree
 
 
 def self_target(metrics_address: str, scrape_address: str) -> Target:
@@ -60,7 +63,10 @@ def jobs(
 
     monop's own job is there when `metrics_address` is: where its daemon serves /metrics.
     Resources whose key is in `without` (a container monop does not own holds their name) are left out.
+    In a fleet's tree (hosts/ folders or placements), every target is labelled `host` with the
+    host whose selection it is.
     """
+    host = state.host if state.fleet else None
     by_job: dict[str, list[Target]] = {}
     for loaded in state.resources:
         if loaded.key in without:
@@ -70,14 +76,18 @@ def jobs(
     if metrics_address is not None:
         by_job.setdefault(SELF_JOB, []).append(self_target(metrics_address, default_address))
     return [
-        Job(name, tuple(sorted(found, key=lambda t: (t.address, t.port, t.path))), instance)
+        Job(name, tuple(sorted(found, key=lambda t: (t.address, t.port, t.path))), instance, host)
         for name, found in sorted(by_job.items())
     ]
 
 
-def target_labels(target: Target, instance: str = DEFAULT_INSTANCE) -> dict[str, str]:
+def target_labels(
+    target: Target, instance: str = DEFAULT_INSTANCE, host: str | None = None
+) -> dict[str, str]:
     """The target's file_sd labels: its own, then how Prometheus scrapes it (these win over the config's)."""
     labels = dict(target.labels)
+    if host is not None:
+        labels[HOST_LABEL] = host
     labels["job"] = target.job
     labels[RESOURCE_LABEL] = target.resource
     if instance != DEFAULT_INSTANCE:
@@ -94,7 +104,9 @@ def target_labels(target: Target, instance: str = DEFAULT_INSTANCE) -> dict[str,
 
 def sd_groups(job: Job) -> list[dict[str, Any]]:
     """The job's file_sd content: one group per target, with everything its scrape needs."""
-    return [{"targets": [t.instance], "labels": target_labels(t, job.instance)} for t in job.targets]
+    return [
+        {"targets": [t.instance], "labels": target_labels(t, job.instance, job.host)} for t in job.targets
+    ]
 
 
 def config(sd_dir: Path, rules_dir: Path, instance: str = DEFAULT_INSTANCE) -> dict[str, Any]:

@@ -44,7 +44,10 @@ class Unit:
 
 
 def unit(
-    loaded: LoadedResource, revision: str | None = None, instance: str = ownership.DEFAULT_INSTANCE
+    loaded: LoadedResource,
+    revision: str | None = None,
+    instance: str = ownership.DEFAULT_INSTANCE,
+    host: str | None = None,
 ) -> Unit:
     config = expand(loaded.resource, loaded.base_dir, loaded.secret_env)
     mounted = {str(m.path): m.sha256 for m in loaded.mounted}
@@ -57,7 +60,7 @@ def unit(
         loaded.resource.kind,
         config,
         digest,
-        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, found, instance),
+        ownership.labels(loaded.resource.kind, config, digest, mounted, revision, found, instance, host),
         probe=probe_of(loaded.resource),
         secrets=found,
     )
@@ -74,8 +77,9 @@ def unit_secrets(config: ContainerConfig, secret_env: Mapping[str, str] | None =
 
 
 def units(desired: DesiredState, instance: str = ownership.DEFAULT_INSTANCE) -> list[Unit]:
-    """The containers `instance` of monop makes of the desired state (labelled as its own)."""
-    return [unit(r, desired.revision, instance) for r in desired.resources]
+    """The containers `instance` of monop makes of the desired state (labelled as its own, and
+    with the host whose selection it is)."""
+    return [unit(r, desired.revision, instance, desired.host) for r in desired.resources]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from monop.api.labels import (
     DEFAULT_INSTANCE as DEFAULT_INSTANCE,
 )
 from monop.api.labels import (
+    HOST as HOST,
+)
+from monop.api.labels import (
     INSTANCE as INSTANCE,
 )
 from monop.api.labels import (
@@ -109,6 +112,7 @@ def labels(
     revision: str | None = None,
     secrets: secret.Secrets | None = None,
     instance: str = DEFAULT_INSTANCE,
+    host: str | None = None,
 ) -> dict[str, str]:
     out = {
         MANAGED_BY: MANAGER,
@@ -120,6 +124,8 @@ def labels(
     }
     if revision:
         out[REVISION] = revision
+    if host:
+        out[HOST] = host
     return out
 
 

@@ -213,6 +213,10 @@ class Podman:
         seconds = timeout or 10
         await self._post("restart", name, {"t": str(seconds)}, seconds + _STOP_MARGIN_S)
 
+    async def kill(self, name: str, signal: int) -> None:
+        """Send `signal` (a number) to the container's main process, as `podman kill --signal`."""
+        await self._post("kill", name, {"signal": str(signal)})
+
     async def unpause(self, name: str) -> None:
         await self._post("unpause", name)
 
@@ -305,6 +309,17 @@ class Podman:
     async def health_state(self, name: str) -> HealthState:
         """The container's health as Podman keeps it (inspect's State.Health), with the last check's output."""
         return _health_state(await self.inspect(name))
+
+    async def logs(self, name: str, since: int) -> list[str]:
+        """The lines a container wrote (stdout and stderr, in order) in or after the second `since`
+        (Unix seconds: Podman's log times are whole seconds)."""
+
+        def get() -> list[str]:
+            frames = self._client.containers.get(name).logs(stdout=True, stderr=True, since=since)
+            chunks = frames if isinstance(frames, Iterator) else [frames]
+            return b"".join(chunks).decode(errors="replace").splitlines()
+
+        return await self._call("logs", name, get)
 
     async def events(self, since: float | None = None) -> AsyncIterator[ContainerEvent]:
         """Container events as they happen; ends with PodmanUnavailable when the stream breaks."""

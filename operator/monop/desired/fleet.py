@@ -1,0 +1,106 @@
+"""One desired tree for several hosts: what each host runs, and the hosts a tree names.
+
+A tree holds shared resources and, in `hosts/<hostname>/`, each host's own. A host's selection
+is the shared resources with its own ones put over them: a document there with the same
+kind/name replaces the shared one whole (no field merge, so what runs is one document a person
+can read), and then every resource whose `spec.placement` does not match the host's labels
+is left out. The hosts a tree names are the folders under `hosts/` and every host name a
+placement names; the loader validates each one's selection (monop.desired.loader).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from monop.api.placement import HOSTNAME_LABEL, Placement
+from monop.desired.state import LoadedResource
+from monop.errors import Problem, Severity
+
+HOSTS_DIR = "hosts"
+
+
+@dataclass(frozen=True)
+class Host:
+    """A host as the desired state sees it: its name and its labels (`hostname` among them)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def all_labels(self) -> dict[str, str]:
+        """The labels placements are matched against: the given ones and `hostname`."""
+        return {**self.labels, HOSTNAME_LABEL: self.name}
+
+
+def this_host(name: str | None = None, labels: Mapping[str, str] | None = None) -> Host:
+    """This machine: `name` (the `host_name` setting) or its hostname, with `labels` (`host_labels`)."""
+    return Host(name or socket.gethostname(), dict(labels or {}))
+
+
+def host_of(relative: PurePosixPath) -> str | None:
+    """The host a file of the tree belongs to (`hosts/<name>/...`), or None for a shared file.
+
+    Raises ValueError for a file directly in `hosts/`, which belongs to no host.
+    """
+    parts = relative.parts
+    if len(parts) < 2 or parts[0] != HOSTS_DIR:
+        return None
+    if len(parts) == 2:
+        raise ValueError(
+            f"in {HOSTS_DIR}/ itself, a file belongs to no host; put it in {HOSTS_DIR}/<hostname>/"
+        )
+    return parts[1]
+
+
+def named_hosts(
+    per_host: Mapping[str, Sequence[LoadedResource]], resources: Iterable[LoadedResource]
+) -> set[str]:
+    """The hosts a tree names: its `hosts/<name>/` folders and the host names placements name."""
+    names = set(per_host)
+    for loaded in resources:
+        placement = placement_of(loaded)
+        if placement is not None:
+            names.update(placement.hostnames())
+    return names
+
+
+def placement_of(loaded: LoadedResource) -> Placement | None:
+    """The resource's `spec.placement`; None when it has none (or its kind has no container)."""
+    placement = getattr(loaded.resource.spec, "placement", None)
+    return placement if isinstance(placement, Placement) else None
+
+
+def selection(
+    shared: Sequence[LoadedResource], own: Sequence[LoadedResource], host: Host
+) -> list[LoadedResource]:
+    """What `host` runs: `shared` with its `own` documents replacing those of the same kind/name,
+    then only what its placement puts on this host."""
+    mine = {r.key for r in own}
+    labels = host.all_labels()
+    merged = [r for r in shared if r.key not in mine] + list(own)
+    return [r for r in merged if _placed(r, labels)]
+
+
+def _placed(loaded: LoadedResource, labels: Mapping[str, str]) -> bool:
+    placement = placement_of(loaded)
+    return placement is None or placement.matches(labels)
+
+
+def combine(by_host: Mapping[str, Sequence[Problem]], own: str) -> list[Problem]:
+    """One list of the problems each host's selection has: one every host has is said once, as
+    it is; one only some hosts have names each of them (`on host beta: ...`). Warnings are
+    this host's only (another host's files and devices are not here to look at)."""
+    if len(by_host) == 1:
+        return list(next(iter(by_host.values())))
+    everywhere = set.intersection(*(set(p) for p in by_host.values()))
+    out: list[Problem] = [p for p in by_host.get(own, ()) if p in everywhere]
+    for name, problems in sorted(by_host.items()):
+        for p in problems:
+            if p in everywhere or (p.severity is not Severity.ERROR and name != own):
+                continue
+            out.append(
+                Problem(p.file, p.line, p.resource, p.field, f"on host {name}: {p.message}", p.severity)
+            )
+    return list(dict.fromkeys(out))

@@ -1,0 +1,86 @@
+"""`monop render desired --host` shows one host's selection; `monop render prometheus --fleet`
+writes a central Prometheus's config that promtool accepts, every host's targets at its address."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monop_testbed.desired import service_yaml
+
+
+def monop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monop", *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "desired"
+    (tree / "hosts" / "beta").mkdir(parents=True)
+    (tree / "web.yaml").write_text(service_yaml("web", 20630, metrics="shared 1"))
+    (tree / "hosts" / "beta" / "web.yaml").write_text(service_yaml("web", 20631, metrics="beta 1"))
+    gpu = service_yaml("gpu", 20632) + "  placement:\n    matchLabels: {gpu: 'true'}\n"
+    (tree / "gpu.yaml").write_text(gpu)
+    return tree
+
+
+def selection(tree: Path, *args: str) -> list[dict[str, object]]:
+    done = monop("render", "desired", "-d", str(tree), "--host-name", "alpha", *args)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_render_desired_shows_each_hosts_selection_with_the_override_in_place(tree: Path) -> None:
+    alpha = selection(tree, "--host-labels", '{"gpu": "true"}')
+    assert [(d["metadata"]["name"], d["spec"]["env"]["METRICS"]) for d in alpha] == [  # type: ignore[index]
+        ("gpu", "app_up 1"),
+        ("web", "shared 1"),
+    ]
+    beta = selection(tree, "--host", "beta")
+    assert [(d["metadata"]["name"], d["spec"]["env"]["METRICS"]) for d in beta] == [("web", "beta 1")]  # type: ignore[index]
+    done = monop("render", "desired", "-d", str(tree), "--host", "beta")
+    assert f"# from {tree}/hosts/beta/web.yaml:1" in done.stdout
+
+
+def test_render_desired_refuses_a_tree_broken_for_another_host(tree: Path) -> None:
+    (tree / "hosts" / "beta" / "clash.yaml").write_text(service_yaml("clash", 20631))
+    done = monop("render", "desired", "-d", str(tree), "--host-name", "alpha")
+    assert done.returncode == 1 and not done.stdout
+    assert f"{tree}/hosts/beta/" in done.stderr
+    assert "spec.ports[0]: on host beta: host port 20631/tcp is also published by" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
+def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: Path, tmp_path: Path) -> None:
+    done = monop(
+        "render",
+        "prometheus",
+        "--fleet",
+        "-d",
+        str(tree),
+        "--host-name",
+        "alpha",
+        "--metrics-address",
+        "0.0.0.0:9469",
+        "--fleet-addresses",
+        '{"alpha": "10.0.0.1", "beta": "10.0.0.2:9470"}',
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    groups = config["scrape_configs"][0]["static_configs"]
+    seen = {(g["labels"]["host"], g["labels"]["job"], g["targets"][0]) for g in groups}
+    assert seen == {
+        ("alpha", "monop", "10.0.0.1:9469"),
+        ("alpha", "web", "10.0.0.1:20630"),
+        ("beta", "monop", "10.0.0.2:9470"),
+        ("beta", "web", "10.0.0.2:20631"),
+    }
+    path = tmp_path / "prometheus.yml"
+    path.write_text(done.stdout)
+    check = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -1,0 +1,181 @@
+"""One tree, many hosts: placement, `hosts/<name>/` overrides, and validation for every host named.
+
+The loader is given each host by hand (monop.desired.fleet.Host); the daemons that follow one
+repository on three hosts are tests/daemon/test_fleet_daemons.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monop.api.placement import Placement
+from monop.desired.fleet import Host
+from monop.desired.loader import load
+from monop.errors import InvalidDesiredState
+from monop_testbed.desired import service_yaml
+
+
+def placed(name: str, port: int, placement: str) -> str:
+    return service_yaml(name, port) + f"  placement:\n{placement}"
+
+
+@pytest.mark.parametrize(
+    ("placement", "labels", "runs"),
+    [
+        ({}, {}, True),
+        ({"matchLabels": {"gpu": "true"}}, {"gpu": "true"}, True),
+        ({"matchLabels": {"gpu": "true"}}, {"gpu": "false"}, False),
+        ({"matchLabels": {"gpu": "true"}}, {}, False),
+        (
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]},
+            {"zone": "b"},
+            True,
+        ),
+        ({"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}, {"zone": "b"}, False),
+        ({"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}, {}, False),
+        ({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}, {}, True),
+        ({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}, {"zone": "a"}, False),
+        ({"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}, {"gpu": ""}, True),
+        ({"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}, {}, False),
+        ({"matchExpressions": [{"key": "gpu", "operator": "DoesNotExist"}]}, {}, True),
+        ({"matchExpressions": [{"key": "gpu", "operator": "DoesNotExist"}]}, {"gpu": "1"}, False),
+        (
+            {"matchLabels": {"zone": "a"}, "matchExpressions": [{"key": "gpu", "operator": "Exists"}]},
+            {"zone": "a"},
+            False,
+        ),
+    ],
+)
+def test_placement_matches_as_a_kubernetes_label_selector(
+    placement: dict[str, object], labels: dict[str, str], runs: bool
+) -> None:
+    assert Placement.model_validate(placement).matches(labels) is runs
+
+
+def test_each_host_runs_what_its_name_and_labels_select(tmp_path: Path) -> None:
+    (tmp_path / "everywhere.yaml").write_text(service_yaml("everywhere", 20601))
+    (tmp_path / "on-beta.yaml").write_text(placed("on-beta", 20602, "    matchLabels: {hostname: beta}\n"))
+    gpu = "    matchExpressions: [{key: gpu, operator: Exists}]\n"
+    (tmp_path / "gpu.yaml").write_text(placed("gpu", 20603, gpu))
+    selected = {
+        name: [r.name for r in load(tmp_path, host=Host(name, labels)).resources]
+        for name, labels in {"alpha": {"gpu": "a100"}, "beta": {}, "gamma": {}}.items()
+    }
+    assert selected == {
+        "alpha": ["everywhere", "gpu"],
+        "beta": ["everywhere", "on-beta"],
+        "gamma": ["everywhere"],
+    }
+    state = load(tmp_path, host=Host("gamma"))
+    assert (state.host, state.hosts) == ("gamma", ("beta", "gamma"))
+
+
+def test_a_host_folder_replaces_a_shared_document_whole_and_adds_its_own(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20604, metrics="shared 1"))
+    beta = tmp_path / "hosts" / "beta"
+    beta.mkdir(parents=True)
+    (beta / "web.yaml").write_text(service_yaml("web", 20605, metrics="beta 1"))
+    (beta / "extra.yaml").write_text(service_yaml("extra", 20606))
+
+    def env(host: str) -> dict[str, tuple[str, ...]]:
+        state = load(tmp_path, host=Host(host))
+        return {r.name: (r.resource.spec.env["METRICS"], r.file) for r in state.resources}
+
+    assert env("alpha") == {"web": ("shared 1", f"{tmp_path}/web.yaml")}
+    assert env("beta") == {
+        "extra": ("1" and "app_up 1", f"{tmp_path}/hosts/beta/extra.yaml"),
+        "web": ("beta 1", f"{tmp_path}/hosts/beta/web.yaml"),
+    }
+
+
+def test_a_commit_that_breaks_only_one_host_is_refused_on_every_host_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20607))
+    beta = tmp_path / "hosts" / "beta"
+    beta.mkdir(parents=True)
+    # Valid alone, but beta would run two containers publishing one host port.
+    (beta / "clash.yaml").write_text(service_yaml("clash", 20607))
+    said = {}
+    for host in ("alpha", "beta"):
+        with pytest.raises(InvalidDesiredState) as raised:
+            load(tmp_path, host=Host(host))
+        said[host] = [p.message for p in raised.value.problems]
+        assert {p.file for p in raised.value.problems} == {f"{tmp_path}/hosts/beta/clash.yaml"}
+        assert any("host port 20607/tcp is also published by BusinessService/web" in m for m in said[host])
+    # Another host names the host whose selection is broken; beta's own daemon needs not.
+    assert said["alpha"] == [f"on host beta: {m}" for m in said["beta"]]
+
+
+def test_a_problem_every_host_has_is_said_once_without_a_host(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(service_yaml("web", 20608))
+    (tmp_path / "b.yaml").write_text(service_yaml("web", 20609))
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    (tmp_path / "hosts" / "beta" / "x.yaml").write_text(service_yaml("x", 20610))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    (problem,) = raised.value.problems
+    assert "is also used by" in problem.message and "on host" not in problem.message
+
+
+def test_a_file_directly_in_hosts_belongs_to_no_host(tmp_path: Path) -> None:
+    (tmp_path / "hosts").mkdir()
+    (tmp_path / "hosts" / "web.yaml").write_text(service_yaml("web", 20611))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    assert [p.message for p in raised.value.problems] == [
+        "in hosts/ itself, a file belongs to no host; put it in hosts/<hostname>/"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ("    matchExpressions: [{key: gpu, operator: In}]\n", "operator In needs at least one of values"),
+        (
+            "    matchExpressions: [{key: gpu, operator: Exists, values: [a]}]\n",
+            "operator Exists takes no values",
+        ),
+        (
+            "    matchExpressions: [{key: gpu, operator: Maybe}]\n",
+            "should be one of In, NotIn, Exists, DoesNotExist; got 'Maybe'",
+        ),
+        ("    matchLabel: {gpu: a}\n", "unknown field 'matchLabel' (did you mean 'matchLabels'?)"),
+    ],
+)
+def test_a_wrong_placement_is_a_located_error(tmp_path: Path, placement: str, message: str) -> None:
+    (tmp_path / "web.yaml").write_text(placed("web", 20612, placement))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    (problem,) = raised.value.problems
+    assert problem.line == 13 and problem.resource == "BusinessService/web", problem
+    assert message in problem.message, problem
+    assert (problem.field or "").startswith("spec.placement"), problem
+
+
+def test_a_kubernetes_node_selector_is_pointed_at_placement(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20613) + "  nodeSelector: {gpu: 'true'}\n")
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    assert [p.message for p in raised.value.problems] == [
+        "unknown field 'nodeSelector': write placement: {matchLabels: {...}}, matched against the host's labels"
+    ]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian: prometheus) is needed")
+def test_promtool_checks_the_rule_groups_only_another_host_has(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20614))
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    group = "apiVersion: monop.dev/v1alpha1\nkind: AlertRuleGroup\nmetadata: {name: g}\nspec:\n  rules:\n"
+    (tmp_path / "hosts" / "beta" / "g.yaml").write_text(group + "    - {alert: A, expr: 'sum(up'}\n")
+    load(tmp_path, host=Host("alpha"))  # without check_rules, as before: promtool is not asked
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"), check_rules=True)
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.line, problem.field) == (
+        f"{tmp_path}/hosts/beta/g.yaml",
+        6,
+        "spec.rules[0].expr",
+    )
+    assert problem.message.startswith("promtool: ")
