@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import monop.cli.main  # noqa: F401  (first: rulecheck is imported through it, not on its own)
 from monop.cli.rulecheck import _trial_text
 from monop.desired import ruletrial
 from monop.desired.ruletrial import Evaluation, FiredAlert
