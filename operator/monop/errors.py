@@ -10,6 +10,7 @@
     ├── ActionError             an action could not be carried out (reconcile.execute); may wrap a PodmanError
     ├── GitError                git could not fetch, find or export a revision (desired.git)
     └── PrometheusUnreachable   Prometheus's API did not answer (prometheus.api)
+        └── PrometheusRefused   it answered, with an error for that request (a query it will not run)
 
 An error is `terminal` when trying again cannot help and a person must act (an image
 reference that can never be pulled, a spec Podman refuses as invalid): the daemon marks the
@@ -219,3 +220,10 @@ class PrometheusUnreachable(MonopError):
     """Prometheus's API did not answer, or answered that it could not do what was asked."""
 
     _reason = "PrometheusUnreachable"
+
+
+class PrometheusRefused(PrometheusUnreachable):
+    """Prometheus answered, refusing this one request (HTTP 4xx/5xx, or `status: error`): its
+    message, without HTTP's; another request to the same Prometheus may well succeed."""
+
+    _reason = "PrometheusRefused"

@@ -56,3 +56,22 @@ def test_matchers_are_read_with_their_operators() -> None:
 def test_not_promql_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="braces"):
         selectors("foo{")
+
+
+@pytest.mark.parametrize(
+    ("expr", "window"),
+    [
+        ("gone_metric > 0", 0.0),
+        ("increase(gone_metric[1h]) > 0", 3600.0),
+        ('changes(gone_metric{a="1"}[30m]) > 0', 1800.0),
+        ("gone_metric offset 10m", 600.0),
+        ("rate(gone_metric[5m] offset 10m)", 900.0),
+        ("max_over_time(rate(gone_metric[5m])[1h:1m] offset 2m)", 300.0 + 3600.0 + 120.0),
+        ("gone_metric offset -5m", 0.0),  # reads ahead: nothing older is needed
+        ("gone_metric + rate(gone_metric[2h])", 7200.0),  # the longest of the two
+        ("rate(gone_metric[2h]) + gone_metric", 7200.0),
+    ],
+)
+def test_a_selector_carries_how_far_back_its_rule_reads(expr: str, window: float) -> None:
+    [selector] = selectors(expr)
+    assert selector.window == window

@@ -199,6 +199,103 @@ def test_a_metric_the_exporter_stopped_serving_has_disappeared(stack: Stack, tmp
         stack.gpu.serve(GPU_METRICS)
 
 
+LOOKS_BACK = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRuleGroup
+metadata: {name: looks-back}
+spec:
+  rules:
+    - alert: Increased
+      expr: increase(nvidia_smi_utilization_gpu_ratio[1h]) > 0
+    - alert: LastOverTime
+      expr: last_over_time(nvidia_smi_utilization_gpu_ratio[1h]) > 0
+    - alert: Changed
+      expr: changes(nvidia_smi_utilization_gpu_ratio{uuid="GPU-0a1b2c3d"}[30m]) > 0
+    - alert: Offset
+      expr: nvidia_smi_utilization_gpu_ratio offset 30m > 0
+    - alert: Now
+      expr: nvidia_smi_utilization_gpu_ratio > 0
+"""
+
+
+def test_a_rule_reading_back_over_a_range_is_not_dead_while_its_range_has_samples(
+    stack: Stack, tmp_path: Path
+) -> None:
+    without = "\n".join(line for line in GPU_METRICS.splitlines() if "utilization" not in line) + "\n"
+    stack.gpu.serve(without)
+    try:
+        wait_for(lambda: not has(stack.prometheus, "nvidia_smi_utilization_gpu_ratio"), 30, "series stale")
+        # Prometheus itself still evaluates the range rules to a series.
+        assert has(stack.prometheus, "last_over_time(nvidia_smi_utilization_gpu_ratio[1h])")
+        report = check(stack, tmp_path, LOOKS_BACK)
+        assert [d.rule for d in report.dead] == ["Now"]
+        [now] = report.dead
+        assert now.reason is DeadReason.DISAPPEARED
+        assert "no series of it has a sample now (the last one is marked stale" in now.message
+        assert "5 minutes" not in now.message.split("(")[0]
+        # The job its own series came from, though no series of it is live now.
+        assert (now.job, now.resource) == ("nvidia-gpu", "Exporter/nvidia-gpu-exporter")
+    finally:
+        stack.gpu.serve(GPU_METRICS)
+
+
+RECORDED = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRuleGroup
+metadata: {name: recorded}
+spec:
+  rules:
+    - record: instance:load1:max
+      expr: max by (instance) (node_load1)
+    - alert: LoadHigh
+      expr: instance:load1:max > 4
+    - record: instance:load1:typo
+      expr: max by (instance) (node_lod1)
+"""
+
+
+def test_a_series_a_desired_recording_rule_writes_is_pending_not_dead(stack: Stack, tmp_path: Path) -> None:
+    # Never loaded into this Prometheus: as right after a reload, before the first evaluation.
+    report = check(stack, tmp_path, RECORDED)
+    assert [(d.rule, d.selector) for d in report.dead] == [("instance:load1:typo", "node_lod1")]
+    [pending] = report.pending
+    assert (pending.rule, pending.reason) == ("LoadHigh", DeadReason.NOT_RECORDED_YET)
+    assert (
+        pending.message == "recorded by AlertRuleGroup/recorded spec.rules[0], which has not written it yet"
+    )
+    assert (pending.nearest, pending.job) == ((), None)
+    assert str(pending).startswith("PendingSelector recorded/LoadHigh: instance:load1:max: recorded by")
+
+
+REFUSED = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRuleGroup
+metadata: {name: refused}
+spec:
+  rules:
+    - alert: BadRegex
+      expr: node_load1{instance=~"a{1001}"} > 4
+    - alert: Typo
+      expr: node_lod1 > 4
+"""
+
+
+def test_a_query_prometheus_refuses_leaves_that_selector_unchecked_and_the_rest_checked(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # promql-parser reads `a{1001}`; Prometheus's RE2 refuses a repeat count over 1000.
+    report = check(stack, tmp_path, REFUSED)
+    assert report.reachable
+    assert [d.rule for d in report.dead] == ["Typo"]
+    [unchecked] = report.unchecked
+    assert unchecked.startswith('refused/BadRegex: node_load1{instance=~"a{1001}"}: ')
+    assert "bad_data" in unchecked and "invalid repeat count" in unchecked
+    assert "mozilla" not in unchecked and "Client error" not in unchecked
+    done = monop("check", "rules", "-d", str(tmp_path), "--prometheus-url", stack.prometheus.url)
+    assert done.returncode == 1, done.stderr
+    assert "not checked: refused/BadRegex: " in done.stderr
+
+
 def test_prometheus_unreachable_reports_no_rule_dead(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text(RULES)
     groups = load(tmp_path).rule_groups
@@ -269,6 +366,21 @@ def test_check_rules_without_prometheus_is_a_usage_error_and_unreachable_is_3(tm
     assert done.returncode == 2 and "prometheus_url" in done.stderr
     down = monop("check", "rules", "-d", str(tmp_path), "--prometheus-url", "http://127.0.0.1:20013")
     assert down.returncode == 3 and "could not ask Prometheus" in down.stderr
+    # An alert the group does not have is a usage error before Prometheus is asked.
+    nope = monop(
+        "check",
+        "rules",
+        "gpu-monitoring/Nope",
+        "-d",
+        str(tmp_path),
+        "--prometheus-url",
+        "http://127.0.0.1:20013",
+    )
+    assert nope.returncode == 2 and "no rule Nope in AlertRuleGroup/gpu-monitoring" in nope.stderr
+    wide = monop(
+        "check", "rules", "-d", str(tmp_path), "--prometheus-url", "http://127.0.0.1:20013", "-o", "wide"
+    )
+    assert wide.returncode == 2 and "-o wide is not an output of this command" in wide.stderr
 
 
 @pytest.mark.podman
@@ -328,3 +440,27 @@ def test_a_metric_of_a_desired_job_that_is_not_scraped_names_that_job(stack: Sta
     assert backend.reason is DeadReason.NEVER_SEEN
     assert (backend.job, backend.resource) == ("haproxy", "Exporter/haproxy-exporter")
     assert backend.message.endswith("; job haproxy has no series now: is its target scraped and up?")
+
+
+@pytest.mark.podman
+def test_the_daemon_logs_once_that_it_could_not_ask_prometheus(
+    tmp_path: Path, podman_service: PodmanService
+) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "rules.yaml").write_text(RULES.split("---\n")[0])
+    # Nothing listens on 20014: every check finds Prometheus unreachable, and says so once.
+    env = {"MONOP_PROMETHEUS_URL": "http://127.0.0.1:20014", "MONOP_RULE_CHECK_INTERVAL": "1s"}
+    with DaemonProcess(
+        podman_service.url, desired, tmp_path / "state", resync_interval="1s", extra_env=env
+    ) as daemon:
+        daemon.wait_ready()
+        said = daemon.wait_event("dead_selector_check_unreachable")
+        assert said["level"] == "warning" and "127.0.0.1:20014" in said["error"]
+        wait_for(
+            lambda: (daemon.metric("monop_rule_selector_checks_total", result="unreachable") or 0) >= 3,
+            60,
+            "three unreachable checks",
+        )
+        assert len(daemon.events("dead_selector_check_unreachable")) == 1
+        assert daemon.tracebacks() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from monop.prometheus.deadrules import nearest, similarity
@@ -47,3 +49,18 @@ def test_similarity_is_symmetric_in_its_tokens_and_bounded() -> None:
     assert similarity("node_temp_celsius", "node_temperature_celsius") > similarity(
         "node_temp_celsius", "node_load1"
     )
+
+
+def test_the_indexed_ranking_is_the_ranking_of_every_name() -> None:
+    # Only names sharing a token are ranked, spelling only while it can matter: the answer
+    # must be the one scoring every candidate gives (names as a large Prometheus holds).
+    rng = random.Random(7)
+    parts = ["kube", "pod", "container", "http", "server", "node", "memory", "mem", "cpu", "temp"]
+    ends = ["total", "seconds", "bytes", "ratio", "celsius", "temperature", "info"]
+    names = {"_".join([*rng.sample(parts, rng.randint(1, 3)), rng.choice(ends)]) for _ in range(3000)} | set(
+        SERVED
+    )
+    for dead in [*(rng.choice(sorted(names)) + "x" for _ in range(20)), "pod_mem_temp", "up", "zzz"]:
+        brute = sorted(((similarity(dead, c), c) for c in names if c != dead), key=lambda sc: (-sc[0], sc[1]))
+        wanted = tuple(c for score, c in brute[:3] if score >= 0.35)
+        assert nearest(dead, names) == wanted, dead

@@ -56,31 +56,40 @@ def check_rules(
     A selector that matches nothing is a DeadSelector, said at its rule's line with why (the
     metric was never seen, it disappeared, a label is absent, a label value matches nothing, with
     the values that exist), the nearest existing metric names and the scrape job that should
-    have exported it. `absent()`, the right side of `unless` and `... or vector(0)` are not asked.
-    Findings go to stderr, the summary to stdout. Exit 0 when no selector is dead, 1 when one
-    is, 2 without prometheus_url, 3 when Prometheus did not answer.
+    have exported it. A rule that reads back over a range (`increase(x[1h])`) is asked over that
+    range. `absent()`, the right side of `unless` and `... or vector(0)` are not asked. A series a
+    desired recording rule writes but has not yet is a note, not dead; a selector Prometheus
+    refuses to query is "not checked", with its words. Findings go to stderr, the summary to
+    stdout. Exit 0 when no selector is dead, 1 when one is, 2 without prometheus_url, 3 when
+    Prometheus did not answer.
     """
     import asyncio
 
+    form = _document_format(output, as_json)
     settings = load(ctx)
     if not settings.prometheus_url:
         fail("check rules asks a live Prometheus: set prometheus_url (--prometheus-url)", EXIT_USAGE)
     state = desired_state(settings)
     groups = _groups(state, wanted)
+    if wanted is not None and "/" in wanted:
+        _rule_exists(groups, wanted)  # a usage error (2) before Prometheus is asked, not 3 after
     report = asyncio.run(
         _check(state, groups, settings.prometheus_url, settings.scrape_address, settings.instance)
     )
     if wanted is not None and "/" in wanted:
         rule = wanted.partition("/")[2]
         report = _only_rule(report, rule)
-    form = output_format(output, as_json)
     if form in (Format.JSON, Format.YAML):
         print_document(report.to_json(), form)
     else:
         for dead in report.dead:
             note(str(dead.problem()))
+        for pending in report.pending:
+            note(str(pending.problem()))
         for unparsed in report.unparsed:
             note(f"not checked: {unparsed}")
+        for refused in report.unchecked:
+            note(f"not checked: {refused}")
         if not report.reachable:
             note(f"could not ask Prometheus: {report.error}")
         else:
@@ -108,7 +117,26 @@ async def _check(
     }
     async with prom.connect(url) as api:
         assert api is not None
-        return await deadrules.check(groups, SeriesLookup(api), owners)
+        # A rule of the group asked for may read what a recording rule of another group writes.
+        recorded = deadrules.recorded_by(state.rule_groups)
+        return await deadrules.check(groups, SeriesLookup(api), owners, recorded)
+
+
+def _document_format(output: Format | None, as_json: bool) -> Format | None:
+    """-o json or yaml, or None for text; -o wide and -o name mean nothing here: a usage error."""
+    form = output_format(output, as_json)
+    if form in (Format.WIDE, Format.NAME):
+        fail(f"-o {form.value} is not an output of this command; use -o json or -o yaml", EXIT_USAGE)
+    return form
+
+
+def _rule_exists(groups: list[LoadedResource], wanted: str) -> None:
+    from monop.desired.promql import group_of
+
+    rule = wanted.partition("/")[2]
+    names = [r.alert or r.record or "" for g in groups for r in group_of(g).spec.rules]
+    if rule not in names:
+        fail(f"no rule {rule} in AlertRuleGroup/{wanted.partition('/')[0]}: {', '.join(names)}", EXIT_USAGE)
 
 
 def _only_rule(report: DeadReport, rule: str) -> DeadReport:
@@ -120,6 +148,8 @@ def _only_rule(report: DeadReport, rule: str) -> DeadReport:
         report,
         rules=tuple(r for r in report.rules if r[1] == rule),
         dead=tuple(d for d in report.dead if d.rule == rule),
+        pending=tuple(d for d in report.pending if d.rule == rule),
+        unchecked=tuple(u for u in report.unchecked if u.split(": ", 1)[0].endswith(f"/{rule}")),
     )
 
 
@@ -162,13 +192,13 @@ def test_rule(
     group, slash, alert = wanted.partition("/")
     if not slash or not group or not alert:
         fail(f"{wanted!r} is not GROUP/ALERT (for example system-critical/SystemDown)", EXIT_USAGE)
+    form = _document_format(output, as_json)
     state = desired_state(load(ctx))
     [loaded] = _groups(state, group)
     try:
         runs = try_alert(loaded, alert)
     except NoTests as err:
         fail(str(err), EXIT_USAGE)
-    form = output_format(output, as_json)
     if form in (Format.JSON, Format.YAML):
         print_document({"group": group, "alert": alert, "tests": [r.to_json() for r in runs]}, form)
     else:
@@ -197,5 +227,7 @@ def _trial_text(key: str, alert: str, runs: list[TestRun]) -> str:
                 lines.append("    labels: " + " ".join(f"{k}={v}" for k, v in sorted(fired.labels.items())))
                 if fired.annotations:
                     lines.append("    annotations:")
-                    lines.extend(f"      {k}: {v}" for k, v in sorted(fired.annotations.items()))
+                    for k, v in sorted(fired.annotations.items()):
+                        # A multi-line annotation keeps its lines under its name, not at the margin.
+                        lines.append(f"      {k}: " + v.replace("\n", "\n" + " " * (8 + len(k))))
     return "\n".join(lines) + "\n"

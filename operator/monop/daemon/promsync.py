@@ -52,6 +52,8 @@ class PrometheusSync:
         self.dead_checked_at: float | None = None  # wall time of the last check tried
         self.rules_task: asyncio.Future[None] | None = None
         self._rules_lock = asyncio.Lock()
+        self._dead_lock = asyncio.Lock()  # one dead-selector check at a time, applied in the order asked
+        self._dead_error: str | None = None  # why the last check could not ask Prometheus, logged once
         self._published: tuple[list[prometheus.Job], frozenset[str]] | None = None  # in the file_sd files
         self._down_since: dict[tuple[str, str], float] = {}  # (resource, instance) -> wall time
         self._restarts: dict[str, Reason] = {}  # key -> why its target says restart it
@@ -110,8 +112,8 @@ class PrometheusSync:
 
     async def _sync_files(self, state: DesiredState) -> None:
         await self.sync_rules(state)
+        await self.sync_alertmanager(state)  # not kept waiting by the dead-selector check
         await self.check_dead_selectors(state)
-        await self.sync_alertmanager(state)
         self._changed()
 
     async def check_dead_selectors(self, state: DesiredState | None) -> None:
@@ -119,6 +121,12 @@ class PrometheusSync:
         log each selector that turns dead or live again, export the counts. Raises nothing."""
         if not self.settings.prometheus_url or state is None:
             return
+        async with self._dead_lock:
+            # Serialised: the startup sync's check and the first periodic one would both log
+            # each finding, and the older of two checks could overwrite the newer's report.
+            await self._check_dead_selectors(state)
+
+    async def _check_dead_selectors(self, state: DesiredState) -> None:
         self.dead_checked_at = self._wall()
         jobs = {
             job.name: job.targets[0].resource
@@ -137,8 +145,16 @@ class PrometheusSync:
             return
         if not report.reachable:
             self.metrics.rule_checks.labels("unreachable").inc()
+            if report.error != self._dead_error:
+                self.log.warning("dead_selector_check_unreachable", url=report.url, error=report.error)
+                self._dead_error = report.error
             return  # no answer is not news that the rules are dead or alive: the last report stays
+        self._dead_error = None
         self.metrics.rule_checks.labels("ok").inc()
+        known = set(self.dead.unchecked) if self.dead is not None else set()
+        for refused in report.unchecked:
+            if refused not in known:
+                self.log.warning("dead_selector_check_refused", error=refused)
         before = {_dead_key(d) for d in self.dead.dead} if self.dead is not None else set()
         for d in report.dead:
             if _dead_key(d) not in before:

@@ -3,12 +3,13 @@
 Each selector that must match series for the rule to mean anything is returned; the ones a
 rule writes to match nothing on purpose are left out, as Cloudflare's pint leaves them out:
 inside `absent()` / `absent_over_time()`, the plain selector on the right of `unless`, and a side of `or`
-whose other side is a constant (`... or vector(0)`, `... or on() 0`).
+whose other side is a constant (`... or vector(0)`, `... or -vector(1)`): neither side of it is asked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import StrEnum
 
 import promql_parser
@@ -56,6 +57,10 @@ class Selector:
 
     metric: str | None
     matchers: tuple[Matcher, ...]  # without the metric name's own `__name__="..."`
+    # Seconds before the evaluation the rule reads this selector's samples from, beyond the
+    # instant's own lookback: its range, offset and enclosing subqueries' (`increase(x[1h])`: 3600).
+    # The longest when a selector is written twice; not part of what makes two selectors the same.
+    window: float = field(default=0.0, compare=False)
 
     def __str__(self) -> str:
         inner = ",".join(str(m) for m in self.matchers)
@@ -79,43 +84,50 @@ def selectors(expr: str) -> list[Selector]:
     Raises ValueError (the parser's message) when `expr` is not PromQL.
     """
     found: list[Selector] = []
-    _visit(promql_parser.parse(expr), found)
-    unique: list[Selector] = []
+    _visit(promql_parser.parse(expr), found, 0.0)
+    unique: dict[Selector, Selector] = {}
     for selector in found:
-        if selector not in unique:
-            unique.append(selector)
-    return unique
+        seen = unique.get(selector)
+        if seen is None or selector.window > seen.window:
+            unique[selector] = selector if seen is None else replace(seen, window=selector.window)
+    return list(unique.values())
 
 
-def _visit(node: object, found: list[Selector]) -> None:
+def _seconds(delta: timedelta | None) -> float:
+    """A range or offset in seconds; a negative offset (reading ahead) adds nothing."""
+    return max(0.0, delta.total_seconds()) if delta is not None else 0.0
+
+
+def _visit(node: object, found: list[Selector], window: float) -> None:
+    # `@` pins a selector to a fixed time; it is asked about as if evaluated now, like the rest.
     if isinstance(node, promql_parser.VectorSelector):
-        found.extend(_selectors(node))
+        found.extend(_selectors(node, window + _seconds(node.offset)))
     elif isinstance(node, promql_parser.MatrixSelector):
-        found.extend(_selectors(node.vector_selector))
+        inner = node.vector_selector
+        found.extend(_selectors(inner, window + _seconds(node.range) + _seconds(inner.offset)))
     elif isinstance(node, promql_parser.Call):
         if node.func.name in ABSENT:
             return  # absent(x) is written to fire when x matches nothing
         for arg in node.args:
-            _visit(arg, found)
+            _visit(arg, found, window)
     elif isinstance(node, promql_parser.BinaryExpr):
         op = str(node.op)
         if op == "unless" and _bare(node.rhs):
-            _visit(node.lhs, found)  # `a unless b`: b matching nothing is the usual case
+            _visit(node.lhs, found, window)  # `a unless b`: b matching nothing is the usual case
         elif op == "or" and (_constant(node.rhs) or _constant(node.lhs)):
             return  # `x or vector(0)`: x may match nothing, on purpose; the constant has no series
         else:
-            _visit(node.lhs, found)
-            _visit(node.rhs, found)
+            _visit(node.lhs, found, window)
+            _visit(node.rhs, found, window)
+    elif isinstance(node, promql_parser.SubqueryExpr):
+        _visit(node.expr, found, window + _seconds(node.range) + _seconds(node.offset))
     elif isinstance(
         node,
-        promql_parser.AggregateExpr
-        | promql_parser.ParenExpr
-        | promql_parser.UnaryExpr
-        | promql_parser.SubqueryExpr,
+        promql_parser.AggregateExpr | promql_parser.ParenExpr | promql_parser.UnaryExpr,
     ):
-        _visit(node.expr, found)
+        _visit(node.expr, found, window)
         if isinstance(node, promql_parser.AggregateExpr) and node.param is not None:
-            _visit(node.param, found)
+            _visit(node.param, found, window)
     # NumberLiteral, StringLiteral: no series
 
 
@@ -141,7 +153,7 @@ def _constant(node: object) -> bool:
     return isinstance(node, promql_parser.BinaryExpr) and _constant(node.lhs) and _constant(node.rhs)
 
 
-def _selectors(node: promql_parser.VectorSelector) -> list[Selector]:
+def _selectors(node: promql_parser.VectorSelector, window: float) -> list[Selector]:
     """One Selector per alternative: `x{a="1" or b="2"}` matches either set of matchers."""
     groups = node.matchers.or_matchers or [node.matchers.matchers]
     out = []
@@ -155,5 +167,5 @@ def _selectors(node: promql_parser.VectorSelector) -> list[Selector]:
         rest = tuple(
             m for m in matchers if not (m.name == NAME_LABEL and m.op is Op.EQUAL and m.value == metric)
         )
-        out.append(Selector(metric, rest))
+        out.append(Selector(metric, rest, window))
     return out

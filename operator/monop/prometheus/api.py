@@ -18,7 +18,7 @@ import httpx
 
 from monop.api.labels import DEFAULT_INSTANCE
 from monop.api.targets import Target
-from monop.errors import PrometheusUnreachable
+from monop.errors import PrometheusRefused, PrometheusUnreachable
 from monop.prometheus import series
 from monop.prometheus.scrape import INSTANCE_LABEL, RESOURCE_LABEL, SELF_JOB, Job
 
@@ -94,7 +94,8 @@ class TargetReport:
 
 
 class PrometheusAPI:
-    """The few calls monop makes; each raises PrometheusUnreachable when Prometheus cannot answer."""
+    """The few calls monop makes; each raises PrometheusUnreachable when Prometheus cannot answer,
+    PrometheusRefused (a kind of it) when it answers with an error."""
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
@@ -106,17 +107,28 @@ class PrometheusAPI:
     async def _get(self, path: str, **params: str) -> Any:
         try:
             response = await self._client.get(path, params=params)
-            response.raise_for_status()
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as err:
+        except httpx.HTTPError as err:
             raise PrometheusUnreachable(
                 f"cannot read {self.url}{path}: {err or type(err).__name__}",
                 operation="query",
                 location=f"{self.url}{path}",
             ) from None
-        if body.get("status") != "success":
-            raise PrometheusUnreachable(
-                f"{self.url}{path}: {body.get('error', 'request failed')}",
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            # Not Prometheus's API answering (a proxy's page, or not JSON): say its status only.
+            raise PrometheusRefused(
+                f"{self.url}{path}: HTTP {response.status_code} {response.reason_phrase}, not an API answer",
+                operation="query",
+                location=f"{self.url}{path}",
+            )
+        if response.is_error or body.get("status") != "success":
+            # Prometheus's own words (`bad_data: invalid regular expression ...`), not httpx's.
+            kind = f"{body['errorType']}: " if body.get("errorType") else ""
+            raise PrometheusRefused(
+                f"{self.url}{path}: {kind}{body.get('error') or f'HTTP {response.status_code}'}",
                 operation="query",
                 location=f"{self.url}{path}",
             )
@@ -191,12 +203,22 @@ class PrometheusAPI:
         result: list[dict[str, Any]] = data.get("result") or []
         return result, None
 
-    async def label_values(self, label: str, start: float | None = None) -> list[str]:
+    async def label_values(
+        self, label: str, start: float | None = None, match: str | None = None
+    ) -> list[str]:
         """`/api/v1/label/<label>/values`: every value in the TSDB (its whole retention), or
-        only on series with samples since `start` (epoch seconds)."""
+        only on series with samples since `start` (epoch seconds), of the series `match` selects."""
         params = {} if start is None else {"start": f"{start:.3f}"}
+        if match is not None:
+            params["match[]"] = match
         values: list[str] = await self._get(f"/api/v1/label/{label}/values", **params)
         return values
+
+    async def label_names(self, match: str, start: float | None = None) -> list[str]:
+        """`/api/v1/labels`: the label names of the series `match` selects (since `start`, epoch seconds)."""
+        params = {"match[]": match} if start is None else {"match[]": match, "start": f"{start:.3f}"}
+        names: list[str] = await self._get("/api/v1/labels", **params)
+        return names
 
     async def series(self, match: str, start: float) -> list[dict[str, str]]:
         """`/api/v1/series`: the label sets of the series `match` selects that have samples since `start`."""

@@ -2,10 +2,13 @@
 
 Both ask "which metric names have a sample now among the series these matchers select"
 (`group by (__name__) ({matchers})`, an instant query: a sample within Prometheus's 5-minute
-lookback counts). The dead-selector check asks more when a selector matches nothing: the
-metric names in the whole TSDB (`/api/v1/label/__name__/values`), the label sets of one
-metric's live series (`/api/v1/series`), the jobs whose series carry a metric. Each question
-is asked once per lookup and counted (`queries`), so a check's cost can be measured.
+lookback counts, a series marked stale does not). A rule that reads further back
+(`increase(x[1h])`) is asked over its own window instead (`last_over_time({matchers}[1h])`):
+it can fire while any sample is in it. The dead-selector check asks more when a selector
+matches nothing: the metric names in the whole TSDB (`/api/v1/label/__name__/values`), one
+metric's label names and one label's values (`/api/v1/labels`, `/api/v1/label/<l>/values`
+with `match[]`), the jobs whose series carry a metric. Each question is asked once per lookup
+and counted (`queries`), so a check's cost can be measured.
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ class SeriesLookup:
         self.queries = 0  # HTTP requests made
         self._live: dict[str, frozenset[str]] = {}
         self._names: dict[bool, frozenset[str]] = {}
-        self._series: dict[str, list[dict[str, str]]] = {}
-        self._jobs: dict[str, frozenset[str]] = {}
+        self._labels: dict[str, frozenset[str]] = {}
+        self._values: dict[tuple[str, str, bool], frozenset[str]] = {}
 
-    async def live_names(self, matchers: Sequence[Matcher]) -> frozenset[str]:
-        """The metric names that have a sample now among the series `matchers` select."""
+    async def live_names(self, matchers: Sequence[Matcher], window: float = 0.0) -> frozenset[str]:
+        """The metric names that have a sample now among the series `matchers` select; with a
+        `window` (seconds), a sample in the last `max(window, LOOKBACK)` seconds, stale or not."""
         text = selector_text(matchers)
+        if window > 0:
+            seconds = max(window, LOOKBACK)
+            text = f"last_over_time({text}[{seconds:.0f}s])"  # keeps __name__, unlike *_over_time
         if text not in self._live:
             self.queries += 1
             found = await self.api.query(f"group by ({NAME_LABEL}) ({text})")
@@ -60,23 +67,37 @@ class SeriesLookup:
         return self._live[text]
 
     async def names(self, *, live: bool) -> frozenset[str]:
-        """Every metric name: with a sample in the last LOOKBACK seconds (`live`), or in the whole TSDB."""
+        """Every metric name: on series with samples in the last LOOKBACK seconds (`live`; Prometheus
+        answers by whole blocks, so a name gone a little longer may be in it), or in the whole TSDB."""
         if live not in self._names:
             self.queries += 1
             start = self._clock() - LOOKBACK if live else None
             self._names[live] = frozenset(await self.api.label_values(NAME_LABEL, start))
         return self._names[live]
 
-    async def series_of(self, metric: str) -> list[dict[str, str]]:
-        """The label sets of `metric`'s series with samples in the last LOOKBACK seconds."""
-        if metric not in self._series:
+    async def labels_of(self, metric: str) -> frozenset[str]:
+        """The label names of `metric`'s recent series (samples in the last LOOKBACK seconds), `__name__` included."""
+        if metric not in self._labels:
             self.queries += 1
-            match = selector_text([Matcher(NAME_LABEL, Op.EQUAL, metric)])
-            self._series[metric] = await self.api.series(match, self._clock() - LOOKBACK)
-        return self._series[metric]
+            found = await self.api.label_names(_named(metric), self._clock() - LOOKBACK)
+            self._labels[metric] = frozenset(found)
+        return self._labels[metric]
 
-    async def jobs_of(self, metric: str) -> frozenset[str]:
-        """The `job` labels of `metric`'s live series."""
-        if metric not in self._jobs:
-            self._jobs[metric] = frozenset(s.get("job", "") for s in await self.series_of(metric)) - {""}
-        return self._jobs[metric]
+    async def values_of(self, metric: str, label: str, *, recent: bool = True) -> frozenset[str]:
+        """The values of `label` on `metric`'s series: recent ones (samples in the last LOOKBACK
+        seconds), or (`recent` False) every one in the TSDB, as for a metric that disappeared."""
+        key = (metric, label, recent)
+        if key not in self._values:
+            self.queries += 1
+            start = self._clock() - LOOKBACK if recent else None
+            found = await self.api.label_values(label, start, match=_named(metric))
+            self._values[key] = frozenset(found) - {""}
+        return self._values[key]
+
+    async def jobs_of(self, metric: str, *, recent: bool = True) -> frozenset[str]:
+        """The `job` labels of `metric`'s series: recent ones, or every one in the TSDB."""
+        return await self.values_of(metric, "job", recent=recent)
+
+
+def _named(metric: str) -> str:
+    return selector_text([Matcher(NAME_LABEL, Op.EQUAL, metric)])
