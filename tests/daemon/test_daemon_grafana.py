@@ -143,7 +143,9 @@ def test_a_panel_promtool_cannot_parse_leaves_every_file_as_it_was(tmp_path: Pat
     desired.mkdir()
     (desired / "g.yaml").write_text(DATASOURCE + "---\n" + SHORT.format(title="Before"))
     metrics = Metrics(CollectorRegistry())
-    sync = GrafanaSync(Settings(grafana_dir=tmp_path / "grafana"), metrics=metrics, log=structlog.get_logger())
+    sync = GrafanaSync(
+        Settings(grafana_dir=tmp_path / "grafana"), metrics=metrics, log=structlog.get_logger()
+    )
     sync.sync(load(desired))
     before = {p: p.read_text() for p in (tmp_path / "grafana").rglob("*") if p.is_file()}
     assert any("Before" in text for text in before.values())

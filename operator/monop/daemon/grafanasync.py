@@ -103,7 +103,9 @@ class GrafanaSync:
         refused = [p for p in check_promql(state.dashboards) if p.severity is Severity.ERROR]
         if refused:
             self.error = "; ".join(str(p) for p in refused)
-            self.log.error("grafana_files_refused", grafana_dir=str(directory), problems=[str(p) for p in refused])
+            self.log.error(
+                "grafana_files_refused", grafana_dir=str(directory), problems=[str(p) for p in refused]
+            )
             self.metrics.grafana_syncs.labels("refused").inc()
             return
         try:
