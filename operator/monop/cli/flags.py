@@ -149,13 +149,13 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag(
         "host_labels",
-        "str",
-        "This host's labels, which each resource's spec.placement is matched against (`hostname` is always one of them). (default: PydanticUndefined)",
+        "json",
+        "This host's labels, which each resource's spec.placement is matched against (`hostname` is always one of them). As JSON.",
     ),
     Flag(
         "fleet_addresses",
-        "str",
-        "For `monop render prometheus --fleet`: the address a central Prometheus reaches each host at, by host name; a host not listed is reached by its name. (default: PydanticUndefined)",
+        "json",
+        "For `monop render prometheus --fleet`: the address a central Prometheus reaches each host at, by host name; a host not listed is reached by its name. As JSON.",
     ),
 )
 # END GENERATED
@@ -286,7 +286,7 @@ def from_settings() -> tuple[Flag, ...]:
         text = (info.description or name).rstrip()
         if kind == "json":
             text += " As JSON."
-        default = _default(kind, info.default)
+        default = None if info.default_factory is not None else _default(kind, info.default)
         if default is not None:
             text += f" (default: {default})"
         made.append(Flag(name, kind, text, choices))
@@ -322,6 +322,8 @@ def _kind(annotation: Any, metadata: list[Any]) -> tuple[str, tuple[str, ...]]:
         return "choice", tuple(typing.get_args(annotation))
     if any(getattr(m, "func", None) is format_duration for m in metadata):  # Duration's serializer
         return "duration", ()
+    if typing.get_origin(annotation) is dict:  # host_labels: a mapping, given as a JSON object
+        return "json", ()
     args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
     return {int: "int", Path: "path", str: "str"}.get(args[0], "json"), ()
 
