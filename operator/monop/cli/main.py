@@ -370,7 +370,12 @@ def _plan(ctx: typer.Context, prune: bool, output: Format | None, as_json: bool)
     podman = connect(settings)
     try:
         # The one place `monop plan` and `monop diff` plan (the daemon and apply plan the same way).
-        result = asyncio.run(survey(wanted, podman, prune=prune, instance=settings.instance, holds=holds))
+        from monop.desired.source import this_host
+
+        host = this_host(settings).name
+        result = asyncio.run(
+            survey(wanted, podman, prune=prune, instance=settings.instance, holds=holds, host=host)
+        )
     finally:
         podman.close()
     form = output_format(output, as_json)
@@ -471,6 +476,7 @@ def apply(
                 on_outcome=outcome,
                 instance=settings.instance,
                 holds=holds,
+                host=state.host,
             )
             result = asyncio.run(asyncio.wait_for(work, limit) if limit else work)
     except TimeoutError:

@@ -143,6 +143,7 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
                     health=known,
                     instance=settings.instance,
                     holds=holds_from_state(settings.state_dir),
+                    host=state.host,
                 ),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
                 _ask_alertmanager(state, settings, daemon.alertmanager_error if daemon and alive else None),

@@ -72,7 +72,8 @@ class Daemon:
         self.settings = settings
         _remember_setting_secrets(settings)
         self.clock = clock or RealClock()
-        self.metrics = Metrics(registry or CollectorRegistry(), host=this_host(settings).name)
+        self.host_name = this_host(settings).name  # fixed at start, like the metrics' host label
+        self.metrics = Metrics(registry or CollectorRegistry(), host=self.host_name)
         self.log = log.get()
         self._reload_settings = load_settings
         self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
@@ -90,6 +91,7 @@ class Daemon:
             podman_url=self.podman.url,
             metrics=self.metrics,
             instance=settings.instance,
+            host=self.host_name,
         )
         self.source = SourceTracker(
             settings,

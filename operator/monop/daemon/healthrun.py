@@ -87,8 +87,9 @@ class HealthRunner:
         metrics: Metrics | None = None,
         root: Path = Path("/"),
         instance: str = ownership.DEFAULT_INSTANCE,
+        host: str | None = None,
     ) -> None:
-        self.instance = instance  # only this monop's containers are checked
+        self.instance, self.host = instance, host  # only this monop's containers are checked
         self.podman, self.clock, self.on_change, self.mode, self.metrics = (
             podman,
             clock,
@@ -129,7 +130,7 @@ class HealthRunner:
             if (
                 container is None
                 or container.state != "running"
-                or not ownership.is_owned(container.labels, self.instance)
+                or not ownership.is_owned(container.labels, self.instance, self.host)
             ):
                 continue
             run = (container.id, started(container))

@@ -80,6 +80,7 @@ class ResourceReconciler:
             health=d.health_checks.knowledge(),
             instance=d.settings.instance,
             holds=self.holds(),
+            host=d.host_name,
         )
 
     async def reconcile(self, key: str) -> Result:
