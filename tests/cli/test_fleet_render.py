@@ -55,6 +55,40 @@ def test_render_desired_refuses_a_tree_broken_for_another_host(tree: Path) -> No
     assert "spec.ports[0]: on host beta: host port 20631/tcp is also published by" in done.stderr
 
 
+SECRET_SERVICE = """\
+apiVersion: monop.dev/v1alpha1
+kind: BusinessService
+metadata: {name: db}
+spec:
+  image: localhost/x:1
+  env: {DB_PASSWORD: hunter2hunter2, DSN: "postgres://app:s3cr3tpass@db/app"}
+  args: ["--token", "tok-abcdef123"]
+"""
+DATASOURCE = """\
+apiVersion: monop.dev/v1alpha1
+kind: GrafanaDatasource
+metadata: {name: prometheus}
+spec: {url: "http://prometheus:9090", isDefault: true}
+"""
+
+
+def test_render_desired_masks_secrets_as_plan_does(tree: Path) -> None:
+    (tree / "db.yaml").write_text(SECRET_SERVICE)
+    done = monop("render", "desired", "-d", str(tree), "--host-name", "alpha")
+    assert done.returncode == 0, done.stderr
+    for value in ("hunter2hunter2", "s3cr3tpass", "tok-abcdef123"):
+        assert value not in done.stdout
+    db = next(d for d in yaml.safe_load_all(done.stdout) if d and d["metadata"]["name"] == "db")
+    assert db["spec"]["env"] == {"DB_PASSWORD": "<secret>", "DSN": "postgres://app:<secret>@db/app"}
+    assert db["spec"]["args"] == ["--token", "<secret>"]
+
+
+def test_render_desired_shows_grafanas_resources_too(tree: Path) -> None:
+    (tree / "datasource.yaml").write_text(DATASOURCE)
+    kinds = [d["kind"] for d in selection(tree)]
+    assert "GrafanaDatasource" in kinds
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
 def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: Path, tmp_path: Path) -> None:
     done = monop(

@@ -27,17 +27,42 @@ def as_host(settings: Settings, name: str | None) -> Settings:
 
 def selection_yaml(state: DesiredState) -> str:
     """Every resource `state.host` runs, one YAML document each, with the file and line it came
-    from: a `hosts/<name>/` document shows there in place of the shared one it replaces."""
+    from: a `hosts/<name>/` document shows there in place of the shared one it replaces.
+
+    Secrets are masked as `<secret>` as `monop plan` masks them (monop.secrets): every value a
+    container's secrets are found in, and any string under a secret-looking key (a receiver's
+    or datasource's `password`).
+    """
     import yaml
 
+    from monop import secrets
+    from monop.reconcile.plan import units
+
+    found = secrets.Secrets()
+    for made in units(state):
+        found = found | made.secrets
     head = f"# The selection of host {state.host} (hosts the tree names: {', '.join(state.hosts)}).\n"
     documents = []
-    for loaded in (*state.resources, *state.rule_groups, *state.alerting):
+    for loaded in (*state.resources, *state.rule_groups, *state.alerting, *state.grafana):
         body = loaded.resource.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         body = {"apiVersion": body.pop("apiVersion", None), "kind": loaded.resource.kind, **body}
-        body = {k: v for k, v in body.items() if v is not None}
+        body = secrets.scrub(_masked_by_key({k: v for k, v in body.items() if v is not None}), found.redact)
         documents.append(f"# from {loaded.file}:{loaded.line}\n" + yaml.safe_dump(body, sort_keys=False))
     return head + "---\n".join(documents)
+
+
+def _masked_by_key(value: Any) -> Any:
+    """`value` (JSON-shaped) with each string under a secret-looking key (`DB_PASSWORD`) masked."""
+    from monop import secrets
+
+    if isinstance(value, dict):
+        return {
+            k: secrets.MARK if isinstance(v, str) and v and secrets.is_secret_name(k) else _masked_by_key(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_by_key(v) for v in value]
+    return value
 
 
 def fleet_config(settings: Settings) -> dict[str, Any]:
