@@ -118,3 +118,26 @@ def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: P
     path.write_text(done.stdout)
     check = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_render_prometheus_fleet_takes_in_fleet_addresses_hosts_and_says_what_it_cannot_place(
+    tree: Path,
+) -> None:
+    done = monop(
+        "render",
+        "prometheus",
+        "--fleet",
+        "-d",
+        str(tree),
+        "--host-name",
+        "alpha",
+        "--fleet-addresses",
+        '{"gamma": "10.0.0.3"}',
+    )
+    assert done.returncode == 0, done.stderr
+    groups = yaml.safe_load(done.stdout)["scrape_configs"][0]["static_configs"]
+    gamma = {(g["labels"]["job"], g["targets"][0]) for g in groups if g["labels"]["host"] == "gamma"}
+    assert gamma == {("monop", "10.0.0.3:9469"), ("web", "10.0.0.3:20630")}
+    # gamma's and beta's gpu label is their daemons': the gpu service is neither placed nor dropped silently.
+    assert "warning: host gamma: left out, placed by host labels not known here" in done.stderr
+    assert "BusinessService/gpu" in done.stderr

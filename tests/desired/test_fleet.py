@@ -73,6 +73,39 @@ def test_each_host_runs_what_its_name_and_labels_select(tmp_path: Path) -> None:
     assert (state.host, state.hosts) == ("gamma", ("beta", "gamma"))
 
 
+def test_another_hosts_labels_are_unknown_so_what_they_place_is_left_out_of_its_checks(
+    tmp_path: Path,
+) -> None:
+    # Both publish one host port; no host runs both (gpu hosts are core), but alpha cannot know
+    # beta's labels: there, both are undecided, not both placed.
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    (tmp_path / "hosts" / "beta" / "web.yaml").write_text(service_yaml("web", 20612))
+    no_gpu = "    matchExpressions: [{key: gpu, operator: DoesNotExist}]\n"
+    (tmp_path / "cpu.yaml").write_text(placed("cpu-exporter", 20613, no_gpu))
+    not_core = "    matchExpressions: [{key: role, operator: NotIn, values: [core]}]\n"
+    (tmp_path / "edge.yaml").write_text(placed("edge-proxy", 20613, not_core))
+    alpha = load(tmp_path, host=Host("alpha", {"gpu": "a100", "role": "core"}))
+    assert ([r.name for r in alpha.resources], alpha.undecided) == ([], ())
+    beta = load(tmp_path, host=Host("beta", labels_known=False))
+    assert [r.name for r in beta.resources] == ["web"]
+    assert beta.undecided == ("BusinessService/cpu-exporter", "BusinessService/edge-proxy")
+
+
+@pytest.mark.parametrize(
+    ("placement", "decided"),
+    [
+        ({"matchLabels": {"hostname": "beta"}}, True),
+        ({"matchLabels": {"hostname": "alpha", "gpu": "true"}}, False),
+        ({"matchLabels": {"hostname": "beta", "gpu": "true"}}, None),
+        ({"matchExpressions": [{"key": "gpu", "operator": "DoesNotExist"}]}, None),
+        ({"matchExpressions": [{"key": "hostname", "operator": "NotIn", "values": ["beta"]}]}, False),
+    ],
+)
+def test_a_placement_on_a_label_not_known_is_undecided(placement: dict[str, object], decided: object) -> None:
+    host = Host("beta", labels_known=False)
+    assert Placement.model_validate(placement).decides(host.all_labels(), host.known()) is decided
+
+
 def test_a_host_folder_replaces_a_shared_document_whole_and_adds_its_own(tmp_path: Path) -> None:
     (tmp_path / "web.yaml").write_text(service_yaml("web", 20604, metrics="shared 1"))
     beta = tmp_path / "hosts" / "beta"

@@ -15,14 +15,25 @@ if TYPE_CHECKING:
     from monop.settings import Settings
 
 
-def as_host(settings: Settings, name: str | None) -> Settings:
-    """`settings` as the daemon of host `name` has them: its name, and its labels if it is this
-    host (another host's labels are not known here: it has only `hostname`)."""
+def host_state(settings: Settings, name: str | None) -> DesiredState:
+    """The selection of host `name` (None: this host), validated as its daemon would; exit 1 if invalid.
+
+    Another host's labels are its own daemon's (`host_labels`): only its name is known here, so
+    a resource placed by another of its labels is undecided and left out, which stderr says.
+    """
+    from monop.cli.app import note
+    from monop.desired.fleet import Host
     from monop.desired.source import this_host
 
     if name is None or name == this_host(settings).name:
-        return settings
-    return settings.model_copy(update={"host_name": name, "host_labels": {}})
+        return desired_state(settings)
+    state = desired_state(settings, host=Host(name, labels_known=False))
+    if state.undecided:
+        note(
+            f"warning: host {name}: left out, placed by host labels not known here (they are its "
+            f"daemon's host_labels): {', '.join(state.undecided)}"
+        )
+    return state
 
 
 def selection_yaml(state: DesiredState) -> str:
@@ -66,15 +77,16 @@ def _masked_by_key(value: Any) -> Any:
 
 
 def fleet_config(settings: Settings) -> dict[str, Any]:
-    """What one central Prometheus needs for every host the desired state names (monop.prometheus.fleet)."""
+    """What one central Prometheus needs for every host the desired state or `fleet_addresses`
+    names (monop.prometheus.fleet)."""
     from monop.prometheus.fleet import FleetHost, address_of
     from monop.prometheus.fleet import fleet_config as config
 
     own = desired_state(settings)
     port = int(settings.metrics_address.rpartition(":")[2])
     hosts = []
-    for name in own.hosts:
-        state = own if name == own.host else desired_state(as_host(settings, name))
+    for name in sorted({*own.hosts, *settings.fleet_addresses}):
+        state = own if name == own.host else host_state(settings, name)
         address, metrics_port = address_of(name, settings.fleet_addresses.get(name), port)
         hosts.append(FleetHost(name, state, address, metrics_port))
     return config(hosts)

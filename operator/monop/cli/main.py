@@ -277,11 +277,12 @@ def render_desired(
     (a document of the same kind/name replaces the shared one whole), those its placement selects.
 
     Every host the desired state names is validated first, as the daemon does: exit 1 if any is invalid.
-    Another host is known here by its name only (its host_labels are its own daemon's).
+    Another host is known here by its name only (its host_labels are its own daemon's): what it
+    places by another label is left out, and stderr names it.
     """
-    from monop.cli.fleet import as_host, selection_yaml
+    from monop.cli.fleet import host_state, selection_yaml
 
-    typer.echo(selection_yaml(desired_state(as_host(load(ctx), host))), nl=False)
+    typer.echo(selection_yaml(host_state(load(ctx), host)), nl=False)
 
 
 @render_app.command("alertmanager")

@@ -52,7 +52,8 @@ def check_hosts(
 ) -> tuple[Checked, list[Problem]]:
     """`host`'s selection checked, and the problems of every host in `names` (monop.desired.fleet.combine).
 
-    Another host is known by its name alone: its devices and paths are not looked for here.
+    Another host is known by its name alone: its devices and paths are not looked for here, and
+    a resource placed by another of its labels is left out of its checks (`fleet.undecided`).
     promtool checks every host's rule groups once each; amtool this host's config only.
     """
     by_host: dict[str, list[Problem]] = {}
@@ -61,7 +62,9 @@ def check_hosts(
     for name in sorted(names):
         own = name == host.name
         checked = check_selection(
-            fleet.selection(shared, per_host.get(name, []), host if own else fleet.Host(name)),
+            fleet.selection(
+                shared, per_host.get(name, []), host if own else fleet.Host(name, labels_known=False)
+            ),
             root=root,
             default_address=default_address,
             exists_on_host=exists_on_host if own else _anything,

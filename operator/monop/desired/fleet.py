@@ -28,6 +28,13 @@ class Host:
 
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    # False for another host of the fleet: its `host_labels` are its own daemon's, only its name
+    # is known here, and a placement on any other label is undecided for it.
+    labels_known: bool = True
+
+    def known(self) -> frozenset[str] | None:
+        """The label keys whose values are known (None: all of them)."""
+        return None if self.labels_known else frozenset({HOSTNAME_LABEL})
 
     def all_labels(self) -> dict[str, str]:
         """The labels placements are matched against: the given ones and `hostname`."""
@@ -76,16 +83,25 @@ def selection(
     shared: Sequence[LoadedResource], own: Sequence[LoadedResource], host: Host
 ) -> list[LoadedResource]:
     """What `host` runs: `shared` with its `own` documents replacing those of the same kind/name,
-    then only what its placement puts on this host."""
+    then only what its placement puts on this host (not what is undecided: see `undecided`)."""
+    return [r for r in _merged(shared, own) if _placed(r, host) is True]
+
+
+def undecided(
+    shared: Sequence[LoadedResource], own: Sequence[LoadedResource], host: Host
+) -> list[LoadedResource]:
+    """What `host` may run or not: placed by a label of it that is not known here (another host's)."""
+    return [r for r in _merged(shared, own) if _placed(r, host) is None]
+
+
+def _merged(shared: Sequence[LoadedResource], own: Sequence[LoadedResource]) -> list[LoadedResource]:
     mine = {r.key for r in own}
-    labels = host.all_labels()
-    merged = [r for r in shared if r.key not in mine] + list(own)
-    return [r for r in merged if _placed(r, labels)]
+    return [r for r in shared if r.key not in mine] + list(own)
 
 
-def _placed(loaded: LoadedResource, labels: Mapping[str, str]) -> bool:
+def _placed(loaded: LoadedResource, host: Host) -> bool | None:
     placement = placement_of(loaded)
-    return placement is None or placement.matches(labels)
+    return True if placement is None else placement.decides(host.all_labels(), host.known())
 
 
 def combine(by_host: Mapping[str, Sequence[Problem]], own: str) -> list[Problem]:

@@ -112,6 +112,7 @@ def load(
         host=host.name,
         hosts=tuple(sorted(names | {host.name})),
         fleet=bool(names) or any(fleet.placement_of(r) is not None for r in every),
+        undecided=tuple(sorted(r.key for r in fleet.undecided(loaded, per_host.get(host.name, []), host))),
     )
 
 
