@@ -13,13 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monop.api.duration import SettingsDuration as Duration
 from monop.api.labels import DEFAULT_INSTANCE
+from monop.api.placement import HOST_NAME, HOST_NAME_RULE
 from monop.desired.policy import Policy
 from monop.errors import SettingsError
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
-_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
+_HOST = HOST_NAME
 ENV_PREFIX = "MONOP_"
 
 
@@ -178,10 +179,7 @@ class Settings(BaseModel):
     @classmethod
     def _host_name(cls, value: str | None) -> str | None:
         if value is not None and not _HOST.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a host name: letters, digits, '.', '_' or '-', "
-                "starting and ending with a letter or digit"
-            )
+            raise ValueError(f"{value!r} is not a host name: {HOST_NAME_RULE}")
         return value
 
     @field_validator("instance")

@@ -162,6 +162,27 @@ def test_a_file_directly_in_hosts_belongs_to_no_host(tmp_path: Path) -> None:
     ]
 
 
+def test_a_host_folder_is_named_as_a_host_is(tmp_path: Path) -> None:
+    (tmp_path / "hosts" / "bad name").mkdir(parents=True)
+    (tmp_path / "hosts" / "bad name" / "web.yaml").write_text(service_yaml("web", 20614))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    ((file, message),) = [(p.file, p.message) for p in raised.value.problems]
+    assert file == f"{tmp_path}/hosts/bad name/web.yaml"
+    assert message.startswith("hosts/bad name/: 'bad name' is not a host name: letters, digits")
+
+
+def test_host_folders_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    for name, port in (("alpha", 20615), ("Alpha", 20616)):
+        (tmp_path / "hosts" / name).mkdir(parents=True)
+        (tmp_path / "hosts" / name / "web.yaml").write_text(service_yaml("web", port))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    assert [p.message for p in raised.value.problems] == [
+        "hosts/Alpha/, hosts/alpha/: host names that differ only in case name one host; keep one folder"
+    ]
+
+
 @pytest.mark.parametrize(
     ("placement", "message"),
     [

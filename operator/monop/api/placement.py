@@ -10,12 +10,16 @@ undecided (`decides` returns None).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HOSTNAME_LABEL = "hostname"  # as Kubernetes' kubernetes.io/hostname, without the prefix
+# A host's name (the `host_name` setting, a `hosts/<name>/` folder): as a DNS name, dots allowed.
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
+HOST_NAME_RULE = "letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
 
 
 class Requirement(BaseModel):

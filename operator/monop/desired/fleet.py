@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from monop.api.placement import HOSTNAME_LABEL, Placement
+from monop.api.placement import HOST_NAME, HOST_NAME_RULE, HOSTNAME_LABEL, Placement
 from monop.desired.state import LoadedResource
 from monop.errors import Problem, Severity
 
@@ -49,7 +49,8 @@ def this_host(name: str | None = None, labels: Mapping[str, str] | None = None) 
 def host_of(relative: PurePosixPath) -> str | None:
     """The host a file of the tree belongs to (`hosts/<name>/...`), or None for a shared file.
 
-    Raises ValueError for a file directly in `hosts/`, which belongs to no host.
+    Raises ValueError for a file directly in `hosts/`, which belongs to no host, and for a folder
+    name that is not a host name (HOST_NAME).
     """
     parts = relative.parts
     if len(parts) < 2 or parts[0] != HOSTS_DIR:
@@ -58,7 +59,23 @@ def host_of(relative: PurePosixPath) -> str | None:
         raise ValueError(
             f"in {HOSTS_DIR}/ itself, a file belongs to no host; put it in {HOSTS_DIR}/<hostname>/"
         )
+    if not HOST_NAME.fullmatch(parts[1]):
+        raise ValueError(f"{HOSTS_DIR}/{parts[1]}/: {parts[1]!r} is not a host name: {HOST_NAME_RULE}")
     return parts[1]
+
+
+def case_clashes(names: Iterable[str]) -> list[str]:
+    """A message for each set of host folder names that differ only in case (`alpha`, `Alpha`):
+    host names are DNS names, so they would be one host."""
+    by_lower: dict[str, list[str]] = {}
+    for name in sorted(names):
+        by_lower.setdefault(name.lower(), []).append(name)
+    return [
+        f"{', '.join(f'{HOSTS_DIR}/{n}/' for n in same)}: host names that differ only in case name one host; "
+        "keep one folder"
+        for same in by_lower.values()
+        if len(same) > 1
+    ]
 
 
 def named_hosts(
