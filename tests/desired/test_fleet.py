@@ -183,6 +183,21 @@ def test_host_folders_differing_only_in_case_are_refused(tmp_path: Path) -> None
     ]
 
 
+def test_a_host_folder_document_its_placement_leaves_out_is_a_located_warning(tmp_path: Path) -> None:
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    elsewhere = placed("web", 20617, "    matchLabels: {hostname: gamma}\n")
+    (tmp_path / "hosts" / "beta" / "web.yaml").write_text(elsewhere)
+    state = load(tmp_path, host=Host("alpha"))
+    (warning,) = state.warnings
+    assert (warning.file, warning.resource, warning.field) == (
+        f"{tmp_path}/hosts/beta/web.yaml",
+        "BusinessService/web",
+        "spec.placement",
+    )
+    assert warning.line is not None and warning.line > 1
+    assert warning.message == "never runs: it is in hosts/beta/, and its placement leaves host beta out"
+
+
 @pytest.mark.parametrize(
     ("placement", "message"),
     [

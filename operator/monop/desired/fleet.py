@@ -90,6 +90,29 @@ def named_hosts(
     return names
 
 
+def never_run(per_host: Mapping[str, Sequence[LoadedResource]], host: Host) -> list[Problem]:
+    """A warning for each `hosts/<name>/` document whose placement leaves host `name` out: it
+    runs nowhere (it is no other host's). Decided with `host`'s labels for `host`, with the
+    name alone for another host."""
+    out = []
+    for name, own in sorted(per_host.items()):
+        judged = host if name == host.name else Host(name, labels_known=False)
+        for loaded in own:
+            placement = placement_of(loaded)
+            if placement is not None and placement.decides(judged.all_labels(), judged.known()) is False:
+                out.append(
+                    Problem(
+                        loaded.file,
+                        loaded.line_of("spec", "placement"),
+                        loaded.key,
+                        "spec.placement",
+                        f"never runs: it is in {HOSTS_DIR}/{name}/, and its placement leaves host {name} out",
+                        Severity.WARNING,
+                    )
+                )
+    return out
+
+
 def placement_of(loaded: LoadedResource) -> Placement | None:
     """The resource's `spec.placement`; None when it has none (or its kind has no container)."""
     placement = getattr(loaded.resource.spec, "placement", None)

@@ -83,6 +83,7 @@ def load(
             continue
         (loaded if owner is None else per_host.setdefault(owner, [])).extend(resources)
     problems.extend(Problem(display, None, None, None, m) for m in fleet.case_clashes(per_host))
+    problems.extend(fleet.never_run(per_host, host))
     # Every host the tree names is checked, so a commit that breaks one host is refused by all.
     every = [*loaded, *(r for rs in per_host.values() for r in rs)]
     names = fleet.named_hosts(per_host, every)
