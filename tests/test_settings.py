@@ -83,3 +83,16 @@ def test_an_address_that_is_not_host_port_is_a_settings_error(setting: str, addr
 @pytest.mark.parametrize("address", [":9469", "127.0.0.1:0", "[::1]:9469", "localhost:9469"])
 def test_host_port_forms_are_accepted(address: str) -> None:
     assert load_settings({"webhook_address": address}).webhook_address == address
+
+
+@pytest.mark.parametrize("address", ["http://b:9469", "host:abc", "b:99999", "b 9469"])
+def test_a_fleet_address_that_is_not_host_port_is_a_settings_error(address: str) -> None:
+    with pytest.raises(
+        SettingsError, match=r"setting fleet_addresses: beta: '.*' is not host, host:port or \[v6\]:port"
+    ):
+        load_settings({"fleet_addresses": {"beta": address}})
+
+
+def test_a_fleet_address_names_a_host() -> None:
+    with pytest.raises(SettingsError, match="setting fleet_addresses: 'bad name' is not a host name"):
+        load_settings({"fleet_addresses": {"bad name": "10.0.0.2"}})

@@ -21,6 +21,8 @@ DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 _HOST = HOST_NAME
+# A fleet_addresses entry: a name or IPv4, or a bracketed IPv6; then maybe a port.
+_ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[0-9]{1,5}))?")
 ENV_PREFIX = "MONOP_"
 
 
@@ -180,6 +182,20 @@ class Settings(BaseModel):
     def _host_name(cls, value: str | None) -> str | None:
         if value is not None and not _HOST.fullmatch(value):
             raise ValueError(f"{value!r} is not a host name: {HOST_NAME_RULE}")
+        return value
+
+    @field_validator("fleet_addresses")
+    @classmethod
+    def _fleet_addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, address in value.items():
+            if not _HOST.fullmatch(name):
+                raise ValueError(f"{name!r} is not a host name: {HOST_NAME_RULE}")
+            found = _ADDRESS.fullmatch(address)
+            if found is None or int(found["port"] or 0) > 65535:
+                raise ValueError(
+                    f"{name}: {address!r} is not host, host:port or [v6]:port, with no scheme "
+                    "(for example 10.0.0.2:9469)"
+                )
         return value
 
     @field_validator("instance")

@@ -102,7 +102,7 @@ def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: P
         "--metrics-address",
         "0.0.0.0:9469",
         "--fleet-addresses",
-        '{"alpha": "10.0.0.1", "beta": "10.0.0.2:9470"}',
+        '{"alpha": "10.0.0.1", "beta": "[fd00::2]:9470"}',
     )
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
@@ -111,8 +111,8 @@ def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: P
     assert seen == {
         ("alpha", "monop", "10.0.0.1:9469"),
         ("alpha", "web", "10.0.0.1:20630"),
-        ("beta", "monop", "10.0.0.2:9470"),
-        ("beta", "web", "10.0.0.2:20631"),
+        ("beta", "monop", "[fd00::2]:9470"),
+        ("beta", "web", "[fd00::2]:20631"),
     }
     path = tmp_path / "prometheus.yml"
     path.write_text(done.stdout)
