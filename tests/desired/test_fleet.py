@@ -248,3 +248,61 @@ def test_promtool_checks_the_rule_groups_only_another_host_has(tmp_path: Path) -
         "spec.rules[0].expr",
     )
     assert problem.message.startswith("promtool: ")
+
+
+BROKEN_TEMPLATE_ROUTING = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRouting
+metadata: {name: alertmanager}
+spec: {receiver: ops, templates: [ops.tmpl]}
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata: {name: ops}
+spec:
+  webhookConfigs: [{url: "http://127.0.0.1:5001/x"}]
+"""
+BROKEN_QUERY_DASHBOARD = """\
+apiVersion: monop.dev/v1alpha1
+kind: GrafanaDatasource
+metadata: {name: prometheus}
+spec: {url: "http://prometheus:9090", isDefault: true}
+---
+apiVersion: monop.dev/v1alpha1
+kind: GrafanaDashboard
+metadata: {name: d}
+spec:
+  title: T
+  panels:
+    - title: Rate
+      targets: [{expr: "sum(rate(x[5m])"}]
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("amtool") is None, reason="amtool (Debian's prometheus-alertmanager) not installed"
+)
+def test_amtool_checks_the_alertmanager_config_only_another_host_has(tmp_path: Path) -> None:
+    beta = tmp_path / "hosts" / "beta"
+    beta.mkdir(parents=True)
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20618))
+    (beta / "alerting.yaml").write_text(BROKEN_TEMPLATE_ROUTING)
+    (beta / "ops.tmpl").write_text('{{ define "ops.title" }}{{ if }}{{ end }}\n')
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"), check_rules=True)
+    (problem,) = raised.value.problems
+    assert problem.file == f"{beta}/alerting.yaml"
+    assert problem.message.startswith("on host beta: amtool: template: ops.tmpl:1:")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
+def test_promtool_checks_the_dashboard_queries_only_another_host_has(tmp_path: Path) -> None:
+    beta = tmp_path / "hosts" / "beta"
+    beta.mkdir(parents=True)
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20619))
+    (beta / "dashboard.yaml").write_text(BROKEN_QUERY_DASHBOARD)
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"), check_rules=True)
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.field) == (f"{beta}/dashboard.yaml", "spec.panels[0].targets[0].expr")
+    assert problem.message.startswith("on host beta: PromQL does not parse:")
