@@ -60,7 +60,7 @@ def check_hosts(
     by_host: dict[str, list[Problem]] = {}
     mine: Checked | None = None
     groups: dict[int, LoadedResource] = {}  # every host's rule groups, each once
-    others: dict[str, Checked] = {}
+    elsewhere: dict[str, Checked] = {}
     for name in sorted(names):
         own = name == host.name
         checked = check_selection(
@@ -77,11 +77,11 @@ def check_hosts(
         by_host[name] = checked.problems
         mine = checked if own else mine
         if not own:
-            others[name] = checked
+            elsewhere[name] = checked
         groups.update((id(g), g) for g in checked.rule_groups)
     assert mine is not None, "names holds the host itself"
     if check_rules:  # amtool and the dashboards' PromQL where another host's differ from this one's
-        for name, checked in others.items():
+        for name, checked in elsewhere.items():
             by_host[name].extend(_checked_elsewhere(checked, mine, [*found, *by_host[name]]))
     problems = fleet.combine(by_host, host.name)
     if check_rules:  # the groups only other hosts have (a hosts/<name>/ one)
