@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monop.api.duration import SettingsDuration as Duration
 from monop.api.labels import DEFAULT_INSTANCE
-from monop.api.placement import HOST_NAME, HOST_NAME_RULE
+from monop.api.placement import HOST_NAME, HOST_NAME_RULE, HOSTNAME_LABEL
 from monop.desired.policy import Policy
 from monop.errors import SettingsError
 
@@ -198,6 +198,13 @@ class Settings(BaseModel):
                 )
         return value
 
+    @field_validator("host_labels")
+    @classmethod
+    def _host_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if HOSTNAME_LABEL in value:
+            raise ValueError(f"{HOSTNAME_LABEL!r} is the host's name, always: set host_name, not this label")
+        return value
+
     @field_validator("instance")
     @classmethod
     def _instance_name(cls, value: str) -> str:
@@ -290,4 +297,6 @@ def load_settings(flags: dict[str, Any] | None = None, config: Path | None = Non
         origin = f" (in {config})" if config else ""
         message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
         message = message.removeprefix("Value error, ")  # pydantic's words, not the user's
+        if first["type"] == "string_type":  # YAML reads yes, 1, true as no string
+            message = "should be a string: quote the value (unquoted, YAML reads yes, on, true and numbers as other values)"
         raise SettingsError(f"setting {name}{origin}: {message}") from None
