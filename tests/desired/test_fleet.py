@@ -306,3 +306,20 @@ def test_promtool_checks_the_dashboard_queries_only_another_host_has(tmp_path: P
     (problem,) = raised.value.problems
     assert (problem.file, problem.field) == (f"{beta}/dashboard.yaml", "spec.panels[0].targets[0].expr")
     assert problem.message.startswith("on host beta: PromQL does not parse:")
+
+
+def test_a_scrape_label_host_in_a_fleets_tree_is_a_located_warning(tmp_path: Path) -> None:
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    (tmp_path / "hosts" / "beta" / "web.yaml").write_text(service_yaml("web", 20620))
+    (tmp_path / "app.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: BusinessService\nmetadata: {name: app}\nspec:\n"
+        "  image: localhost/x:1\n  ports: ['127.0.0.1:20621:20621']\n"
+        "  scrape:\n    port: 20621\n    labels: {host: db-1}\n"
+    )
+    (warning,) = load(tmp_path, host=Host("alpha")).warnings
+    assert (warning.file, warning.line, warning.field) == (
+        f"{tmp_path}/app.yaml",
+        9,
+        "spec.scrape.labels.host",
+    )
+    assert "'db-1' is replaced by it; use another label name" in warning.message

@@ -20,6 +20,8 @@ from monop.desired.state import LoadedResource
 from monop.errors import Problem, Severity
 
 HOSTS_DIR = "hosts"
+# The label a fleet's scrape targets carry, naming the host that runs them (monop.prometheus.scrape).
+TARGET_HOST_LABEL = "host"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,39 @@ def never_run(per_host: Mapping[str, Sequence[LoadedResource]], host: Host) -> l
                         Severity.WARNING,
                     )
                 )
+    return out
+
+
+def host_label_clashes(resources: Iterable[LoadedResource]) -> list[Problem]:
+    """A warning for each scrape whose `labels` set `host`: in a fleet's tree that label names
+    the host that runs the target, and replaces the one written."""
+    from monop.api.targets import TargetError, targets
+    from monop.desired.yamldoc import dotted
+
+    out = []
+    for loaded in resources:
+        if not hasattr(loaded.resource.spec, "scrape_endpoints"):
+            continue  # a kind with no container has no targets
+        try:
+            found = targets(loaded.resource, "")
+        except TargetError:
+            continue  # said where the targets are checked
+        for target in found:
+            written = dict(target.labels).get(TARGET_HOST_LABEL)
+            if written is None:
+                continue
+            field = (*target.field, "labels", TARGET_HOST_LABEL)
+            if field not in loaded.lines:  # one scrape written as a mapping, not a list
+                field = tuple(p for p in field if not isinstance(p, int))
+            message = (
+                f"in a fleet's tree the label {TARGET_HOST_LABEL!r} names the host that runs the target: "
+                f"{written!r} is replaced by it; use another label name"
+            )
+            out.append(
+                Problem(
+                    loaded.file, loaded.line_of(*field), loaded.key, dotted(field), message, Severity.WARNING
+                )
+            )
     return out
 
 
