@@ -141,3 +141,11 @@ def test_render_prometheus_fleet_takes_in_fleet_addresses_hosts_and_says_what_it
     # gamma's and beta's gpu label is their daemons': the gpu service is neither placed nor dropped silently.
     assert "warning: host gamma: left out, placed by host labels not known here" in done.stderr
     assert "BusinessService/gpu" in done.stderr
+
+
+def test_render_desired_of_a_host_the_tree_does_not_name_warns(tree: Path) -> None:
+    done = monop("render", "desired", "-d", str(tree), "--host-name", "alpha", "--host", "nosuch")
+    assert done.returncode == 0, done.stderr
+    assert "warning: the desired state names no host nosuch (hosts it names: beta)" in done.stderr
+    quiet = monop("render", "desired", "-d", str(tree), "--host-name", "alpha", "--host", "beta")
+    assert "names no host" not in quiet.stderr

@@ -28,6 +28,11 @@ def host_state(settings: Settings, name: str | None) -> DesiredState:
     if name is None or name == this_host(settings).name:
         return desired_state(settings)
     state = desired_state(settings, host=Host(name, labels_known=False))
+    if not state.named:
+        named = ", ".join(h for h in state.hosts if h != name) or "none"
+        note(
+            f"warning: the desired state names no host {name} (hosts it names: {named}): its selection is the shared one"
+        )
     if state.undecided:
         note(
             f"warning: host {name}: left out, placed by host labels not known here (they are its "

@@ -117,6 +117,7 @@ def load(
         host=host.name,
         hosts=tuple(sorted(names | {host.name})),
         fleet=is_fleet,
+        named=host.name in names,
         undecided=tuple(sorted(r.key for r in fleet.undecided(loaded, per_host.get(host.name, []), host))),
     )
 

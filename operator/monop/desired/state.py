@@ -71,6 +71,7 @@ class DesiredState:
     # Of a host whose labels are not known here (monop.desired.fleet.Host.labels_known): the
     # kind/name of each resource its placement leaves undecided, left out of the selection.
     undecided: tuple[str, ...] = ()
+    named: bool = True  # the tree names this host (a hosts/ folder, a placement's hostname)
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}
