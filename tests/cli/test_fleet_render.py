@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -89,24 +90,17 @@ def test_render_desired_shows_grafanas_resources_too(tree: Path) -> None:
     assert "GrafanaDatasource" in kinds
 
 
+def fleet_render(tree: Path, addresses: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """`render prometheus --fleet` as host alpha (metrics port 9469), and its static_configs."""
+    done = monop("render", "prometheus", "--fleet", "-d", str(tree), "--host-name", "alpha",
+                 "--metrics-address", "0.0.0.0:9469", "--fleet-addresses", addresses)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done, yaml.safe_load(done.stdout)["scrape_configs"][0]["static_configs"]
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
 def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: Path, tmp_path: Path) -> None:
-    done = monop(
-        "render",
-        "prometheus",
-        "--fleet",
-        "-d",
-        str(tree),
-        "--host-name",
-        "alpha",
-        "--metrics-address",
-        "0.0.0.0:9469",
-        "--fleet-addresses",
-        '{"alpha": "10.0.0.1", "beta": "[fd00::2]:9470"}',
-    )
-    assert done.returncode == 0, done.stderr
-    config = yaml.safe_load(done.stdout)
-    groups = config["scrape_configs"][0]["static_configs"]
+    done, groups = fleet_render(tree, '{"alpha": "10.0.0.1", "beta": "[fd00::2]:9470"}')
     seen = {(g["labels"]["host"], g["labels"]["job"], g["targets"][0]) for g in groups}
     assert seen == {
         ("alpha", "monop", "10.0.0.1:9469"),
@@ -123,19 +117,7 @@ def test_render_prometheus_fleet_names_each_host_and_promtool_accepts_it(tree: P
 def test_render_prometheus_fleet_takes_in_fleet_addresses_hosts_and_says_what_it_cannot_place(
     tree: Path,
 ) -> None:
-    done = monop(
-        "render",
-        "prometheus",
-        "--fleet",
-        "-d",
-        str(tree),
-        "--host-name",
-        "alpha",
-        "--fleet-addresses",
-        '{"gamma": "10.0.0.3"}',
-    )
-    assert done.returncode == 0, done.stderr
-    groups = yaml.safe_load(done.stdout)["scrape_configs"][0]["static_configs"]
+    done, groups = fleet_render(tree, '{"gamma": "10.0.0.3"}')
     gamma = {(g["labels"]["job"], g["targets"][0]) for g in groups if g["labels"]["host"] == "gamma"}
     assert gamma == {("monop", "10.0.0.3:9469"), ("web", "10.0.0.3:20630")}
     # gamma's and beta's gpu label is their daemons': the gpu service is neither placed nor dropped silently.
