@@ -6,14 +6,18 @@ instance; one with no host label (made before hosts were labelled) stays this ho
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 
-from monop.reconcile.plan import Unit, plan
+from monop.desired.fleet import Host
+from monop.desired.loader import load
+from monop.reconcile.plan import Unit, fleet_host, plan
 from monop.reconcile.states import State
 from monop.runtime import ownership
 from monop.runtime.container import ContainerConfig
 from monop.runtime.expand import spec_hash
 from monop.runtime.observed import LiveContainer, ObservedState
+from monop_testbed.desired import service_yaml
 
 IMAGE = "localhost/monop-test/metrics:1"
 IMAGE_ID = "sha256:" + "a" * 64
@@ -71,3 +75,13 @@ def test_ownership_names_the_host() -> None:
     )
     unlabelled = make_unit("old", None).labels
     assert ownership.is_owned(unlabelled, ownership.DEFAULT_INSTANCE, "alpha")
+
+
+def test_only_a_fleets_tree_keeps_to_its_host(tmp_path: Path) -> None:
+    # One host's tree owns its instance's containers whatever host they name: a machine whose
+    # hostname changed keeps what runs. A fleet's tree (here a hosts/ folder) keeps to its host.
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20622))
+    assert fleet_host(load(tmp_path, host=Host("alpha"))) is None
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    (tmp_path / "hosts" / "beta" / "x.yaml").write_text(service_yaml("x", 20623))
+    assert fleet_host(load(tmp_path, host=Host("alpha"))) == "alpha"

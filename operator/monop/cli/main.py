@@ -31,7 +31,7 @@ from monop.cli.app import (
     print_document,
 )
 from monop.cli.flags import cheapen, given, with_settings
-from monop.cli.state import connect, desired_state, desired_units
+from monop.cli.state import connect, desired_state
 from monop.errors import MonopError
 
 if TYPE_CHECKING:
@@ -359,21 +359,22 @@ async def _sync_rules(state: DesiredState, settings: Settings) -> SyncResult:
 
 def _plan(ctx: typer.Context, prune: bool, output: Format | None, as_json: bool) -> None:
     settings = load(ctx)
-    wanted = desired_units(settings)
     import asyncio
 
     from monop.cli import output as render
     from monop.daemon.records import holds_from_state
     from monop.reconcile.converge import survey
+    from monop.reconcile.plan import fleet_host, units
+
+    state = desired_state(settings)
+    wanted = units(state, settings.instance)
 
     # The daemon's crash loops and stalls, and the suspended resources: planned as the daemon plans.
     holds = holds_from_state(settings.state_dir)
     podman = connect(settings)
     try:
         # The one place `monop plan` and `monop diff` plan (the daemon and apply plan the same way).
-        from monop.desired.source import this_host
-
-        host = this_host(settings).name
+        host = fleet_host(state)
         result = asyncio.run(
             survey(wanted, podman, prune=prune, instance=settings.instance, holds=holds, host=host)
         )
@@ -446,7 +447,7 @@ def apply(
     from monop.cli.progress import Progress
     from monop.daemon.records import holds_from_state
     from monop.reconcile.converge import converge
-    from monop.reconcile.plan import units
+    from monop.reconcile.plan import fleet_host, units
     from monop.runtime.podman import PodmanError
 
     wanted = units(state, settings.instance)
@@ -477,7 +478,7 @@ def apply(
                 on_outcome=outcome,
                 instance=settings.instance,
                 holds=holds,
-                host=state.host,
+                host=fleet_host(state),
             )
             result = asyncio.run(asyncio.wait_for(work, limit) if limit else work)
     except TimeoutError:

@@ -94,7 +94,6 @@ class Daemon:
             podman_url=self.podman.url,
             metrics=self.metrics,
             instance=settings.instance,
-            host=self.host_name,
         )
         self.source = SourceTracker(
             settings,

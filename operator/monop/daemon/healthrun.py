@@ -87,9 +87,8 @@ class HealthRunner:
         metrics: Metrics | None = None,
         root: Path = Path("/"),
         instance: str = ownership.DEFAULT_INSTANCE,
-        host: str | None = None,
     ) -> None:
-        self.instance, self.host = instance, host  # only this monop's containers are checked
+        self.instance = instance  # only this monop's containers are checked
         self.podman, self.clock, self.on_change, self.mode, self.metrics = (
             podman,
             clock,
@@ -121,8 +120,11 @@ class HealthRunner:
         }
         return out or None
 
-    def follow(self, units: Iterable[Unit], observed: ObservedState) -> None:
-        """Run the checks of every running container the units describe; stop those of any other."""
+    def follow(self, units: Iterable[Unit], observed: ObservedState, host: str | None = None) -> None:
+        """Run the checks of every running container the units describe; stop those of any other.
+
+        `host`: a fleet host's (monop.reconcile.plan.fleet_host): another host's container is not checked.
+        """
         live = observed.by_name()
         wanted: dict[tuple[str, str], tuple[object, Callable[[], Awaitable[None]]]] = {}
         for unit in units:
@@ -130,7 +132,7 @@ class HealthRunner:
             if (
                 container is None
                 or container.state != "running"
-                or not ownership.is_owned(container.labels, self.instance, self.host)
+                or not ownership.is_owned(container.labels, self.instance, host)
             ):
                 continue
             run = (container.id, started(container))

@@ -76,6 +76,14 @@ def unit_secrets(config: ContainerConfig, secret_env: Mapping[str, str] | None =
     )
 
 
+def fleet_host(desired: DesiredState | None) -> str | None:
+    """The host whose containers alone `plan` may touch (its `host`): that of a fleet's tree
+    (monop.desired.fleet), where several hosts' daemons may share one Podman. None otherwise:
+    one host's tree owns its instance's containers whatever host they name (a renamed
+    machine keeps what runs)."""
+    return desired.host if desired is not None and desired.fleet else None
+
+
 def units(desired: DesiredState, instance: str = ownership.DEFAULT_INSTANCE) -> list[Unit]:
     """The containers `instance` of monop makes of the desired state (labelled as its own, and
     with the host whose selection it is)."""
