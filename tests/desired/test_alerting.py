@@ -100,19 +100,6 @@ def test_a_template_file_with_single_braces_is_refused_at_the_templates_entry(tm
     assert "{{ .CommonLabels.alertname }}" in problem.message
 
 
-def test_a_broken_template_is_found_with_a_relative_tree_path_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "t").mkdir()
-    (tmp_path / "t" / "ops.tmpl").write_text('{{ define "ops.title" }}{{ if }}{{ end }}\n')
-    url = "http://127.0.0.1:5001/x"
-    text = ROUTING.format(default="ops") + "  templates: [ops.tmpl]\n" + RECEIVER_OK.format(url=url)
-    (tmp_path / "t" / "alerting.yaml").write_text(text)
-    monkeypatch.chdir(tmp_path)
-    [problem] = problems_of(Path("t"))
-    assert problem.message == "amtool: template: ops.tmpl:1: missing value for if"
-
-
 RECEIVER_OK = """\
 ---
 apiVersion: monop.dev/v1alpha1

@@ -52,10 +52,9 @@ _LOCAL_HOSTS = {
 
 
 def template_path(root: LoadedResource, template: str) -> Path:
-    """Where a template file of the AlertRouting is, absolute (Alertmanager and amtool read a
-    relative one from their config file's folder): relative to its file's directory, or as written."""
+    """Where a template file of the AlertRouting is: relative to its file's directory, or absolute."""
     path = Path(template)
-    return path if path.is_absolute() else (root.base_dir / path).absolute()
+    return path if path.is_absolute() else root.base_dir / path
 
 
 def receivers(alerting: Sequence[LoadedResource]) -> list[LoadedResource]:
