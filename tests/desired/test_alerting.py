@@ -290,6 +290,24 @@ spec:
     assert "group_by:\n    - '...'" in written or "- '...'" in written
 
 
+def test_a_template_is_checked_when_the_tree_is_named_by_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """amtool runs on a config in a directory of its own: a relative template path matched nothing there."""
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "ops.tmpl").write_text('{{ define "ops.title" }}{{ if }}{{ end }}\n')
+    text = (
+        ROUTING.format(default="ops")
+        + "  templates: [ops.tmpl]\n"
+        + RECEIVER_OK.format(url="http://127.0.0.1:5001/x")
+    )
+    (tmp_path / "tree" / "alerting.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    [problem] = problems_of(Path("tree"))
+    assert problem.message == "amtool: template: ops.tmpl:1: missing value for if"
+    assert render(load(Path("tree")).alerting).count(str(tmp_path / "tree" / "ops.tmpl")) == 1
+
+
 def test_a_template_amtool_cannot_parse_is_put_at_the_routing(tmp_path: Path) -> None:
     (tmp_path / "ops.tmpl").write_text('{{ define "ops.title" }}{{ if }}{{ end }}\n')
     url = "http://127.0.0.1:5001/x"

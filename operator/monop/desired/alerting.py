@@ -52,9 +52,11 @@ _LOCAL_HOSTS = {
 
 
 def template_path(root: LoadedResource, template: str) -> Path:
-    """Where a template file of the AlertRouting is: relative to its file's directory, or absolute."""
+    """Where a template file of the AlertRouting is, as an absolute path: the file is read by
+    amtool and Alertmanager from elsewhere (a config in another directory), so a path relative
+    to the resource's file would find nothing there."""
     path = Path(template)
-    return path if path.is_absolute() else root.base_dir / path
+    return path if path.is_absolute() else (root.base_dir / path).absolute()
 
 
 def receivers(alerting: Sequence[LoadedResource]) -> list[LoadedResource]:
