@@ -83,3 +83,32 @@ def test_an_address_that_is_not_host_port_is_a_settings_error(setting: str, addr
 @pytest.mark.parametrize("address", [":9469", "127.0.0.1:0", "[::1]:9469", "localhost:9469"])
 def test_host_port_forms_are_accepted(address: str) -> None:
     assert load_settings({"webhook_address": address}).webhook_address == address
+
+
+@pytest.mark.parametrize("address", ["http://b:9469", "host:abc", "b:99999", "b 9469"])
+def test_a_fleet_address_that_is_not_host_port_is_a_settings_error(address: str) -> None:
+    with pytest.raises(
+        SettingsError, match=r"setting fleet_addresses: beta: '.*' is not host, host:port or \[v6\]:port"
+    ):
+        load_settings({"fleet_addresses": {"beta": address}})
+
+
+def test_a_fleet_address_names_a_host() -> None:
+    with pytest.raises(SettingsError, match="setting fleet_addresses: 'bad name' is not a host name"):
+        load_settings({"fleet_addresses": {"bad name": "10.0.0.2"}})
+
+
+def test_an_unquoted_yaml_label_value_is_told_to_be_quoted(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("host_labels: {gpu: yes}\n")
+    with pytest.raises(
+        SettingsError, match=r"setting host_labels.gpu \(in .*c.yaml\): should be a string: quote the value"
+    ):
+        load_settings(config=config)
+
+
+def test_host_labels_cannot_set_hostname() -> None:
+    with pytest.raises(
+        SettingsError, match="setting host_labels: 'hostname' is the host's name, always: set host_name"
+    ):
+        load_settings({"host_labels": {"hostname": "other"}})

@@ -13,13 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monop.api.duration import SettingsDuration as Duration
 from monop.api.labels import DEFAULT_INSTANCE
+from monop.api.placement import HOST_NAME, HOST_NAME_RULE, HOSTNAME_LABEL
 from monop.desired.policy import Policy
 from monop.errors import SettingsError
 
 DEFAULT_CONFIG = Path("/etc/monop/config.yaml")
 _DEFAULT_STATE = Path("/var/lib/monop")
 _INSTANCE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
-_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
+_HOST = HOST_NAME
+# A fleet_addresses entry: a name or IPv4, or a bracketed IPv6; then maybe a port.
+_ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[0-9]{1,5}))?")
 ENV_PREFIX = "MONOP_"
 
 
@@ -178,10 +181,28 @@ class Settings(BaseModel):
     @classmethod
     def _host_name(cls, value: str | None) -> str | None:
         if value is not None and not _HOST.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a host name: letters, digits, '.', '_' or '-', "
-                "starting and ending with a letter or digit"
-            )
+            raise ValueError(f"{value!r} is not a host name: {HOST_NAME_RULE}")
+        return value
+
+    @field_validator("fleet_addresses")
+    @classmethod
+    def _fleet_addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, address in value.items():
+            if not _HOST.fullmatch(name):
+                raise ValueError(f"{name!r} is not a host name: {HOST_NAME_RULE}")
+            found = _ADDRESS.fullmatch(address)
+            if found is None or int(found["port"] or 0) > 65535:
+                raise ValueError(
+                    f"{name}: {address!r} is not host, host:port or [v6]:port, with no scheme "
+                    "(for example 10.0.0.2:9469)"
+                )
+        return value
+
+    @field_validator("host_labels")
+    @classmethod
+    def _host_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if HOSTNAME_LABEL in value:
+            raise ValueError(f"{HOSTNAME_LABEL!r} is the host's name, always: set host_name, not this label")
         return value
 
     @field_validator("instance")
@@ -276,4 +297,6 @@ def load_settings(flags: dict[str, Any] | None = None, config: Path | None = Non
         origin = f" (in {config})" if config else ""
         message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
         message = message.removeprefix("Value error, ")  # pydantic's words, not the user's
+        if first["type"] == "string_type":  # YAML reads yes, 1, true as no string
+            message = "should be a string: quote the value (unquoted, YAML reads yes, on, true and numbers as other values)"
         raise SettingsError(f"setting {name}{origin}: {message}") from None

@@ -73,6 +73,39 @@ def test_each_host_runs_what_its_name_and_labels_select(tmp_path: Path) -> None:
     assert (state.host, state.hosts) == ("gamma", ("beta", "gamma"))
 
 
+def test_another_hosts_labels_are_unknown_so_what_they_place_is_left_out_of_its_checks(
+    tmp_path: Path,
+) -> None:
+    # Both publish one host port; no host runs both (gpu hosts are core), but alpha cannot know
+    # beta's labels: there, both are undecided, not both placed.
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    (tmp_path / "hosts" / "beta" / "web.yaml").write_text(service_yaml("web", 20612))
+    no_gpu = "    matchExpressions: [{key: gpu, operator: DoesNotExist}]\n"
+    (tmp_path / "cpu.yaml").write_text(placed("cpu-exporter", 20613, no_gpu))
+    not_core = "    matchExpressions: [{key: role, operator: NotIn, values: [core]}]\n"
+    (tmp_path / "edge.yaml").write_text(placed("edge-proxy", 20613, not_core))
+    alpha = load(tmp_path, host=Host("alpha", {"gpu": "a100", "role": "core"}))
+    assert ([r.name for r in alpha.resources], alpha.undecided) == ([], ())
+    beta = load(tmp_path, host=Host("beta", labels_known=False))
+    assert [r.name for r in beta.resources] == ["web"]
+    assert beta.undecided == ("BusinessService/cpu-exporter", "BusinessService/edge-proxy")
+
+
+@pytest.mark.parametrize(
+    ("placement", "decided"),
+    [
+        ({"matchLabels": {"hostname": "beta"}}, True),
+        ({"matchLabels": {"hostname": "alpha", "gpu": "true"}}, False),
+        ({"matchLabels": {"hostname": "beta", "gpu": "true"}}, None),
+        ({"matchExpressions": [{"key": "gpu", "operator": "DoesNotExist"}]}, None),
+        ({"matchExpressions": [{"key": "hostname", "operator": "NotIn", "values": ["beta"]}]}, False),
+    ],
+)
+def test_a_placement_on_a_label_not_known_is_undecided(placement: dict[str, object], decided: object) -> None:
+    host = Host("beta", labels_known=False)
+    assert Placement.model_validate(placement).decides(host.all_labels(), host.known()) is decided
+
+
 def test_a_host_folder_replaces_a_shared_document_whole_and_adds_its_own(tmp_path: Path) -> None:
     (tmp_path / "web.yaml").write_text(service_yaml("web", 20604, metrics="shared 1"))
     beta = tmp_path / "hosts" / "beta"
@@ -129,6 +162,42 @@ def test_a_file_directly_in_hosts_belongs_to_no_host(tmp_path: Path) -> None:
     ]
 
 
+def test_a_host_folder_is_named_as_a_host_is(tmp_path: Path) -> None:
+    (tmp_path / "hosts" / "bad name").mkdir(parents=True)
+    (tmp_path / "hosts" / "bad name" / "web.yaml").write_text(service_yaml("web", 20614))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    ((file, message),) = [(p.file, p.message) for p in raised.value.problems]
+    assert file == f"{tmp_path}/hosts/bad name/web.yaml"
+    assert message.startswith("hosts/bad name/: 'bad name' is not a host name: letters, digits")
+
+
+def test_host_folders_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    for name, port in (("alpha", 20615), ("Alpha", 20616)):
+        (tmp_path / "hosts" / name).mkdir(parents=True)
+        (tmp_path / "hosts" / name / "web.yaml").write_text(service_yaml("web", port))
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"))
+    assert [p.message for p in raised.value.problems] == [
+        "hosts/Alpha/, hosts/alpha/: host names that differ only in case name one host; keep one folder"
+    ]
+
+
+def test_a_host_folder_document_its_placement_leaves_out_is_a_located_warning(tmp_path: Path) -> None:
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    elsewhere = placed("web", 20617, "    matchLabels: {hostname: gamma}\n")
+    (tmp_path / "hosts" / "beta" / "web.yaml").write_text(elsewhere)
+    state = load(tmp_path, host=Host("alpha"))
+    (warning,) = state.warnings
+    assert (warning.file, warning.resource, warning.field) == (
+        f"{tmp_path}/hosts/beta/web.yaml",
+        "BusinessService/web",
+        "spec.placement",
+    )
+    assert warning.line is not None and warning.line > 1
+    assert warning.message == "never runs: it is in hosts/beta/, and its placement leaves host beta out"
+
+
 @pytest.mark.parametrize(
     ("placement", "message"),
     [
@@ -179,3 +248,78 @@ def test_promtool_checks_the_rule_groups_only_another_host_has(tmp_path: Path) -
         "spec.rules[0].expr",
     )
     assert problem.message.startswith("promtool: ")
+
+
+BROKEN_TEMPLATE_ROUTING = """\
+apiVersion: monop.dev/v1alpha1
+kind: AlertRouting
+metadata: {name: alertmanager}
+spec: {receiver: ops, templates: [ops.tmpl]}
+---
+apiVersion: monop.dev/v1alpha1
+kind: AlertReceiver
+metadata: {name: ops}
+spec:
+  webhookConfigs: [{url: "http://127.0.0.1:5001/x"}]
+"""
+BROKEN_QUERY_DASHBOARD = """\
+apiVersion: monop.dev/v1alpha1
+kind: GrafanaDatasource
+metadata: {name: prometheus}
+spec: {url: "http://prometheus:9090", isDefault: true}
+---
+apiVersion: monop.dev/v1alpha1
+kind: GrafanaDashboard
+metadata: {name: d}
+spec:
+  title: T
+  panels:
+    - title: Rate
+      targets: [{expr: "sum(rate(x[5m])"}]
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("amtool") is None, reason="amtool (Debian's prometheus-alertmanager) not installed"
+)
+def test_amtool_checks_the_alertmanager_config_only_another_host_has(tmp_path: Path) -> None:
+    beta = tmp_path / "hosts" / "beta"
+    beta.mkdir(parents=True)
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20618))
+    (beta / "alerting.yaml").write_text(BROKEN_TEMPLATE_ROUTING)
+    (beta / "ops.tmpl").write_text('{{ define "ops.title" }}{{ if }}{{ end }}\n')
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"), check_rules=True)
+    (problem,) = raised.value.problems
+    assert problem.file == f"{beta}/alerting.yaml"
+    assert problem.message.startswith("on host beta: amtool: template: ops.tmpl:1:")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
+def test_promtool_checks_the_dashboard_queries_only_another_host_has(tmp_path: Path) -> None:
+    beta = tmp_path / "hosts" / "beta"
+    beta.mkdir(parents=True)
+    (tmp_path / "web.yaml").write_text(service_yaml("web", 20619))
+    (beta / "dashboard.yaml").write_text(BROKEN_QUERY_DASHBOARD)
+    with pytest.raises(InvalidDesiredState) as raised:
+        load(tmp_path, host=Host("alpha"), check_rules=True)
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.field) == (f"{beta}/dashboard.yaml", "spec.panels[0].targets[0].expr")
+    assert problem.message.startswith("on host beta: PromQL does not parse:")
+
+
+def test_a_scrape_label_host_in_a_fleets_tree_is_a_located_warning(tmp_path: Path) -> None:
+    (tmp_path / "hosts" / "beta").mkdir(parents=True)
+    (tmp_path / "hosts" / "beta" / "web.yaml").write_text(service_yaml("web", 20620))
+    (tmp_path / "app.yaml").write_text(
+        "apiVersion: monop.dev/v1alpha1\nkind: BusinessService\nmetadata: {name: app}\nspec:\n"
+        "  image: localhost/x:1\n  ports: ['127.0.0.1:20621:20621']\n"
+        "  scrape:\n    port: 20621\n    labels: {host: db-1}\n"
+    )
+    (warning,) = load(tmp_path, host=Host("alpha")).warnings
+    assert (warning.file, warning.line, warning.field) == (
+        f"{tmp_path}/app.yaml",
+        9,
+        "spec.scrape.labels.host",
+    )
+    assert "'db-1' is replaced by it; use another label name" in warning.message

@@ -3,17 +3,23 @@
 The shape is Kubernetes' LabelSelector (`matchLabels`, `matchExpressions` with In, NotIn,
 Exists, DoesNotExist), as a pod's nodeSelector/nodeAffinity reads a node's labels. A host's
 labels are the `host_labels` setting plus `hostname` (HOSTNAME_LABEL), always present.
-No placement: the resource runs on every host that reads it.
+No placement: the resource runs on every host that reads it. Of a host whose labels are not
+known here (another host of a fleet: only its `hostname` is), a requirement on another key is
+undecided (`decides` returns None).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HOSTNAME_LABEL = "hostname"  # as Kubernetes' kubernetes.io/hostname, without the prefix
+# A host's name (the `host_name` setting, a `hosts/<name>/` folder): as a DNS name, dots allowed.
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
+HOST_NAME_RULE = "letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
 
 
 class Requirement(BaseModel):
@@ -32,6 +38,12 @@ class Requirement(BaseModel):
         if self.operator in ("Exists", "DoesNotExist") and self.values:
             raise ValueError(f"operator {self.operator} takes no values")
         return self
+
+    def decides(self, labels: Mapping[str, str], known: Collection[str] | None = None) -> bool | None:
+        """Whether `labels` meet the requirement; None if its key is not in `known` (None: all known)."""
+        if known is not None and self.key not in known:
+            return None
+        return self.matches(labels)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         has = self.key in labels
@@ -64,6 +76,18 @@ class Placement(BaseModel):
         return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
             r.matches(labels) for r in self.match_expressions
         )
+
+    def decides(self, labels: Mapping[str, str], known: Collection[str] | None = None) -> bool | None:
+        """`matches`, for a host of which only the label keys in `known` are known (None: all):
+        False when a known label already rules the host out, None when an unknown one decides."""
+        verdicts = [
+            None if known is not None and k not in known else labels.get(k) == v
+            for k, v in self.match_labels.items()
+        ]
+        verdicts += [r.decides(labels, known) for r in self.match_expressions]
+        if False in verdicts:
+            return False
+        return None if None in verdicts else True
 
     def hostnames(self) -> Iterable[str]:
         """The host names the placement names (`hostname: X`, `hostname In [X, Y]`)."""

@@ -31,7 +31,7 @@ from monop.cli.app import (
     print_document,
 )
 from monop.cli.flags import cheapen, given, with_settings
-from monop.cli.state import connect, desired_state, desired_units
+from monop.cli.state import connect, desired_state
 from monop.errors import MonopError
 
 if TYPE_CHECKING:
@@ -277,11 +277,12 @@ def render_desired(
     (a document of the same kind/name replaces the shared one whole), those its placement selects.
 
     Every host the desired state names is validated first, as the daemon does: exit 1 if any is invalid.
-    Another host is known here by its name only (its host_labels are its own daemon's).
+    Another host is known here by its name only (its host_labels are its own daemon's): what it
+    places by another label is left out, and stderr names it.
     """
-    from monop.cli.fleet import as_host, selection_yaml
+    from monop.cli.fleet import host_state, selection_yaml
 
-    typer.echo(selection_yaml(desired_state(as_host(load(ctx), host))), nl=False)
+    typer.echo(selection_yaml(host_state(load(ctx), host)), nl=False)
 
 
 @render_app.command("alertmanager")
@@ -358,19 +359,25 @@ async def _sync_rules(state: DesiredState, settings: Settings) -> SyncResult:
 
 def _plan(ctx: typer.Context, prune: bool, output: Format | None, as_json: bool) -> None:
     settings = load(ctx)
-    wanted = desired_units(settings)
     import asyncio
 
     from monop.cli import output as render
     from monop.daemon.records import holds_from_state
     from monop.reconcile.converge import survey
+    from monop.reconcile.plan import fleet_host, units
+
+    state = desired_state(settings)
+    wanted = units(state, settings.instance)
 
     # The daemon's crash loops and stalls, and the suspended resources: planned as the daemon plans.
     holds = holds_from_state(settings.state_dir)
     podman = connect(settings)
     try:
         # The one place `monop plan` and `monop diff` plan (the daemon and apply plan the same way).
-        result = asyncio.run(survey(wanted, podman, prune=prune, instance=settings.instance, holds=holds))
+        host = fleet_host(state)
+        result = asyncio.run(
+            survey(wanted, podman, prune=prune, instance=settings.instance, holds=holds, host=host)
+        )
     finally:
         podman.close()
     form = output_format(output, as_json)
@@ -440,7 +447,7 @@ def apply(
     from monop.cli.progress import Progress
     from monop.daemon.records import holds_from_state
     from monop.reconcile.converge import converge
-    from monop.reconcile.plan import units
+    from monop.reconcile.plan import fleet_host, units
     from monop.runtime.podman import PodmanError
 
     wanted = units(state, settings.instance)
@@ -471,6 +478,7 @@ def apply(
                 on_outcome=outcome,
                 instance=settings.instance,
                 holds=holds,
+                host=fleet_host(state),
             )
             result = asyncio.run(asyncio.wait_for(work, limit) if limit else work)
     except TimeoutError:

@@ -11,17 +11,21 @@ from monop.cli.app import EXIT_PROBLEM, fail, note
 
 if TYPE_CHECKING:
     from monop.daemon.statestore import DaemonRecord
+    from monop.desired.fleet import Host
     from monop.desired.state import DesiredState
     from monop.reconcile.plan import Unit
     from monop.runtime.podman import Podman
     from monop.settings import Settings
 
 
-def desired_state(settings: Settings, revision: str | None = None, *, activate: bool = False) -> DesiredState:
+def desired_state(
+    settings: Settings, revision: str | None = None, *, activate: bool = False, host: Host | None = None
+) -> DesiredState:
     """The desired state, or exit 1 with every problem on stderr: an invalid state is never applied.
 
     From git: `revision`, else the one the daemon is held at, else the branch's newest. Only
     `activate` (apply) writes to state_dir's clone; otherwise a temporary one borrows from it.
+    `host`: whose selection (default this host's).
     """
     import tempfile
 
@@ -32,7 +36,7 @@ def desired_state(settings: Settings, revision: str | None = None, *, activate: 
 
     try:
         if not settings.git_url:
-            return source.read(settings).state
+            return source.read(settings, host=host).state
         hold = source.read_hold(settings.state_dir)
         wanted = revision or (hold.revision if hold else None)
         with tempfile.TemporaryDirectory(prefix="monop-git-") as scratch:
@@ -46,7 +50,7 @@ def desired_state(settings: Settings, revision: str | None = None, *, activate: 
                 except GitError:
                     git.fetch()
                     commit = git.commit(wanted)
-            return source.read(settings, commit, activate=activate, git=git).state
+            return source.read(settings, commit, activate=activate, git=git, host=host).state
     except InvalidDesiredState as err:
         for problem in err.problems:
             note(str(problem))

@@ -119,7 +119,7 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
     from monop.desired.suspend import read_suspended
     from monop.reconcile import health
     from monop.reconcile.converge import survey
-    from monop.reconcile.plan import units
+    from monop.reconcile.plan import fleet_host, units
 
     daemon, records = StateStore(settings.state_dir).load()
     alive = running(daemon, settings.state_dir)
@@ -143,6 +143,7 @@ def gather(settings: Settings, state: DesiredState | None = None) -> View:
                     health=known,
                     instance=settings.instance,
                     holds=holds_from_state(settings.state_dir),
+                    host=fleet_host(state),
                 ),
                 _ask_prometheus(state, settings, own, daemon.rule_errors if daemon else {}),
                 _ask_alertmanager(state, settings, daemon.alertmanager_error if daemon and alive else None),

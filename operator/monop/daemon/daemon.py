@@ -69,10 +69,14 @@ class Daemon:
         registry: CollectorRegistry | None = None,
         load_settings: Callable[[], Settings] | None = None,
     ) -> None:
+        # The host's name is fixed at start (the machine's hostname if host_name is unset): it
+        # labels every series and container, and each read of the desired state selects for it.
+        self.host_name = this_host(settings).name
+        settings = settings.model_copy(update={"host_name": self.host_name})
         self.settings = settings
         _remember_setting_secrets(settings)
         self.clock = clock or RealClock()
-        self.metrics = Metrics(registry or CollectorRegistry(), host=this_host(settings).name)
+        self.metrics = Metrics(registry or CollectorRegistry(), host=self.host_name)
         self.log = log.get()
         self._reload_settings = load_settings
         self.health = Health(self.clock)  # parts not doing their job now: /readyz, status, the watchdog
@@ -265,6 +269,8 @@ class Daemon:
         if self._reload_settings is not None:
             try:
                 settings = self._reload_settings()
+                if settings.host_name is None:  # the hostname read at start, not now
+                    settings = settings.model_copy(update={"host_name": self.host_name})
             except Exception as err:  # a bad config file must not take the daemon down
                 self.log.error("settings_reload_failed", error=str(err))
                 return

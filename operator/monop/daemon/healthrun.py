@@ -120,8 +120,11 @@ class HealthRunner:
         }
         return out or None
 
-    def follow(self, units: Iterable[Unit], observed: ObservedState) -> None:
-        """Run the checks of every running container the units describe; stop those of any other."""
+    def follow(self, units: Iterable[Unit], observed: ObservedState, host: str | None = None) -> None:
+        """Run the checks of every running container the units describe; stop those of any other.
+
+        `host`: a fleet host's (monop.reconcile.plan.fleet_host): another host's container is not checked.
+        """
         live = observed.by_name()
         wanted: dict[tuple[str, str], tuple[object, Callable[[], Awaitable[None]]]] = {}
         for unit in units:
@@ -129,7 +132,7 @@ class HealthRunner:
             if (
                 container is None
                 or container.state != "running"
-                or not ownership.is_owned(container.labels, self.instance)
+                or not ownership.is_owned(container.labels, self.instance, host)
             ):
                 continue
             run = (container.id, started(container))

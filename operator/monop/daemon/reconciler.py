@@ -18,7 +18,7 @@ from monop.desired.suspend import read_suspended
 from monop.errors import ActionError, PodmanError, PodmanUnavailable
 from monop.reconcile.execute import Outcome, execute
 from monop.reconcile.holds import Deferred, Holds, Stall
-from monop.reconcile.plan import RESTARTS, Action, Plan, Status, plan
+from monop.reconcile.plan import RESTARTS, Action, Plan, Status, fleet_host, plan
 from monop.reconcile.states import ActionKind
 from monop.runtime.observed import ObservedState
 
@@ -72,7 +72,8 @@ class ResourceReconciler:
         """The plan of the whole desired state against `observed`, with the daemon's holds."""
         d = self.daemon
         desired = list((d.source.units or {}).values())
-        d.health_checks.follow(desired, observed)
+        host = fleet_host(d.source.desired)
+        d.health_checks.follow(desired, observed, host)
         return plan(
             desired,
             observed,
@@ -80,6 +81,7 @@ class ResourceReconciler:
             health=d.health_checks.knowledge(),
             instance=d.settings.instance,
             holds=self.holds(),
+            host=host,
         )
 
     async def reconcile(self, key: str) -> Result:

@@ -52,16 +52,21 @@ def check_hosts(
 ) -> tuple[Checked, list[Problem]]:
     """`host`'s selection checked, and the problems of every host in `names` (monop.desired.fleet.combine).
 
-    Another host is known by its name alone: its devices and paths are not looked for here.
-    promtool checks every host's rule groups once each; amtool this host's config only.
+    Another host is known by its name alone: its devices and paths are not looked for here, and
+    a resource placed by another of its labels is left out of its checks (`fleet.undecided`).
+    promtool checks every host's rule groups once each; amtool and the dashboards' PromQL check
+    every host's config and dashboards where they differ from this host's.
     """
     by_host: dict[str, list[Problem]] = {}
     mine: Checked | None = None
     groups: dict[int, LoadedResource] = {}  # every host's rule groups, each once
+    elsewhere: dict[str, Checked] = {}
     for name in sorted(names):
         own = name == host.name
         checked = check_selection(
-            fleet.selection(shared, per_host.get(name, []), host if own else fleet.Host(name)),
+            fleet.selection(
+                shared, per_host.get(name, []), host if own else fleet.Host(name, labels_known=False)
+            ),
             root=root,
             default_address=default_address,
             exists_on_host=exists_on_host if own else _anything,
@@ -71,14 +76,33 @@ def check_hosts(
         )
         by_host[name] = checked.problems
         mine = checked if own else mine
+        if not own:
+            elsewhere[name] = checked
         groups.update((id(g), g) for g in checked.rule_groups)
     assert mine is not None, "names holds the host itself"
+    if check_rules:  # amtool and the dashboards' PromQL where another host's differ from this one's
+        for name, checked in elsewhere.items():
+            by_host[name].extend(_checked_elsewhere(checked, mine, [*found, *by_host[name]]))
     problems = fleet.combine(by_host, host.name)
     if check_rules:  # the groups only other hosts have (a hosts/<name>/ one)
         others = [g for g in groups.values() if not any(g is m for m in mine.rule_groups)]
         problems.extend(check_groups(others))
         problems.extend(run_tests(others))
     return mine, problems
+
+
+def _checked_elsewhere(checked: Checked, mine: Checked, found: Sequence[Problem]) -> list[Problem]:
+    """amtool on another host's Alertmanager config and promtool on its dashboards' queries,
+    where they are not this host's (checked already): a broken `hosts/<name>/` receiver or
+    dashboard is refused on every host."""
+    problems: list[Problem] = []
+    own = {id(r) for r in mine.grafana}
+    problems.extend(grafana_checks.check_promql([d for d in checked.dashboards if id(d.loaded) not in own]))
+    keys = {r.key for r in checked.alerting}
+    differs = {id(r) for r in checked.alerting} != {id(r) for r in mine.alerting}
+    if differs and not any(p.severity is Severity.ERROR and p.resource in keys for p in found):
+        problems.extend(check_alertmanager_config(checked.alerting))
+    return problems
 
 
 def _anything(path: str) -> bool:

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from monop.api.placement import HOSTNAME_LABEL, Placement
+from monop.api.placement import HOST_NAME, HOST_NAME_RULE, HOSTNAME_LABEL, Placement
 from monop.desired.state import LoadedResource
 from monop.errors import Problem, Severity
 
 HOSTS_DIR = "hosts"
+# The label a fleet's scrape targets carry, naming the host that runs them (monop.prometheus.scrape).
+TARGET_HOST_LABEL = "host"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,13 @@ class Host:
 
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    # False for another host of the fleet: its `host_labels` are its own daemon's, only its name
+    # is known here, and a placement on any other label is undecided for it.
+    labels_known: bool = True
+
+    def known(self) -> frozenset[str] | None:
+        """The label keys whose values are known (None: all of them)."""
+        return None if self.labels_known else frozenset({HOSTNAME_LABEL})
 
     def all_labels(self) -> dict[str, str]:
         """The labels placements are matched against: the given ones and `hostname`."""
@@ -42,7 +51,8 @@ def this_host(name: str | None = None, labels: Mapping[str, str] | None = None) 
 def host_of(relative: PurePosixPath) -> str | None:
     """The host a file of the tree belongs to (`hosts/<name>/...`), or None for a shared file.
 
-    Raises ValueError for a file directly in `hosts/`, which belongs to no host.
+    Raises ValueError for a file directly in `hosts/`, which belongs to no host, and for a folder
+    name that is not a host name (HOST_NAME).
     """
     parts = relative.parts
     if len(parts) < 2 or parts[0] != HOSTS_DIR:
@@ -51,7 +61,23 @@ def host_of(relative: PurePosixPath) -> str | None:
         raise ValueError(
             f"in {HOSTS_DIR}/ itself, a file belongs to no host; put it in {HOSTS_DIR}/<hostname>/"
         )
+    if not HOST_NAME.fullmatch(parts[1]):
+        raise ValueError(f"{HOSTS_DIR}/{parts[1]}/: {parts[1]!r} is not a host name: {HOST_NAME_RULE}")
     return parts[1]
+
+
+def case_clashes(names: Iterable[str]) -> list[str]:
+    """A message for each set of host folder names that differ only in case (`alpha`, `Alpha`):
+    host names are DNS names, so they would be one host."""
+    by_lower: dict[str, list[str]] = {}
+    for name in sorted(names):
+        by_lower.setdefault(name.lower(), []).append(name)
+    return [
+        f"{', '.join(f'{HOSTS_DIR}/{n}/' for n in same)}: host names that differ only in case name one host; "
+        "keep one folder"
+        for same in by_lower.values()
+        if len(same) > 1
+    ]
 
 
 def named_hosts(
@@ -66,6 +92,62 @@ def named_hosts(
     return names
 
 
+def never_run(per_host: Mapping[str, Sequence[LoadedResource]], host: Host) -> list[Problem]:
+    """A warning for each `hosts/<name>/` document whose placement leaves host `name` out: it
+    runs nowhere (it is no other host's). Decided with `host`'s labels for `host`, with the
+    name alone for another host."""
+    out = []
+    for name, own in sorted(per_host.items()):
+        judged = host if name == host.name else Host(name, labels_known=False)
+        for loaded in own:
+            placement = placement_of(loaded)
+            if placement is not None and placement.decides(judged.all_labels(), judged.known()) is False:
+                out.append(
+                    Problem(
+                        loaded.file,
+                        loaded.line_of("spec", "placement"),
+                        loaded.key,
+                        "spec.placement",
+                        f"never runs: it is in {HOSTS_DIR}/{name}/, and its placement leaves host {name} out",
+                        Severity.WARNING,
+                    )
+                )
+    return out
+
+
+def host_label_clashes(resources: Iterable[LoadedResource]) -> list[Problem]:
+    """A warning for each scrape whose `labels` set `host`: in a fleet's tree that label names
+    the host that runs the target, and replaces the one written."""
+    from monop.api.targets import TargetError, targets
+    from monop.desired.yamldoc import dotted
+
+    out = []
+    for loaded in resources:
+        if not hasattr(loaded.resource.spec, "scrape_endpoints"):
+            continue  # a kind with no container has no targets
+        try:
+            found = targets(loaded.resource, "")
+        except TargetError:
+            continue  # said where the targets are checked
+        for target in found:
+            written = dict(target.labels).get(TARGET_HOST_LABEL)
+            if written is None:
+                continue
+            field = (*target.field, "labels", TARGET_HOST_LABEL)
+            if field not in loaded.lines:  # one scrape written as a mapping, not a list
+                field = tuple(p for p in field if not isinstance(p, int))
+            message = (
+                f"in a fleet's tree the label {TARGET_HOST_LABEL!r} names the host that runs the target: "
+                f"{written!r} is replaced by it; use another label name"
+            )
+            out.append(
+                Problem(
+                    loaded.file, loaded.line_of(*field), loaded.key, dotted(field), message, Severity.WARNING
+                )
+            )
+    return out
+
+
 def placement_of(loaded: LoadedResource) -> Placement | None:
     """The resource's `spec.placement`; None when it has none (or its kind has no container)."""
     placement = getattr(loaded.resource.spec, "placement", None)
@@ -76,16 +158,25 @@ def selection(
     shared: Sequence[LoadedResource], own: Sequence[LoadedResource], host: Host
 ) -> list[LoadedResource]:
     """What `host` runs: `shared` with its `own` documents replacing those of the same kind/name,
-    then only what its placement puts on this host."""
+    then only what its placement puts on this host (not what is undecided: see `undecided`)."""
+    return [r for r in _merged(shared, own) if _placed(r, host) is True]
+
+
+def undecided(
+    shared: Sequence[LoadedResource], own: Sequence[LoadedResource], host: Host
+) -> list[LoadedResource]:
+    """What `host` may run or not: placed by a label of it that is not known here (another host's)."""
+    return [r for r in _merged(shared, own) if _placed(r, host) is None]
+
+
+def _merged(shared: Sequence[LoadedResource], own: Sequence[LoadedResource]) -> list[LoadedResource]:
     mine = {r.key for r in own}
-    labels = host.all_labels()
-    merged = [r for r in shared if r.key not in mine] + list(own)
-    return [r for r in merged if _placed(r, labels)]
+    return [r for r in shared if r.key not in mine] + list(own)
 
 
-def _placed(loaded: LoadedResource, labels: Mapping[str, str]) -> bool:
+def _placed(loaded: LoadedResource, host: Host) -> bool | None:
     placement = placement_of(loaded)
-    return placement is None or placement.matches(labels)
+    return True if placement is None else placement.decides(host.all_labels(), host.known())
 
 
 def combine(by_host: Mapping[str, Sequence[Problem]], own: str) -> list[Problem]:

@@ -82,9 +82,14 @@ def load(
             problems.append(Problem(str(Path(display) / file.relative_to(root)), None, None, None, str(err)))
             continue
         (loaded if owner is None else per_host.setdefault(owner, [])).extend(resources)
+    problems.extend(Problem(display, None, None, None, m) for m in fleet.case_clashes(per_host))
+    problems.extend(fleet.never_run(per_host, host))
     # Every host the tree names is checked, so a commit that breaks one host is refused by all.
     every = [*loaded, *(r for rs in per_host.values() for r in rs)]
     names = fleet.named_hosts(per_host, every)
+    is_fleet = bool(names) or any(fleet.placement_of(r) is not None for r in every)
+    if is_fleet:
+        problems.extend(fleet.host_label_clashes(every))
     mine, host_problems = check_hosts(
         loaded,
         per_host,
@@ -111,7 +116,9 @@ def load(
         mine.dashboards,
         host=host.name,
         hosts=tuple(sorted(names | {host.name})),
-        fleet=bool(names) or any(fleet.placement_of(r) is not None for r in every),
+        fleet=is_fleet,
+        named=host.name in names,
+        undecided=tuple(sorted(r.key for r in fleet.undecided(loaded, per_host.get(host.name, []), host))),
     )
 
 

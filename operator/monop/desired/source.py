@@ -65,13 +65,16 @@ def read(
     activate: bool = False,
     git: GitSource | None = None,
     check_rules: bool = False,
+    host: fleet.Host | None = None,
 ) -> Revision:
     """The desired state: the directory, or a git commit (default: the branch's newest).
 
     Raises InvalidDesiredState naming `REV:path/file:LINE`; with `activate`, a valid commit
     becomes the tree containers mount files from. `git`: another clone than the state
-    directory's (`scratch_git`). With `check_rules`, promtool checks the rule groups.
+    directory's (`scratch_git`). With `check_rules`, promtool checks the rule groups. `host`:
+    whose selection (default this one, `this_host`).
     """
+    host = host or this_host(settings)
     git = git or git_source(settings)
     if git is None:
         return Revision(
@@ -80,7 +83,7 @@ def read(
                 default_address=settings.scrape_address,
                 check_rules=check_rules,
                 policy=settings.policy,
-                host=this_host(settings),
+                host=host,
             )
         )
     commit = commit or git.fetch()
@@ -93,7 +96,7 @@ def read(
         display=display,
         check_rules=check_rules,
         policy=settings.policy,
-        host=this_host(settings),
+        host=host,
     )
     # Containers mount files from the applied tree, a path that does not change between
     # revisions: the applied commit is read from there, so its specs match what runs.
@@ -106,7 +109,7 @@ def read(
             revision=commit.sha,
             display=display,
             policy=settings.policy,
-            host=this_host(settings),
+            host=host,
         )
     return Revision(state, commit)
 

@@ -68,6 +68,10 @@ class DesiredState:
     host: str | None = None  # whose selection this is (monop.desired.fleet)
     hosts: tuple[str, ...] = ()  # every host the tree names, this one among them
     fleet: bool = False  # the tree has hosts/ folders or placements: it is meant for several hosts
+    # Of a host whose labels are not known here (monop.desired.fleet.Host.labels_known): the
+    # kind/name of each resource its placement leaves undecided, left out of the selection.
+    undecided: tuple[str, ...] = ()
+    named: bool = True  # the tree names this host (a hosts/ folder, a placement's hostname)
 
     def by_name(self) -> dict[str, LoadedResource]:
         return {r.name: r for r in self.resources}

@@ -44,10 +44,11 @@ def fleet_config(hosts: Iterable[FleetHost]) -> dict[str, Any]:
 
 def address_of(name: str, given: str | None, default_port: int) -> tuple[str, int]:
     """A host's address and its daemon's port from the `fleet_addresses` setting's entry
-    (`host`, `host:port` or `[v6]:port`); no entry: the host's name and `default_port`."""
+    (`host`, `host:port` or `[v6]:port`, checked by Settings); no entry: the host's name and
+    `default_port`. An IPv6 address is returned bare (`::1`): the targets bracket it."""
     if not given:
         return name, default_port
     host, colon, port = given.rpartition(":")
     if colon and port.isdigit() and (not host.count(":") or host.startswith("[")):
-        return host, int(port)
-    return given, default_port
+        return host.strip("[]"), int(port)
+    return given.strip("[]"), default_port

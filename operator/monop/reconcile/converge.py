@@ -44,6 +44,7 @@ async def survey(
     health: Knowledge | None = None,
     instance: str = DEFAULT_INSTANCE,
     holds: Holds | None = None,
+    host: str | None = None,
 ) -> Plan:
     """The plan for what runs now; health is judged at the current time unless `health` says more.
 
@@ -57,6 +58,7 @@ async def survey(
         health=health or Knowledge(time.time()),
         instance=instance,
         holds=holds,
+        host=host,
     )
 
 
@@ -70,17 +72,18 @@ async def converge(
     on_outcome: Callable[[Outcome], None] | None = None,
     instance: str = DEFAULT_INSTANCE,
     holds: Holds | None = None,
+    host: str | None = None,
 ) -> Pass:
     """Plan, carry the plan out, and look again: the second look is what `apply` reports.
 
     The same `plan()` with the same `holds` as `monop plan` and the daemon: a deferred action
     is not carried out.
     """
-    before = await survey(units, podman, prune=prune, instance=instance, holds=holds)
+    before = await survey(units, podman, prune=prune, instance=instance, holds=holds, host=host)
     if not before.runnable:
         return Pass(before, (), before)
     outcomes = await execute(
         before, podman, parallelism=parallelism, failure_types=failure_types, on_outcome=on_outcome
     )
-    after = await survey(units, podman, prune=prune, instance=instance, holds=holds)
+    after = await survey(units, podman, prune=prune, instance=instance, holds=holds, host=host)
     return Pass(before, tuple(outcomes), after)

@@ -76,6 +76,14 @@ def unit_secrets(config: ContainerConfig, secret_env: Mapping[str, str] | None =
     )
 
 
+def fleet_host(desired: DesiredState | None) -> str | None:
+    """The host whose containers alone `plan` may touch (its `host`): that of a fleet's tree
+    (monop.desired.fleet), where several hosts' daemons may share one Podman. None otherwise:
+    one host's tree owns its instance's containers whatever host they name (a renamed
+    machine keeps what runs)."""
+    return desired.host if desired is not None and desired.fleet else None
+
+
 def units(desired: DesiredState, instance: str = ownership.DEFAULT_INSTANCE) -> list[Unit]:
     """The containers `instance` of monop makes of the desired state (labelled as its own, and
     with the host whose selection it is)."""
@@ -165,26 +173,28 @@ def plan(
     health: Knowledge | None = None,
     instance: str = ownership.DEFAULT_INSTANCE,
     holds: Holds | None = None,
+    host: str | None = None,
 ) -> Plan:
     """What each resource's state is, and the actions that bring each to InSync.
 
     `health` adds what monop's own checks found, and the time a `starting` one is judged at.
     `holds` adds restarts asked for from outside (a target down), and defers actions: a
     suspended resource's, a stalled one's, and a start in a crash loop before its time.
-    Only containers of this monop `instance` are acted on or reported as orphans; another
-    instance's container holding a desired name is a Conflict.
+    Only containers of this monop `instance` on this `host` (monop.runtime.ownership.is_owned)
+    are acted on or reported as orphans; another instance's or another host's container holding
+    a desired name is a Conflict. `host` None: the host label is not looked at.
     """
     live = observed.by_name()
     statuses: list[Status] = []
     actions: list[Action] = []
     for want in desired:
-        status, action = _compare(want, live.get(want.name), observed.images, instance, health)
+        status, action = _compare(want, live.get(want.name), observed.images, instance, health, host)
         pending = live.get(ownership.swap_name(want.name))
         if (
             pending is not None
-            and ownership.swapping_for(pending.name, pending.labels, instance) == want.name
+            and ownership.swapping_for(pending.name, pending.labels, instance, host) == want.name
         ):
-            status, action = _interrupted_swap(want, status, action, pending, observed.images, instance)
+            status, action = _interrupted_swap(want, status, action, pending, observed.images, instance, host)
         if holds is not None:
             status, action = _held(want, status, action, holds)
         statuses.append(status)
@@ -192,9 +202,9 @@ def plan(
             actions.append(action)
     wanted = {u.name for u in desired}
     for container in observed.containers:
-        if container.name in wanted or not ownership.is_owned(container.labels, instance):
+        if container.name in wanted or not ownership.is_owned(container.labels, instance, host):
             continue
-        if ownership.swapping_for(container.name, container.labels, instance) in wanted:
+        if ownership.swapping_for(container.name, container.labels, instance, host) in wanted:
             continue  # a desired resource's replacement: its unit deals with it
         key = f"{container.labels.get(ownership.KIND, '?')}/{container.labels.get(ownership.NAME, container.name)}"
         reasons = (Reason("no longer desired"),)
@@ -217,6 +227,7 @@ def _compare(
     images: Mapping[str, str],
     instance: str,
     health: Knowledge | None = None,
+    host: str | None = None,
 ) -> tuple[Status, Action | None]:
     image_id = resolve_image(want.config.image, images)
     pull = want.config.pull_policy == "Always" or (
@@ -251,6 +262,10 @@ def _compare(
         return status(State.CONFLICT, reason), None
     if owner != instance:
         reason = Reason(f"a container named {have.name} belongs to monop instance {owner!r}; left alone")
+        return status(State.CONFLICT, reason), None
+    if not ownership.is_owned(have.labels, instance, host):
+        other = ownership.host_of(have.labels)
+        reason = Reason(f"a container named {have.name} belongs to host {other!r}'s monop; left alone")
         return status(State.CONFLICT, reason), None
     drift = _drift(want, have, image_id)
     if drift:
@@ -327,6 +342,7 @@ def _interrupted_swap(
     pending: LiveContainer,
     images: Mapping[str, str],
     instance: str,
+    host: str | None = None,
 ) -> tuple[Status, Action | None]:
     """A recreate stopped half-way (monop killed, Podman gone) left `pending` under the swap name.
 
@@ -339,7 +355,7 @@ def _interrupted_swap(
         pending.state == "running"
         and pending.health != "unhealthy"
         and not _drift(want, pending, resolve_image(want.config.image, images))
-        and (have is None or (ownership.is_owned(have.labels, instance) and have.state != "running"))
+        and (have is None or (ownership.is_owned(have.labels, instance, host) and have.state != "running"))
     ):
         reason = Reason(f"an interrupted recreate left its replacement running as {pending.name}")
         return (

@@ -1,7 +1,8 @@
 """The labels that make a container monop's, and the record of the spec it was made from.
 
 Only containers labelled `monop.dev/managed-by=monop` are ever changed or removed, and only
-by the monop instance named in `monop.dev/instance` (the `instance` setting): two monops on
+by the monop instance named in `monop.dev/instance` (the `instance` setting) on the host named in
+`monop.dev/host` (a fleet's daemons sharing one Podman each keep their own): two monops on
 one Podman each keep their own. A container made before instances existed has no instance
 label and belongs to the `default` instance. The spec is stored whole (every secret value as a digest, wherever it stands: see
 monop.secrets)
@@ -73,9 +74,22 @@ def instance_of(labels: Mapping[str, str]) -> str | None:
     return labels.get(INSTANCE) or DEFAULT_INSTANCE
 
 
-def is_owned(labels: Mapping[str, str], instance: str) -> bool:
-    """Made by this monop `instance`: the only containers it may change, prune or report."""
-    return instance_of(labels) == instance
+def host_of(labels: Mapping[str, str]) -> str | None:
+    """The fleet host whose selection a container is (`monop.dev/host`); None if it has no such label."""
+    return labels.get(HOST) or None
+
+
+def is_owned(labels: Mapping[str, str], instance: str, host: str | None = None) -> bool:
+    """Made by this monop `instance` on this `host`: the only containers it may change, prune or report.
+
+    A container labelled for another host belongs to that host's daemon, even on a Podman both
+    share. One with no host label (made before hosts were labelled) is this host's, so an
+    upgrade keeps what runs. With `host` None the host label is not looked at.
+    """
+    if instance_of(labels) != instance:
+        return False
+    other = host_of(labels)
+    return host is None or other is None or other == host
 
 
 def swap_name(name: str) -> str:
@@ -83,10 +97,12 @@ def swap_name(name: str) -> str:
     return name + SWAP_SUFFIX
 
 
-def swapping_for(name: str, labels: Mapping[str, str], instance: str = DEFAULT_INSTANCE) -> str | None:
-    """The resource's container name if this is `instance`'s replacement left under its swap name."""
+def swapping_for(
+    name: str, labels: Mapping[str, str], instance: str = DEFAULT_INSTANCE, host: str | None = None
+) -> str | None:
+    """The resource's container name if this is `instance`'s (on `host`) replacement left under its swap name."""
     owner = labels.get(NAME)
-    if is_owned(labels, instance) and owner and name == swap_name(owner):
+    if is_owned(labels, instance, host) and owner and name == swap_name(owner):
         return owner
     return None
 
