@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from monop.daemon.statestore import DaemonRecord
     from monop.desired.fleet import Host
     from monop.desired.state import DesiredState
-    from monop.reconcile.plan import Unit
     from monop.runtime.podman import Podman
     from monop.settings import Settings
 
@@ -58,13 +57,6 @@ def desired_state(
             f"{public_url(settings.git_url) or settings.desired}: the desired state is invalid; nothing was changed",
             EXIT_PROBLEM,
         )
-
-
-def desired_units(settings: Settings, *, activate: bool = False) -> list[Unit]:
-    """`activate`: from git, the revision becomes the tree containers mount files from (apply)."""
-    from monop.reconcile.plan import units
-
-    return units(desired_state(settings, activate=activate), settings.instance)
 
 
 def running(daemon: DaemonRecord | None, state_dir: Path) -> TypeGuard[DaemonRecord]:
