@@ -4,7 +4,8 @@ One list, `written_paths(settings)`: the rule files directory, the file_sd direc
 alertmanager.yml and Grafana's provisioning directory. A container
 that mounts one of them (the path itself, a file inside it, or a directory holding it) is told
 when its content changes, by its `reload` (monop.daemon.reloads); the content is never part
-of the container's spec, so a change never recreates it.
+of the container's spec, so a change never recreates it. A mount far above a written path
+(node-exporter's `/:/host`) is `incidental`: it is told only when the container declares a reload.
 """
 
 from __future__ import annotations
@@ -53,11 +54,22 @@ class MountedWrite:
     watched: Path  # what of the written path the container sees: the written path, or the mounted part of it
 
     @property
+    def incidental(self) -> bool:
+        """The mount is a directory far above the written path (node-exporter's `/:/host`):
+        it shows the file by chance, not to read it. The written path itself, a part of it,
+        or the directory directly holding a written file are not incidental."""
+        source = _real(self.host_path)
+        target = _real(str(self.written.path))
+        if source == target or source.is_relative_to(target):
+            return False
+        return not (_is_file(self.written.path) and source == target.parent)
+
+    @property
     def single_file(self) -> bool:
         """The mount is one file monop replaces by rename: the container keeps the old one."""
         return (
             self.written.renamed_into_place
-            and self.watched == Path(self.host_path)
+            and self.watched == _real(self.host_path)
             and _is_file(self.watched)
         )
 
@@ -72,14 +84,19 @@ def mounted_writes(
     """The (host path, container path) mounts that show a written path, each with what it shows."""
     found = []
     for host_path, container_path in mounts:
-        source = Path(os.path.normpath(host_path))
+        source = _real(host_path)
         for each in written:
-            target = Path(os.path.normpath(each.path))
+            target = _real(str(each.path))
             if source == target or target.is_relative_to(source):
                 found.append(MountedWrite(each, host_path, container_path, target))
             elif source.is_relative_to(target):
                 found.append(MountedWrite(each, host_path, container_path, source))
     return tuple(found)
+
+
+def _real(path: str) -> Path:
+    """`path` absolute with symlinks resolved: a symlinked or relative setting matches the mount."""
+    return Path(os.path.realpath(path))
 
 
 def digest(paths: Iterable[Path]) -> str:
