@@ -31,6 +31,11 @@ class WrittenPath:
     # mounts one file keeps the inode it started with (mount the directory instead).
     renamed_into_place: bool = True
 
+    @property
+    def a_file(self) -> bool:
+        """One file (alertmanager.yml), not a directory of them."""
+        return _is_file(self.path)
+
 
 def written_paths(settings: Settings) -> tuple[WrittenPath, ...]:
     """Every path monop writes with these settings; add an entry here for a new writer."""
@@ -115,3 +120,23 @@ def digest(paths: Iterable[Path]) -> str:
                 continue  # gone between the listing and the read: the next look sees it
             out.update(str(file).encode() + b"\0" + hashlib.sha256(data).digest())
     return out.hexdigest()[:16]
+
+
+def directory_of(written: WrittenPath) -> Path:
+    """The directory monop writes `written` into: the path itself, or a file's parent."""
+    return written.path.parent if written.a_file else written.path
+
+
+def create_mounted(mounts: Iterable[tuple[str, str]], written: Sequence[WrittenPath]) -> list[Path]:
+    """Create the directories of the written paths these (host path, container path) mounts show
+    and that do not exist yet, so that the containers can be created before monop first writes
+    into them (Podman refuses a bind mount of a missing path). The directories created; OSError."""
+    created = []
+    for each in mounted_writes(mounts, written):
+        if each.incidental:
+            continue
+        directory = directory_of(each.written)
+        if not directory.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            created.append(directory)
+    return created

@@ -76,8 +76,12 @@ def validate(
             state = source.read(
                 settings, git=source.scratch_git(settings, Path(scratch)), check_rules=True
             ).state
+        from monop.desired.validate import missing_written
+        from monop.written import written_paths
+
+        missing = missing_written(state.resources, written_paths(settings))
         problems, resources = (
-            list(state.warnings),
+            [*state.warnings, *missing],
             [r.key for r in (*state.resources, *state.rule_groups, *state.grafana)],
         )
     except InvalidDesiredState as err:
@@ -452,6 +456,9 @@ def apply(
     log.configure(level="warning")  # the outcome lines say what happened; the log only what went wrong
     import asyncio
 
+    for directory in _create_written_dirs(settings, wanted):
+        if not document:
+            typer.echo(f"created {directory}")
     podman = connect(settings)
     try:
         with Progress("applying") as progress:
@@ -513,6 +520,17 @@ def apply(
             else:
                 note(line)  # failed, or not told: what went wrong goes to stderr
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
+
+
+def _create_written_dirs(settings: Settings, wanted: list[Unit]) -> list[Path]:
+    """The directories monop writes into that a container mounts, created before the containers are."""
+    from monop.written import create_mounted, written_paths
+
+    mounts = [(m.source, m.target) for u in wanted for m in u.config.mounts]
+    try:
+        return create_mounted(mounts, written_paths(settings))
+    except OSError as err:
+        fail(f"{err.filename or settings.rules_dir}: {err.strerror or err}", EXIT_PROBLEM)
 
 
 def _publish_for_grafana(state: DesiredState, settings: Settings) -> list[Path]:

@@ -48,6 +48,7 @@ from monop.reconcile.plan import Plan, Unit
 from monop.runtime.observed import ObservedState
 from monop.runtime.podman import Podman, resolve_url
 from monop.settings import Settings
+from monop.written import create_mounted, written_paths
 
 # Parts of the daemon that /readyz names when they are down (supervised tasks are `task <name>`).
 STATE_WRITES = "state writes"
@@ -250,6 +251,7 @@ class Daemon:
 
     def _adopted(self, adopted: Adopted) -> None:
         self._digest = _digest(adopted.units)
+        self._create_written_dirs(adopted.units)
         self.prometheus.start_rules_sync(adopted.state)
         self.grafana.sync(adopted.state)
         self.panels.soon()  # checked at the next resync
@@ -260,6 +262,15 @@ class Daemon:
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
         self.save()
+
+    def _create_written_dirs(self, units: Mapping[str, Unit]) -> None:
+        """The directories monop writes into that a container mounts exist before it is created."""
+        mounts = [(m.source, m.target) for u in units.values() for m in u.config.mounts]
+        try:
+            for directory in create_mounted(mounts, written_paths(self.settings)):
+                self.log.info("written_directory_created", path=str(directory))
+        except OSError as err:  # the container's create says it too, and is retried
+            self.log.error("written_directory_create_failed", path=str(err.filename), error=str(err))
 
     def reload_settings(self) -> None:
         if self._reload_settings is not None:

@@ -9,6 +9,7 @@ from monop.api.targets import HostPort, Target, TargetError, host_ports, targets
 from monop.desired.state import LoadedResource
 from monop.desired.yamldoc import as_written, dotted
 from monop.errors import Problem, Severity
+from monop.written import WrittenPath, mounted_writes
 
 
 def check_all(
@@ -182,6 +183,26 @@ def _mount_points(res: LoadedResource, exists_on_host: Callable[[str], bool]) ->
                     f"{inner.container_path} is inside the read-only mount of {outer.host_path} at "
                     f"{outer.container_path}, and {point} does not exist on this host: the runtime "
                     "cannot create the mount point there, so the container will not start"
+                )
+                problems.append(_at(res, ("spec", "volumes", i), message, Severity.WARNING))
+    return problems
+
+
+def missing_written(resources: Sequence[LoadedResource], written: Sequence[WrittenPath]) -> list[Problem]:
+    """A warning at each volume that mounts a file monop writes (alertmanager.yml) that does not exist
+    yet: the container starts without it (Alertmanager exits) until the daemon first writes it.
+    A missing directory needs none: apply and the daemon create it before the containers."""
+    problems = []
+    for res in resources:
+        for i, volume in enumerate(res.resource.spec.volumes):
+            if not volume.host_path.startswith("/"):
+                continue
+            for each in mounted_writes([(volume.host_path, volume.container_path)], written):
+                if each.incidental or not each.written.a_file or each.written.path.exists():
+                    continue
+                message = (
+                    f"{each.written.path} ({each.written.name}) does not exist yet: monop writes it, "
+                    "but the container may start before the daemon first does (`monop apply` does not write it)"
                 )
                 problems.append(_at(res, ("spec", "volumes", i), message, Severity.WARNING))
     return problems
