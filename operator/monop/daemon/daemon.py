@@ -130,7 +130,9 @@ class Daemon:
         self.http_address: str | None = None  # host:port the HTTP server listens on, once it does
         self.last_full_reconcile: float | None = None
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
-        self._reload_task: asyncio.Future[None] | None = None
+        self._reload_tasks: set[asyncio.Future[None]] = set()
+        # Containers that mount the files just written are told once they are (monop.daemon.reloads).
+        self.prometheus.after_written = self._after_files_written
 
     # -- state -------------------------------------------------------------------------------
 
@@ -255,9 +257,6 @@ class Daemon:
         self.prometheus.start_rules_sync(adopted.state)
         self.grafana.sync(adopted.state)
         self.panels.soon()  # checked at the next resync
-        assert self.prometheus.rules_task is not None
-        # Containers that mount the files just written are told once they are (monop.daemon.reloads).
-        self.prometheus.rules_task.add_done_callback(lambda _: self._after_files_written())
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
@@ -305,7 +304,7 @@ class Daemon:
         """Tasks the parts started that the shutdown must cancel: a refresh, a rules sync."""
         return [
             t
-            for t in (self.prometheus.rules_task, self.source.refresh_task, self._reload_task)
+            for t in (self.prometheus.rules_task, self.source.refresh_task, *self._reload_tasks)
             if t is not None
         ]
 
@@ -396,7 +395,9 @@ class Daemon:
         self.save()
 
     def _after_files_written(self) -> None:
-        self._reload_task = asyncio.ensure_future(self._reload_after_write())
+        task = asyncio.ensure_future(self._reload_after_write())
+        self._reload_tasks.add(task)  # each one cancelled at shutdown, not only the newest
+        task.add_done_callback(self._reload_tasks.discard)
 
     async def _reload_after_write(self) -> None:
         try:
@@ -407,8 +408,8 @@ class Daemon:
 
     async def tell_reloads(self, seen: Plan) -> None:
         """Reload the containers in sync whose mounted files monop writes changed (FileReloads)."""
-        if self.units is None:
-            return
+        if self.units is None or self.prometheus.writing:
+            return  # a sync writing files now tells the containers once it is done (after_written)
         try:
             await self.reloads.check(seen, self.units, self.source.desired)
         except Exception as err:  # a reload must never take the resync down; the next one tries again
