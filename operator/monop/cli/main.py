@@ -459,6 +459,8 @@ def apply(
     for directory in _create_written_dirs(settings, wanted):
         if not document:
             typer.echo(f"created {directory}")
+    # Rule files before the containers: a Prometheus created now reads them at its start.
+    rules_written, rejected = _publish_rules(state, settings)
     podman = connect(settings)
     try:
         with Progress("applying") as progress:
@@ -484,7 +486,7 @@ def apply(
         raise CouldNotTell(f"apply did not finish within {timeout}; run it again to finish") from None
     finally:
         podman.close()
-    written, rejected = _publish_for_prometheus(state, settings, result.after)
+    written = rules_written + _publish_for_prometheus(state, settings, result.after)
     written += _publish_for_grafana(state, settings)
     told = _reload_mounted(state, settings, wanted, result.after)
     ok = result.ok and not rejected and all(t.result != "failed" for t in told)
@@ -563,14 +565,24 @@ def _reload_mounted(state: DesiredState, settings: Settings, wanted: list[Unit],
         podman.close()
 
 
-def _publish_for_prometheus(
-    state: DesiredState, settings: Settings, after: Plan
-) -> tuple[list[Path], dict[str, str]]:
-    """What the daemon keeps beside containers, once: target files and rule files.
+def _publish_rules(state: DesiredState, settings: Settings) -> tuple[list[Path], dict[str, str]]:
+    """The rule files, once, as the daemon writes them: the paths written, and the rule groups
+    promtool or Prometheus refused (their old files stay)."""
+    if not state.rule_groups and not settings.rules_dir.exists():
+        return [], {}  # no rules, and none ever written: nothing to load (or import)
+    import asyncio
+
+    result = asyncio.run(_sync_rules(state, settings))
+    return [
+        settings.rules_dir / f"{name}.yml" for name in (*result.written, *result.removed)
+    ], result.rejected
+
+
+def _publish_for_prometheus(state: DesiredState, settings: Settings, after: Plan) -> list[Path]:
+    """The target files, once, as the daemon writes them; the paths written.
 
     Targets follow what monop owns and keeps (`after`): none for a name another container
-    holds, an orphan left running keeps its own. The paths written, and the rule groups
-    promtool or Prometheus refused (their old files stay).
+    holds, an orphan left running keeps its own.
     """
     from monop.cli.state import running
     from monop.daemon.statestore import StateStore
@@ -583,14 +595,7 @@ def _publish_for_prometheus(
     jobs = prometheus.jobs(
         state, settings.scrape_address, address, without=after.unowned, instance=settings.instance
     )
-    written = prometheus.write_sd_files(jobs, settings.sd_dir, keep=after.kept_orphans)
-    if not state.rule_groups and not settings.rules_dir.exists():
-        return written, {}  # no rules, and none ever written: nothing to load (or import)
-    import asyncio
-
-    result = asyncio.run(_sync_rules(state, settings))
-    written += [settings.rules_dir / f"{name}.yml" for name in (*result.written, *result.removed)]
-    return written, result.rejected
+    return prometheus.write_sd_files(jobs, settings.sd_dir, keep=after.kept_orphans)
 
 
 @app.command()
