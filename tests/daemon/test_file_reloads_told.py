@@ -18,9 +18,11 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
+from monop.daemon.daemon import Daemon
 from monop.daemon.metrics import Metrics
 from monop.daemon.reloads import FileReloads, Told
 from monop.desired.loader import load
+from monop.desired.state import DesiredState
 from monop.reconcile.plan import Plan, Status, units
 from monop.reconcile.states import State
 from monop.runtime.observed import LiveContainer
@@ -71,6 +73,12 @@ class Stack:
         self, reload: str, kills: Kills | None = None, reloads: FileReloads | None = None
     ) -> list[Told]:
         """One check by `reloads` (the daemon's) or a new FileReloads (a new apply, a restarted daemon)."""
+        state, plan = self.seen(reload)
+        reloads = reloads or self.reloads(kills or Kills())
+        return asyncio.run(reloads.check(plan, {u.key: u for u in units(state)}, state))
+
+    def seen(self, reload: str) -> tuple[DesiredState, Plan]:
+        """The desired state with `reload`, and a look that finds its container running in sync."""
         tree = self.tmp / "desired"
         tree.mkdir(exist_ok=True)
         mount = self.mount.format(rules=self.rules)
@@ -78,9 +86,7 @@ class Stack:
         state = load(tree, check_rules=False)
         [unit] = units(state)
         container = LiveContainer(self.container_id, unit.name, "running", started_at=self.started)
-        plan = Plan((Status(unit.key, unit.name, State.IN_SYNC, container=container),), ())
-        reloads = reloads or self.reloads(kills or Kills())
-        return asyncio.run(reloads.check(plan, {unit.key: unit}, state))
+        return state, Plan((Status(unit.key, unit.name, State.IN_SYNC, container=container),), ())
 
     def reloads(self, kills: Kills) -> FileReloads:
         return FileReloads(
@@ -138,3 +144,22 @@ def test_a_root_mount_is_told_when_it_asks_for_a_reload(tmp_path: Path) -> None:
     stack.change()
     kills = Kills()
     assert [t.result for t in stack.check("  reload: {signal: SIGHUP}", kills)] == ["reloaded"]
+
+
+def test_a_resync_tells_nothing_while_a_sync_writes_the_files(tmp_path: Path) -> None:
+    """A rules sync may write a file promtool or Prometheus then refuses and rolls back: a
+    resync in between must not reload the container into it (the sync tells it once done)."""
+    stack = Stack(tmp_path, "{rules}:/rules:ro")
+    stack.change()
+    state, plan = stack.seen("  reload: {signal: SIGHUP}")
+    daemon = Daemon(stack.settings.model_copy(update={"podman_url": f"unix://{tmp_path}/none.sock"}))
+    kills = Kills()
+    daemon.reloads.podman = kills  # type: ignore[assignment]
+    daemon.source.units = {u.key: u for u in units(state)}
+    daemon.source.desired = state
+    daemon.prometheus.writing = 1
+    asyncio.run(daemon.tell_reloads(plan))
+    assert kills.sent == []
+    daemon.prometheus.writing = 0
+    asyncio.run(daemon.tell_reloads(plan))
+    assert kills.sent == [(stack.container_id, 1)]
