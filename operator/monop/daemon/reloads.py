@@ -28,6 +28,7 @@ from typing import Any
 from monop.api.resources import Reload
 from monop.api.stopping import signal_name
 from monop.daemon.metrics import Metrics
+from monop.daemon.statestore import secure_dir
 from monop.desired.state import DesiredState
 from monop.errors import PodmanError
 from monop.files import write_atomic
@@ -147,7 +148,8 @@ class FileReloads:
 
     def _write(self) -> None:
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._path.parent.exists():  # made as the StateStore makes it
+                secure_dir(self._path.parent, shared=(self.settings.sd_dir, self.settings.rules_dir))
             body = json.dumps({"told": self._told, "warned": self._warned}, indent=1, sort_keys=True)
             write_atomic(self._path, body + "\n")
         except OSError as err:  # the next check tells again what it cannot remember: noisy, not wrong
