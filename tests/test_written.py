@@ -76,3 +76,18 @@ def test_a_written_file_mounted_by_itself_is_known_as_one(tmp_path: Path) -> Non
     [as_directory] = mounted_writes([(str(tmp_path), "/etc/alertmanager")], [written])
     assert as_file.single_file  # monop renames a new file into place: this mount keeps the old one
     assert not as_directory.single_file
+
+
+def test_a_symlinked_setting_matches_a_mount_of_the_real_directory(tmp_path: Path) -> None:
+    real = tmp_path / "real-rules"
+    real.mkdir()
+    (tmp_path / "rules").symlink_to(real)
+    [found] = mounted_writes([(str(real), "/rules")], [WrittenPath("rule files", tmp_path / "rules")])
+    assert not found.incidental
+
+
+def test_a_mount_far_above_a_written_path_is_incidental_its_directory_is_not() -> None:
+    [root] = mounted_writes([("/", "/host")], [RULES])
+    [holder] = mounted_writes([("/var/lib/monop/alertmanager", "/etc/alertmanager")], [AM])
+    assert root.incidental  # node-exporter's /:/host shows the rules by chance
+    assert not holder.incidental  # the directory directly holding alertmanager.yml

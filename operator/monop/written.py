@@ -4,7 +4,8 @@ One list, `written_paths(settings)`: the rule files directory, the file_sd direc
 alertmanager.yml and Grafana's provisioning directory. A container
 that mounts one of them (the path itself, a file inside it, or a directory holding it) is told
 when its content changes, by its `reload` (monop.daemon.reloads); the content is never part
-of the container's spec, so a change never recreates it.
+of the container's spec, so a change never recreates it. A mount far above a written path
+(node-exporter's `/:/host`) is `incidental`: it is told only when the container declares a reload.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class WrittenPath:
     # mounts one file keeps the inode it started with (mount the directory instead).
     renamed_into_place: bool = True
 
+    @property
+    def a_file(self) -> bool:
+        """One file (alertmanager.yml), not a directory of them."""
+        return _is_file(self.path)
+
 
 def written_paths(settings: Settings) -> tuple[WrittenPath, ...]:
     """Every path monop writes with these settings; add an entry here for a new writer."""
@@ -53,11 +59,22 @@ class MountedWrite:
     watched: Path  # what of the written path the container sees: the written path, or the mounted part of it
 
     @property
+    def incidental(self) -> bool:
+        """The mount is a directory far above the written path (node-exporter's `/:/host`):
+        it shows the file by chance, not to read it. The written path itself, a part of it,
+        or the directory directly holding a written file are not incidental."""
+        source = _real(self.host_path)
+        target = _real(str(self.written.path))
+        if source == target or source.is_relative_to(target):
+            return False
+        return not (_is_file(self.written.path) and source == target.parent)
+
+    @property
     def single_file(self) -> bool:
         """The mount is one file monop replaces by rename: the container keeps the old one."""
         return (
             self.written.renamed_into_place
-            and self.watched == Path(self.host_path)
+            and self.watched == _real(self.host_path)
             and _is_file(self.watched)
         )
 
@@ -72,14 +89,19 @@ def mounted_writes(
     """The (host path, container path) mounts that show a written path, each with what it shows."""
     found = []
     for host_path, container_path in mounts:
-        source = Path(os.path.normpath(host_path))
+        source = _real(host_path)
         for each in written:
-            target = Path(os.path.normpath(each.path))
+            target = _real(str(each.path))
             if source == target or target.is_relative_to(source):
                 found.append(MountedWrite(each, host_path, container_path, target))
             elif source.is_relative_to(target):
                 found.append(MountedWrite(each, host_path, container_path, source))
     return tuple(found)
+
+
+def _real(path: str) -> Path:
+    """`path` absolute with symlinks resolved: a symlinked or relative setting matches the mount."""
+    return Path(os.path.realpath(path))
 
 
 def digest(paths: Iterable[Path]) -> str:
@@ -98,3 +120,23 @@ def digest(paths: Iterable[Path]) -> str:
                 continue  # gone between the listing and the read: the next look sees it
             out.update(str(file).encode() + b"\0" + hashlib.sha256(data).digest())
     return out.hexdigest()[:16]
+
+
+def directory_of(written: WrittenPath) -> Path:
+    """The directory monop writes `written` into: the path itself, or a file's parent."""
+    return written.path.parent if written.a_file else written.path
+
+
+def create_mounted(mounts: Iterable[tuple[str, str]], written: Sequence[WrittenPath]) -> list[Path]:
+    """Create the directories of the written paths these (host path, container path) mounts show
+    and that do not exist yet, so that the containers can be created before monop first writes
+    into them (Podman refuses a bind mount of a missing path). The directories created; OSError."""
+    created = []
+    for each in mounted_writes(mounts, written):
+        if each.incidental:
+            continue
+        directory = directory_of(each.written)
+        if not directory.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            created.append(directory)
+    return created

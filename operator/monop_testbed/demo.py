@@ -221,7 +221,7 @@ class Demo:
         return {
             **os.environ,
             "MONOP_PODMAN_URL": self.service.url,
-            "MONOP_SCRAPE_ADDRESS": "127.0.0.1",  # this Prometheus runs on the host, not in a container
+            "MONOP_SCRAPE_ADDRESS": "127.0.0.1",  # Prometheus is a container on the host network: loopback is the host
             "MONOP_PROMETHEUS_URL": self.prometheus_url,
             "MONOP_SD_DIR": str(self.sd_dir),
             "MONOP_RULES_DIR": str(self.rules_dir),

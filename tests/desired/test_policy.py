@@ -55,10 +55,13 @@ def test_the_seed_stack_under_a_policy_is_refused_field_by_field(repo: Path) -> 
         ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.volumes[3].hostPath"),
         ("cadvisor.yaml", 17, "CAdvisor/cadvisor", "spec.volumes[4].hostPath"),
         ("node-exporter.yaml", 15, "Exporter/node-exporter", "spec.volumes[0].hostPath"),
-        # monop's own rule, target and Alertmanager directories, mounted by Prometheus and Alertmanager
-        ("prometheus.yaml", 23, "BusinessService/prometheus", "spec.volumes[1].hostPath"),
-        ("prometheus.yaml", 24, "BusinessService/prometheus", "spec.volumes[2].hostPath"),
-        ("prometheus.yaml", 49, "BusinessService/alertmanager", "spec.volumes[0].hostPath"),
+        # Prometheus's and Alertmanager's data, and monop's own rule, target and Alertmanager
+        # directories, mounted by Prometheus and Alertmanager
+        ("prometheus.yaml", 28, "BusinessService/prometheus", "spec.volumes[0].hostPath"),
+        ("prometheus.yaml", 30, "BusinessService/prometheus", "spec.volumes[2].hostPath"),
+        ("prometheus.yaml", 31, "BusinessService/prometheus", "spec.volumes[3].hostPath"),
+        ("prometheus.yaml", 57, "BusinessService/alertmanager", "spec.volumes[0].hostPath"),
+        ("prometheus.yaml", 58, "BusinessService/alertmanager", "spec.volumes[1].hostPath"),
     ]
     messages = [p["message"] for p in json.loads(result.stdout)["problems"] if p["severity"] == "error"]
     assert messages[0].startswith("runs privileged (the CAdvisor default), which is root on the host")

@@ -35,6 +35,7 @@ def problems_of(tree: Path) -> list[str]:
         ("  reload: {signal: SIGNOPE}", "'SIGNOPE' is not a signal name"),
         ("  reload: {http: {path: reload, port: 9090}}", "must start with '/'"),
         ("  reload: {http: {port: 0}}", "spec.reload.http.port"),
+        ("  reload: {http: {path: '/-/reload?token=s3cret', port: 9090}}", "takes no query"),
     ],
 )
 def test_a_wrong_reload_is_refused_at_its_line(tmp_path: Path, reload: str, expected: str) -> None:
@@ -72,3 +73,12 @@ def test_a_prometheus_reloaded_over_http_without_the_lifecycle_api_is_a_warning(
         "BusinessService/prometheus",
         "spec.reload.http",
     )
+
+
+def test_a_reload_path_with_a_query_is_refused_without_showing_it(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        SERVICE.format(reload="  reload: {http: {path: '/-/reload?token=s3cret', port: 9090}}")
+    )
+    [problem] = problems_of(tmp_path)
+    assert "'/-/reload': a reload path takes no query" in problem
+    assert "s3cret" not in problem

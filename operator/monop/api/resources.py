@@ -51,6 +51,18 @@ def _url_path(value: str) -> str:
 UrlPath = Annotated[str, AfterValidator(_url_path)]
 
 
+def _no_query(value: str) -> str:
+    if "?" in value or "#" in value:
+        # A query would carry what monop logs and shows as-is (`?token=`): the path alone.
+        raise ValueError(
+            f"path {value.split('?')[0].split('#')[0]!r}: a reload path takes no query or fragment"
+        )
+    return value
+
+
+PlainUrlPath = Annotated[str, AfterValidator(_url_path), AfterValidator(_no_query)]
+
+
 def _metric_name(value: str) -> str:
     if not _METRIC_NAME.match(value):
         raise ValueError(f"{value!r} is not a valid Prometheus metric name")
@@ -305,7 +317,7 @@ class Scrape(Strict):
 class HttpReload(Strict):
     """`POST path` on a container port: Prometheus's and Alertmanager's `/-/reload`."""
 
-    path: UrlPath = Field("/-/reload", description="The reload endpoint's path.")
+    path: PlainUrlPath = Field("/-/reload", description="The reload endpoint's path.")
     port: int = Field(
         ge=1,
         le=65535,

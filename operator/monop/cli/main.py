@@ -76,8 +76,12 @@ def validate(
             state = source.read(
                 settings, git=source.scratch_git(settings, Path(scratch)), check_rules=True
             ).state
+        from monop.desired.validate import missing_written
+        from monop.written import written_paths
+
+        missing = missing_written(state.resources, written_paths(settings))
         problems, resources = (
-            list(state.warnings),
+            [*state.warnings, *missing],
             [r.key for r in (*state.resources, *state.rule_groups, *state.grafana)],
         )
     except InvalidDesiredState as err:
@@ -459,6 +463,11 @@ def apply(
     log.configure(level="warning")  # the outcome lines say what happened; the log only what went wrong
     import asyncio
 
+    for directory in _create_written_dirs(settings, wanted):
+        if not document:
+            typer.echo(f"created {directory}")
+    # Rule files before the containers: a Prometheus created now reads them at its start.
+    rules_written, rejected = _publish_rules(state, settings)
     podman = connect(settings)
     try:
         with Progress("applying") as progress:
@@ -485,7 +494,7 @@ def apply(
         raise CouldNotTell(f"apply did not finish within {timeout}; run it again to finish") from None
     finally:
         podman.close()
-    written, rejected = _publish_for_prometheus(state, settings, result.after)
+    written = rules_written + _publish_for_prometheus(state, settings, result.after)
     written += _publish_for_grafana(state, settings)
     told = _reload_mounted(state, settings, wanted, result.after)
     ok = result.ok and not rejected and all(t.result != "failed" for t in told)
@@ -523,6 +532,17 @@ def apply(
     raise typer.Exit(EXIT_OK if ok else EXIT_PROBLEM)
 
 
+def _create_written_dirs(settings: Settings, wanted: list[Unit]) -> list[Path]:
+    """The directories monop writes into that a container mounts, created before the containers are."""
+    from monop.written import create_mounted, written_paths
+
+    mounts = [(m.source, m.target) for u in wanted for m in u.config.mounts]
+    try:
+        return create_mounted(mounts, written_paths(settings))
+    except OSError as err:
+        fail(f"{err.filename or settings.rules_dir}: {err.strerror or err}", EXIT_PROBLEM)
+
+
 def _publish_for_grafana(state: DesiredState, settings: Settings) -> list[Path]:
     """Grafana's provisioning files, written as the daemon writes them; the paths that changed."""
     from monop.daemon.grafanasync import publish
@@ -553,14 +573,24 @@ def _reload_mounted(state: DesiredState, settings: Settings, wanted: list[Unit],
         podman.close()
 
 
-def _publish_for_prometheus(
-    state: DesiredState, settings: Settings, after: Plan
-) -> tuple[list[Path], dict[str, str]]:
-    """What the daemon keeps beside containers, once: target files and rule files.
+def _publish_rules(state: DesiredState, settings: Settings) -> tuple[list[Path], dict[str, str]]:
+    """The rule files, once, as the daemon writes them: the paths written, and the rule groups
+    promtool or Prometheus refused (their old files stay)."""
+    if not state.rule_groups and not settings.rules_dir.exists():
+        return [], {}  # no rules, and none ever written: nothing to load (or import)
+    import asyncio
+
+    result = asyncio.run(_sync_rules(state, settings))
+    return [
+        settings.rules_dir / f"{name}.yml" for name in (*result.written, *result.removed)
+    ], result.rejected
+
+
+def _publish_for_prometheus(state: DesiredState, settings: Settings, after: Plan) -> list[Path]:
+    """The target files, once, as the daemon writes them; the paths written.
 
     Targets follow what monop owns and keeps (`after`): none for a name another container
-    holds, an orphan left running keeps its own. The paths written, and the rule groups
-    promtool or Prometheus refused (their old files stay).
+    holds, an orphan left running keeps its own.
     """
     from monop.cli.state import running
     from monop.daemon.statestore import StateStore
@@ -573,14 +603,7 @@ def _publish_for_prometheus(
     jobs = prometheus.jobs(
         state, settings.scrape_address, address, without=after.unowned, instance=settings.instance
     )
-    written = prometheus.write_sd_files(jobs, settings.sd_dir, keep=after.kept_orphans)
-    if not state.rule_groups and not settings.rules_dir.exists():
-        return written, {}  # no rules, and none ever written: nothing to load (or import)
-    import asyncio
-
-    result = asyncio.run(_sync_rules(state, settings))
-    written += [settings.rules_dir / f"{name}.yml" for name in (*result.written, *result.removed)]
-    return written, result.rejected
+    return prometheus.write_sd_files(jobs, settings.sd_dir, keep=after.kept_orphans)
 
 
 @app.command()

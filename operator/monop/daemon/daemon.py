@@ -48,6 +48,7 @@ from monop.reconcile.plan import Plan, Unit
 from monop.runtime.observed import ObservedState
 from monop.runtime.podman import Podman, resolve_url
 from monop.settings import Settings
+from monop.written import create_mounted, written_paths
 
 # Parts of the daemon that /readyz names when they are down (supervised tasks are `task <name>`).
 STATE_WRITES = "state writes"
@@ -133,7 +134,9 @@ class Daemon:
         self.http_address: str | None = None  # host:port the HTTP server listens on, once it does
         self.last_full_reconcile: float | None = None
         self._snapshot: tuple[float, asyncio.Task[ObservedState]] | None = None
-        self._reload_task: asyncio.Future[None] | None = None
+        self._reload_tasks: set[asyncio.Future[None]] = set()
+        # Containers that mount the files just written are told once they are (monop.daemon.reloads).
+        self.prometheus.after_written = self._after_files_written
 
     # -- state -------------------------------------------------------------------------------
 
@@ -254,16 +257,23 @@ class Daemon:
 
     def _adopted(self, adopted: Adopted) -> None:
         self._digest = _digest(adopted.units)
+        self._create_written_dirs(adopted.units)
         self.prometheus.start_rules_sync(adopted.state)
         self.grafana.sync(adopted.state)
         self.panels.soon()  # checked at the next resync
-        assert self.prometheus.rules_task is not None
-        # Containers that mount the files just written are told once they are (monop.daemon.reloads).
-        self.prometheus.rules_task.add_done_callback(lambda _: self._after_files_written())
         self.reconciler.unstall()  # the desired state was read again: what stalled is tried again
         for key in set(adopted.before) | set(adopted.units):
             self.enqueue(key)
         self.save()
+
+    def _create_written_dirs(self, units: Mapping[str, Unit]) -> None:
+        """The directories monop writes into that a container mounts exist before it is created."""
+        mounts = [(m.source, m.target) for u in units.values() for m in u.config.mounts]
+        try:
+            for directory in create_mounted(mounts, written_paths(self.settings)):
+                self.log.info("written_directory_created", path=str(directory))
+        except OSError as err:  # the container's create says it too, and is retried
+            self.log.error("written_directory_create_failed", path=str(err.filename), error=str(err))
 
     def reload_settings(self) -> None:
         if self._reload_settings is not None:
@@ -300,7 +310,7 @@ class Daemon:
         """Tasks the parts started that the shutdown must cancel: a refresh, a rules sync."""
         return [
             t
-            for t in (self.prometheus.rules_task, self.source.refresh_task, self._reload_task)
+            for t in (self.prometheus.rules_task, self.source.refresh_task, *self._reload_tasks)
             if t is not None
         ]
 
@@ -391,7 +401,9 @@ class Daemon:
         self.save()
 
     def _after_files_written(self) -> None:
-        self._reload_task = asyncio.ensure_future(self._reload_after_write())
+        task = asyncio.ensure_future(self._reload_after_write())
+        self._reload_tasks.add(task)  # each one cancelled at shutdown, not only the newest
+        task.add_done_callback(self._reload_tasks.discard)
 
     async def _reload_after_write(self) -> None:
         try:
@@ -402,8 +414,8 @@ class Daemon:
 
     async def tell_reloads(self, seen: Plan) -> None:
         """Reload the containers in sync whose mounted files monop writes changed (FileReloads)."""
-        if self.units is None:
-            return
+        if self.units is None or self.prometheus.writing:
+            return  # a sync writing files now tells the containers once it is done (after_written)
         try:
             await self.reloads.check(seen, self.units, self.source.desired)
         except Exception as err:  # a reload must never take the resync down; the next one tries again

@@ -51,6 +51,10 @@ class PrometheusSync:
         self.dead: DeadReport | None = None  # the last dead-selector check Prometheus answered
         self.dead_checked_at: float | None = None  # wall time of the last check tried
         self.rules_task: asyncio.Future[None] | None = None
+        # Called once rule files and alertmanager.yml are written (not kept waiting by the
+        # dead-selector check; not on a cancelled sync): the daemon tells the containers that mount them.
+        self.after_written: Callable[[], None] = lambda: None
+        self.writing = 0  # syncs writing files now: a reload then could show a file about to be rolled back
         self._rules_lock = asyncio.Lock()
         self._dead_lock = asyncio.Lock()  # one dead-selector check at a time, applied in the order asked
         self._dead_error: str | None = None  # why the last check could not ask Prometheus, logged once
@@ -111,8 +115,13 @@ class PrometheusSync:
         self.rules_task = asyncio.ensure_future(self._sync_files(state))
 
     async def _sync_files(self, state: DesiredState) -> None:
-        await self.sync_rules(state)
-        await self.sync_alertmanager(state)  # not kept waiting by the dead-selector check
+        self.writing += 1
+        try:
+            await self.sync_rules(state)
+            await self.sync_alertmanager(state)  # not kept waiting by the dead-selector check
+        finally:
+            self.writing -= 1
+        self.after_written()
         await self.check_dead_selectors(state)
         self._changed()
 

@@ -10,12 +10,16 @@ signal (`podman kill --signal`). A container with no `reload` is not told: a War
 `NotReloaded`, a log line and `monop_container_reloads_total{result="not_told"}` say so once
 per change, and it is not recreated. A failed reload is an error and an event once per change
 and error, and is tried again, quietly, at each next look. A container seen for the first time, started after the files last changed, read
-them at its start and needs nothing.
+them at its start and needs nothing. What each container ID was told (or warned of) is kept in
+the state dir (`reloads.json`), shared by the daemon and `monop apply`: neither a restart nor
+another apply tells a container again what it already runs. A mount far above a written path
+(`/:/host`) is looked at only when the container declares a reload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +28,10 @@ from typing import Any
 from monop.api.resources import Reload
 from monop.api.stopping import signal_name
 from monop.daemon.metrics import Metrics
+from monop.daemon.statestore import secure_dir
 from monop.desired.state import DesiredState
 from monop.errors import PodmanError
+from monop.files import write_atomic
 from monop.prometheus import served
 from monop.reconcile.plan import Plan, Unit
 from monop.reconcile.states import State
@@ -34,6 +40,8 @@ from monop.runtime.observed import LiveContainer
 from monop.runtime.podman import Podman
 from monop.settings import Settings
 from monop.written import MountedWrite, digest, mounted_writes, written_paths
+
+TOLD_FILE = "reloads.json"  # in state_dir: container ID -> digest told (and warned), shared with apply
 
 
 def endpoint(config: ContainerConfig, port: int, path: str) -> str | None:
@@ -81,7 +89,8 @@ class FileReloads:
         self.metrics = metrics
         self.log = log
         self._emit = emit or (lambda *_: None)  # Records.emit(kind, reason, message, key); none in apply
-        self._told: dict[str, str] = {}  # container ID -> digest of what it sees, as last told (or warned)
+        self._told: dict[str, str] = {}  # container ID -> digest of what it sees, as last told
+        self._warned: dict[str, str] = {}  # container ID -> digest it was warned of (no reload declared)
         self._failed: dict[
             str, tuple[str, str]
         ] = {}  # container ID -> (digest, error) last said; retried quietly
@@ -95,6 +104,8 @@ class FileReloads:
         reloads = {r.key: r.resource.spec.reload for r in desired.resources}
         written = [w for w in written_paths(self.settings) if not w.self_watched]
         async with self._lock:  # a write's check and a resync's never tell one change twice
+            self._read()  # what apply or an earlier daemon told, so neither tells it again
+            before = (dict(self._told), dict(self._warned))
             live = set()
             for status in seen.statuses:
                 unit = units.get(status.key)
@@ -102,13 +113,47 @@ class FileReloads:
                 if unit is None or container is None or status.state is not State.IN_SYNC:
                     continue
                 live.add(container.id)
-                writes = mounted_writes(((m.source, m.target) for m in unit.config.mounts), written)
+                reload = reloads.get(status.key)
+                writes = [
+                    w
+                    for w in mounted_writes(((m.source, m.target) for m in unit.config.mounts), written)
+                    if reload is not None or not w.incidental  # `/:/host` is told only when it asks
+                ]
                 if writes:
-                    told = await self._check_one(status.key, unit, container, writes, reloads.get(status.key))
+                    told = await self._check_one(status.key, unit, container, writes, reload)
                     done += [told] if told is not None else []
             self._told = {cid: told for cid, told in self._told.items() if cid in live}
+            self._warned = {cid: told for cid, told in self._warned.items() if cid in live}
             self._failed = {cid: why for cid, why in self._failed.items() if cid in live}
+            if (self._told, self._warned) != before:
+                self._write()
         return done
+
+    @property
+    def _path(self) -> Path:
+        return Path(self.settings.state_dir) / TOLD_FILE
+
+    def _read(self) -> None:
+        """Merge what the state dir says was told (by apply, or this daemon before a restart)."""
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+            told, warned = dict(data["told"]), dict(data["warned"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            self.log.warning("container_reloads_state_unreadable", path=str(self._path), error=str(err))
+            return
+        self._told.update({str(k): str(v) for k, v in told.items()})
+        self._warned.update({str(k): str(v) for k, v in warned.items()})
+
+    def _write(self) -> None:
+        try:
+            if not self._path.parent.exists():  # made as the StateStore makes it
+                secure_dir(self._path.parent, shared=(self.settings.sd_dir, self.settings.rules_dir))
+            body = json.dumps({"told": self._told, "warned": self._warned}, indent=1, sort_keys=True)
+            write_atomic(self._path, body + "\n")
+        except OSError as err:  # the next check tells again what it cannot remember: noisy, not wrong
+            self.log.error("container_reloads_state_write_failed", path=str(self._path), error=str(err))
 
     async def _check_one(
         self,
@@ -130,7 +175,9 @@ class FileReloads:
                 return None
         files = [str(p) for p in watched]
         if reload is None:
-            self._told[container.id] = now  # said once per change
+            if self._warned.get(container.id) == now:
+                return None  # said once per change; not told, so a reload declared later tells it
+            self._warned[container.id] = now
             self.metrics.container_reloads.labels("not_told").inc()
             self.log.warning(
                 "mounted_file_changed_not_reloaded",
@@ -154,6 +201,7 @@ class FileReloads:
             return Told(key, "failed", f"{via}: {error}")
         self._failed.pop(container.id, None)
         self._told[container.id] = now
+        self._warned.pop(container.id, None)
         self.metrics.container_reloads.labels("reloaded").inc()
         self.log.info("container_reloaded", resource=key, via=via, files=files, container=container.id[:12])
         self._emit("Normal", "Reloaded", f"{', '.join(files)} changed: {via}", key)

@@ -9,6 +9,7 @@ from monop.api.targets import HostPort, Target, TargetError, host_ports, targets
 from monop.desired.state import LoadedResource
 from monop.desired.yamldoc import as_written, dotted
 from monop.errors import Problem, Severity
+from monop.written import WrittenPath, mounted_writes
 
 
 def check_all(
@@ -184,6 +185,37 @@ def _mount_points(res: LoadedResource, exists_on_host: Callable[[str], bool]) ->
                     "cannot create the mount point there, so the container will not start"
                 )
                 problems.append(_at(res, ("spec", "volumes", i), message, Severity.WARNING))
+    return problems
+
+
+def missing_written(resources: Sequence[LoadedResource], written: Sequence[WrittenPath]) -> list[Problem]:
+    """A warning at each volume that mounts a file monop writes (alertmanager.yml) that does not exist
+    yet: the container starts without it (Alertmanager exits) until the daemon first writes it.
+    A missing directory needs none: apply and the daemon create it before the containers.
+    And one at each volume that mounts such a file by itself: monop replaces it by rename, so
+    the container keeps the file it started with."""
+    problems = []
+    for res in resources:
+        for i, volume in enumerate(res.resource.spec.volumes):
+            if not volume.host_path.startswith("/"):
+                continue
+            for each in mounted_writes([(volume.host_path, volume.container_path)], written):
+                if each.incidental:
+                    continue
+                if each.single_file:
+                    message = (
+                        f"{volume.host_path} is mounted as a file, and monop replaces it by rename: "
+                        "the container keeps the file it started with and no reload shows it the new "
+                        f"one; mount its directory ({each.watched.parent})"
+                    )
+                    problems.append(_at(res, ("spec", "volumes", i), message, Severity.WARNING))
+                if each.written.a_file and not each.written.path.exists():
+                    message = (
+                        f"{each.written.path} ({each.written.name}) does not exist yet: monop writes it, "
+                        "but the container may start before the daemon first does "
+                        "(`monop apply` does not write it)"
+                    )
+                    problems.append(_at(res, ("spec", "volumes", i), message, Severity.WARNING))
     return problems
 
 
