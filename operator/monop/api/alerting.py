@@ -16,11 +16,11 @@ environment variable of monop's (`{env: SLACK_URL}`) instead of the operator's K
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from monop.api.duration import Duration
+from monop.api.duration import Duration, format_duration
 from monop.api.resources import Document, Strict
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -168,6 +168,19 @@ class Grouping(Strict):
             if name != "...":
                 _label_name(name)
         return value
+
+    def route_fields(self, *, camel: bool = False) -> dict[str, Any]:
+        """The grouping and timing set here, as a route takes them: Alertmanager's `group_by`,
+        `group_wait`, ... (alertmanager.yml), or with `camel` the Prometheus Operator's `groupBy`,
+        `groupWait`, ... (an AlertmanagerConfig's route). Durations as Prometheus writes them."""
+        out: dict[str, Any] = {}
+        for name in ("group_by", "group_wait", "group_interval", "repeat_interval"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            key = type(self).model_fields[name].alias if camel else name
+            out[key or name] = list(value) if name == "group_by" else format_duration(value)
+        return out
 
 
 class AlertReceiverSpec(Grouping):

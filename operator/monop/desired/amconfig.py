@@ -24,7 +24,6 @@ from monop.api.alerting import (
     INTEGRATIONS,
     AlertRoutingResource,
     EmailConfig,
-    Grouping,
     InhibitRule,
     SlackConfig,
     WebhookConfig,
@@ -71,19 +70,19 @@ def config(alerting: Sequence[LoadedResource], *, reveal: bool = False) -> dict[
         out["global"] = {"resolve_timeout": format_duration(spec.resolve_timeout)}
     route: dict[str, Any] = {"receiver": spec.receiver if spec is not None else _NOWHERE}
     if spec is not None:
-        route.update(_grouping(spec))
+        route.update(spec.route_fields())
     routes = []
     for loaded in receivers(alerting):
         receiver = receiver_of(loaded)
         if spec is not None and receiver.name == spec.receiver and not receiver.spec.matchers:
             # The default receiver takes what no route does, at the root (a catch-all route would
             # shadow the others): its own grouping and timing are the root's.
-            route.update(_grouping(receiver.spec))
+            route.update(receiver.spec.route_fields())
             continue
         child: dict[str, Any] = {"receiver": receiver.name}
         if receiver.spec.matchers:
             child["matchers"] = [m.to_alertmanager() for m in receiver.spec.matchers]
-        child.update(_grouping(receiver.spec))
+        child.update(receiver.spec.route_fields())
         if receiver.spec.continue_:
             child["continue"] = True
         routes.append(child)
@@ -101,20 +100,6 @@ def config(alerting: Sequence[LoadedResource], *, reveal: bool = False) -> dict[
 
 
 _NOWHERE = "monop-no-default-receiver"  # only when there is no AlertRouting, which check() refuses
-
-
-def _grouping(spec: Grouping) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if spec.group_by is not None:
-        out["group_by"] = list(spec.group_by)
-    for key, value in (
-        ("group_wait", spec.group_wait),
-        ("group_interval", spec.group_interval),
-        ("repeat_interval", spec.repeat_interval),
-    ):
-        if value is not None:
-            out[key] = format_duration(value)
-    return out
 
 
 def _inhibit(rule: InhibitRule) -> dict[str, Any]:

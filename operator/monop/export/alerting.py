@@ -16,13 +16,11 @@ from monop.api.alerting import (
     AlertReceiverResource,
     AlertRoutingResource,
     EmailConfig,
-    Grouping,
     Matcher,
     SecretRef,
     SlackConfig,
     WebhookConfig,
 )
-from monop.api.duration import format_duration
 from monop.api.rules import AlertRuleGroupResource
 from monop.desired.state import LoadedResource
 from monop.export.model import Manifest, Part, SecretNeeded
@@ -73,18 +71,20 @@ def alertmanager_config(alerting: Sequence[LoadedResource], namespace: str | Non
         "then the root of the config, its routes not limited to this namespace."
     )
     spec = routing.spec
-    route: Manifest = {"receiver": spec.receiver, **_grouping(spec)}
+    route: Manifest = {"receiver": spec.receiver, **spec.route_fields(camel=True)}
     routes = []
     for loaded in receivers:
         receiver = loaded.resource
         assert isinstance(receiver, AlertReceiverResource)
         if receiver.name == spec.receiver and not receiver.spec.matchers:
-            route.update(_grouping(receiver.spec))  # the default takes what no route does, at the root
+            route.update(
+                receiver.spec.route_fields(camel=True)
+            )  # the default takes what no route does, at the root
             continue
         child: Manifest = {"receiver": receiver.name}
         if receiver.spec.matchers:
             child["matchers"] = [_matcher(m) for m in receiver.spec.matchers]
-        child.update(_grouping(receiver.spec))
+        child.update(receiver.spec.route_fields(camel=True))
         if receiver.spec.continue_:
             child["continue"] = True
         routes.append(child)
@@ -123,20 +123,6 @@ def alertmanager_config(alerting: Sequence[LoadedResource], namespace: str | Non
         }
     )
     return part
-
-
-def _grouping(spec: Grouping) -> Manifest:
-    out: Manifest = {}
-    if spec.group_by is not None:
-        out["groupBy"] = list(spec.group_by)
-    for key, value in (
-        ("groupWait", spec.group_wait),
-        ("groupInterval", spec.group_interval),
-        ("repeatInterval", spec.repeat_interval),
-    ):
-        if value is not None:
-            out[key] = format_duration(value)
-    return out
 
 
 def _matcher(matcher: Matcher) -> Manifest:
