@@ -198,6 +198,13 @@ test_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(test_app, name="test")
+# `monop check rules` (monop.cli.rulecheck), `monop check dashboards` (monop.cli.panelcheck).
+check_app = typer.Typer(
+    help="Check the desired state against the live tools it runs on.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(check_app, name="check")
 
 
 @render_app.command("prometheus")

@@ -22,7 +22,7 @@ from monop.cli.app import (
     print_document,
 )
 from monop.cli.flags import with_settings
-from monop.cli.rulecheck import check_app
+from monop.cli.main import check_app
 from monop.cli.state import desired_state
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from monop.cli.app import (
     Format,
     JsonOpt,
     OutputOpt,
-    app,
     fail,
     load,
     note,
@@ -24,20 +23,13 @@ from monop.cli.app import (
     print_document,
 )
 from monop.cli.flags import with_settings
-from monop.cli.main import test_app
+from monop.cli.main import check_app, test_app
 from monop.cli.state import desired_state
 
 if TYPE_CHECKING:
     from monop.desired.ruletrial import TestRun
     from monop.desired.state import DesiredState, LoadedResource
     from monop.prometheus.deadrules import DeadReport
-
-check_app = typer.Typer(
-    help="Check the desired state against the live tools it runs on.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-app.add_typer(check_app, name="check")
 
 
 @check_app.command("rules")
