@@ -38,6 +38,7 @@ class PanelSync:
         self._changed = changed
         self.report: PanelReport | None = None  # the last check Prometheus answered
         self.checked_at: float | None = None  # wall time of the last check tried
+        self._unreachable: str | None = None  # why Prometheus did not answer the last check, once logged
 
     def soon(self) -> None:
         """The dashboards changed: check at the next chance, whatever the interval."""
@@ -69,7 +70,11 @@ class PanelSync:
             return
         if not report.reachable:
             self.metrics.panel_checks.labels("unreachable").inc()
+            if report.error != self._unreachable:  # said once per change, as the dead-selector check says it
+                self.log.warning("panel_check_unreachable", url=report.url, error=report.error)
+                self._unreachable = report.error
             return  # no answer is no news of the panels: the last report stays
+        self._unreachable = None
         self.metrics.panel_checks.labels("ok").inc()
         before = _results(self.report) if self.report is not None else {}
         for board in report.dashboards:
